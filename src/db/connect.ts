@@ -1,0 +1,70 @@
+// One database module for both engines: a PostgreSQL server when DATABASE_URL is set, the
+// embedded PGlite otherwise. Same SQL, same migrations, same Kysely interface above them.
+import fs from 'node:fs/promises';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.ts';
+import { PGliteDialect } from './pglite-dialect.ts';
+
+export type Engine = 'postgres' | 'pglite';
+
+export interface Database {
+  db: Kysely<DB>;
+  engine: Engine;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** PostgreSQL server URL; null selects PGlite. */
+  databaseUrl: string | null;
+  /** PGlite data directory; null keeps the embedded database in memory (tests). */
+  dataDir: string | null;
+  poolSizeMax?: number;
+}
+
+/** Enough for a 2-core PostgreSQL to stay busy; more connections only add contention. */
+const POOL_SIZE_MAX_DEFAULT = 20;
+const CONNECT_TIMEOUT_MS = 5_000;
+const PG_TYPE_INT8 = 20;
+const PG_TYPE_NUMERIC = 1700;
+
+// BIGINT holds micro-USDT: parse it as an exact bigint. NUMERIC stays a decimal string.
+const parseBigint = (value: string) => BigInt(value);
+const keepText = (value: string) => value;
+
+export async function connect(options: ConnectOptions): Promise<Database> {
+  if (options.databaseUrl) return connectPostgres(options.databaseUrl, options.poolSizeMax ?? POOL_SIZE_MAX_DEFAULT);
+  return connectPglite(options.dataDir);
+}
+
+async function connectPostgres(url: string, poolSizeMax: number): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSizeMax,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    types: {
+      getTypeParser: ((oid: number, format?: string) => {
+        if (oid === PG_TYPE_INT8) return parseBigint;
+        if (oid === PG_TYPE_NUMERIC) return keepText;
+        return pg.types.getTypeParser(oid, format as 'text');
+      }) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle connection dropped by the server (restart, failover) must not crash the process:
+  // the pool discards it and opens a new one on the next checkout.
+  pool.on('error', () => {});
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return { db, engine: 'postgres', close: () => db.destroy() };
+}
+
+async function connectPglite(dataDir: string | null): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (dataDir) await fs.mkdir(dataDir, { recursive: true });
+  const client = new PGlite({
+    ...(dataDir ? { dataDir } : {}),
+    parsers: { [PG_TYPE_INT8]: parseBigint, [PG_TYPE_NUMERIC]: keepText },
+  });
+  await client.waitReady;
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
+  return { db, engine: 'pglite', close: () => db.destroy() };
+}

@@ -1,0 +1,147 @@
+// The HTTP application: request ids, one JSON log line per request, validation through request
+// models, the one error mapper, OpenAPI, and the route plugins of each domain.
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Logger } from 'pino';
+import type { Kasa } from '../context.ts';
+import { invoiceRoutes } from '../invoices/routes.ts';
+import { merchantAdminRoutes } from '../merchants/admin-routes.ts';
+import { ratesAdminRoutes } from '../rates/admin-routes.ts';
+import { errors, KasaError, MalformedRequestError, RequestValidationError } from './errors.ts';
+import { opsRoutes } from './ops.ts';
+import { errorEnvelope, malformedBody, validationErrorBody } from './schemas.ts';
+import { modelOf, type JsonSchema } from './validation.ts';
+
+/** Bodies larger than this are refused while being read, before any parsing. */
+export const BODY_SIZE_MAX_BYTES = 64 * 1024;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Documented error answers of a route: status → the codes it may carry. */
+    errorDocs?: Record<number, string>;
+  }
+}
+
+const LOCATIONS: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
+
+export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One line per request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    bodyLimit: BODY_SIZE_MAX_BYTES,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    return503OnClosing: true,
+  });
+
+  // The APIs speak JSON only; a text/plain body is a malformed request, not a string to validate.
+  app.removeContentTypeParser('text/plain');
+
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const requestModel = modelOf(schema);
+    if (!requestModel) throw new Error(`route schema for ${httpPart} was not made with model()`);
+    const loc = LOCATIONS[httpPart ?? 'body'] ?? 'body';
+    return (data: unknown) => {
+      const result = requestModel.validate(data, loc);
+      return result.ok ? { value: result.value } : { error: new RequestValidationError(result.issues) };
+    };
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.routeOptions.url ?? request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((error: FastifyError | Error, request, reply) => sendError(error, request, reply));
+  app.setNotFoundHandler((request, reply) => sendError(errors.notFound(), request, reply));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Kasa',
+        version: '0.1.0',
+        description: 'Self-hostable P2P payment gateway: merchant invoice API, admin API.',
+      },
+      components: {
+        securitySchemes: {
+          merchantKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'API Key for authentication. Merchant API Key.' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
+        },
+      },
+    },
+    transform: ({ schema, url, route }) => {
+      const docs = route.config?.errorDocs;
+      if (!docs || !schema) return { schema, url };
+      const response: Record<string, JsonSchema> = { ...(schema.response as Record<string, JsonSchema> | undefined) };
+      for (const [status, description] of Object.entries(docs)) {
+        const body = status === '422' ? validationErrorBody : status === '400' && description.includes('malformed') ? { anyOf: [malformedBody, errorEnvelope] } : errorEnvelope;
+        response[status] = { ...body, description };
+      }
+      return { schema: { ...schema, response }, url };
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(opsRoutes, { kasa });
+  await app.register(invoiceRoutes, { kasa });
+  await app.register(merchantAdminRoutes, { kasa, prefix: '/admin/v1' });
+  await app.register(ratesAdminRoutes, { kasa, prefix: '/admin/v1' });
+  return app;
+}
+
+function envelope(request: FastifyRequest, error: KasaError) {
+  const body: { successful: false; request_id: string; error: { code: string; message: string; details?: unknown } } = {
+    successful: false,
+    request_id: request.id,
+    error: { code: error.code, message: error.message },
+  };
+  if (error.details) body.error.details = error.details;
+  return body;
+}
+
+/** The one place errors become HTTP answers. Nothing a client sends reaches the 500 branch. */
+function sendError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof RequestValidationError) {
+    return reply.code(422).type('application/json').send({ detail: error.issues });
+  }
+  if (error instanceof MalformedRequestError) {
+    return reply.code(400).type('application/json').send(malformed(error.details));
+  }
+  if (error instanceof KasaError) {
+    if (error.headers) reply.headers(error.headers);
+    return reply.code(error.statusCode).type('application/json').send(envelope(request, error));
+  }
+  const code = (error as FastifyError).code;
+  const status = (error as FastifyError).statusCode;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return sendError(errors.payloadTooLarge(BODY_SIZE_MAX_BYTES), request, reply);
+  }
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return sendError(new MalformedRequestError([{ field: 'content-type', message: 'Content-Type must be application/json' }]), request, reply);
+  }
+  if (code?.startsWith('FST_ERR_CTP_') || error instanceof SyntaxError || (status === 400 && !code)) {
+    // The JSON parser's own message says where the body broke; it holds nothing but the client's input.
+    return sendError(new MalformedRequestError([{ field: 'body', message: `Invalid JSON: ${error.message}` }]), request, reply);
+  }
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const known = new KasaError(status, status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', error.message);
+    return sendError(known, request, reply);
+  }
+  request.log.error({ err: error }, 'unexpected error');
+  return sendError(errors.internal(), request, reply);
+}
+
+function malformed(details: { field: string; message: string }[]) {
+  return { error: 'Bad Request', message: 'The request contains invalid parameters or malformed data', code: 400, details };
+}

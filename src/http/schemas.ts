@@ -1,0 +1,71 @@
+// Response schemas shared by every route: they document the answers in the OpenAPI document and
+// drive Fastify's compiled serializers.
+import type { JsonSchema } from './validation.ts';
+
+export const errorEnvelope: JsonSchema = {
+  type: 'object',
+  description: 'Error envelope (every error but 400 malformed body and 422 validation)',
+  required: ['successful', 'request_id', 'error'],
+  properties: {
+    successful: { type: 'boolean', const: false },
+    request_id: { type: 'string', format: 'uuid', description: 'Unique request ID for debugging' },
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', description: 'Machine-readable error code' },
+        message: { type: 'string', description: 'Human-readable description' },
+        details: { type: 'object', additionalProperties: true, description: 'Extra context (varies by error)' },
+      },
+    },
+  },
+};
+
+export const validationErrorBody: JsonSchema = {
+  type: 'object',
+  description: 'Request validation failed: every violation, with Pydantic v2 error types',
+  required: ['detail'],
+  properties: {
+    detail: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['type', 'loc', 'msg'],
+        properties: {
+          type: { type: 'string', description: 'Pydantic error type' },
+          loc: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'integer' }] }, description: 'Path to invalid field' },
+          msg: { type: 'string', description: 'Error message' },
+          input: {},
+          ctx: { type: 'object', additionalProperties: true },
+        },
+      },
+    },
+  },
+};
+
+export const malformedBody: JsonSchema = {
+  type: 'object',
+  description: 'The body is not JSON, or not sent as application/json',
+  required: ['error', 'message', 'code', 'details'],
+  properties: {
+    error: { type: 'string', const: 'Bad Request' },
+    message: { type: 'string' },
+    code: { type: 'integer', const: 400 },
+    details: {
+      type: 'array',
+      items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
+    },
+  },
+};
+
+/** Error responses by status, with a description naming the codes each may carry. */
+export function errorResponses(codes: Record<number, string>): Record<number, JsonSchema> {
+  const out: Record<number, JsonSchema> = {};
+  for (const [status, description] of Object.entries(codes)) {
+    const n = Number(status);
+    if (n === 422) out[n] = { ...validationErrorBody, description };
+    else if (n === 400 && description.startsWith('MALFORMED')) out[n] = { ...malformedBody, description };
+    else out[n] = { ...errorEnvelope, description };
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+// Merchant invoice API. Routes parse (models), call one service function, return its result.
+import type { FastifyInstance } from 'fastify';
+import type { Kasa } from '../context.ts';
+import { merchantAuth, merchantOf } from '../http/auth.ts';
+import type { ModelValue } from '../http/validation.ts';
+import { createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
+
+const AUTH_ERRORS = {
+  401: 'API_KEY_MISSING: Missing X-Api-Key header; API_KEY_INVALID: Invalid or inactive API key',
+};
+
+export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+  app.decorateRequest('merchant', null);
+  app.addHook('onRequest', merchantAuth(kasa));
+
+  const body = createInvoiceBody(kasa.config.webhookAllowPrivate);
+  const createSchema = {
+    summary: 'Create Invoice',
+    tags: ['invoices'],
+    security: [{ merchantKey: [] }],
+    body: body.schema,
+    response: { 200: invoiceObject },
+  };
+  const createConfig = {
+    errorDocs: {
+      ...AUTH_ERRORS,
+      400: 'Body malformed (not JSON or not application/json), in the documented Bad Request shape; CURRENCY_INVALID: Currency not found or disabled; AMOUNT_OUT_OF_RANGE',
+      409: 'DUPLICATE_EXTERNAL_ID (details.invoice_id: the existing invoice)',
+      413: 'PAYLOAD_TOO_LARGE: body over 64 KiB',
+      422: 'Validation error: every violation, Pydantic v2 types',
+      429: 'CUSTOMER_RATE_LIMITED (details.reason rate|pending, retry_after_seconds; Retry-After header)',
+      503: 'DEALS_SYSTEM_DISABLED: Deals system is disabled; RATE_UNAVAILABLE: Exchange rate is not available',
+    },
+  };
+  for (const url of ['/api/v1/create-invoice', '/v1/api/v1/create-invoice']) {
+    app.post(url, { schema: { ...createSchema, hide: url.startsWith('/v1/') }, config: createConfig }, async (request) =>
+      kasa.invoices.create(merchantOf(request), request.body as ModelValue<typeof body>),
+    );
+  }
+
+  app.get(
+    '/api/v1/invoices/:invoice_id',
+    {
+      schema: { summary: 'Get an invoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
+      config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND' } },
+    },
+    async (request) => kasa.invoices.get(merchantOf(request).id, (request.params as ModelValue<typeof invoiceIdParams>).invoice_id),
+  );
+
+  app.get(
+    '/api/v1/invoices',
+    {
+      schema: { summary: 'List invoices, newest first', tags: ['invoices'], security: [{ merchantKey: [] }], querystring: listInvoicesQuery.schema, response: { 200: invoicePage } },
+      config: { errorDocs: { ...AUTH_ERRORS, 400: 'INVALID_CURSOR', 422: 'Validation error' } },
+    },
+    async (request) => {
+      const q = request.query as ModelValue<typeof listInvoicesQuery>;
+      return kasa.invoices.list(merchantOf(request).id, {
+        status: q.status,
+        external_id: q.external_id,
+        customer_id: q.customer_id,
+        created_from: q.created_from ? new Date(q.created_from) : undefined,
+        created_to: q.created_to ? new Date(q.created_to) : undefined,
+        limit: q.limit ?? LIST_LIMIT_DEFAULT,
+        cursor: q.cursor,
+      });
+    },
+  );
+
+  app.post(
+    '/api/v1/invoices/:invoice_id/cancel',
+    {
+      schema: { summary: 'Cancel a pending invoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
+      config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND', 409: 'INVOICE_NOT_PENDING' } },
+    },
+    async (request) => kasa.invoices.cancel(merchantOf(request).id, (request.params as ModelValue<typeof invoiceIdParams>).invoice_id),
+  );
+}

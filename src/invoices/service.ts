@@ -1,0 +1,234 @@
+// Invoices: create (the hot path), read, list, cancel.
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Clock } from '../clock.ts';
+import { isoSeconds, truncateToSecond } from '../clock.ts';
+import type { DB, InvoicesTable } from '../db/schema.ts';
+import { retrying } from '../db/retry.ts';
+import { errors } from '../http/errors.ts';
+import { isUuid } from '../http/validation.ts';
+import type { Merchant } from '../merchants/service.ts';
+import { FIAT_DECIMALS, formatFiat, formatRate, formatUsdt, quoteInvoice, toScaled } from '../money.ts';
+import type { Catalog } from '../rates/catalog.ts';
+
+export type InvoiceStatus = 'pending' | 'success' | 'expired' | 'cancelled';
+export type InvoiceRow = Selectable<InvoicesTable>;
+
+export interface CreateInvoiceInput {
+  amount: string;
+  currency_code: string;
+  customer_id: string;
+  external_id: string;
+  purpose?: string | undefined;
+  callback_url?: string | undefined;
+  success_url?: string | undefined;
+  fail_url?: string | undefined;
+}
+
+/** The invoice object of the merchant API, field for field as documented. */
+export interface InvoiceView {
+  invoice_id: string;
+  external_id: string;
+  amount: string;
+  currency: string;
+  conversion_rate: string;
+  merchant_usdt: string;
+  status: InvoiceStatus;
+  payment_link: string;
+  customer_id: string;
+  purpose: string | null;
+  callback_url: string | null;
+  success_url: string | null;
+  fail_url: string | null;
+  created_at: string;
+  expires_at: string;
+  paid_at: string | null;
+}
+
+export interface ListFilters {
+  status?: InvoiceStatus | undefined;
+  external_id?: string | undefined;
+  customer_id?: string | undefined;
+  created_from?: Date | undefined;
+  created_to?: Date | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/** An invoice is never reported pending after expires_at, whether or not the expiry worker has run. */
+export function effectiveStatus(row: Pick<InvoiceRow, 'status' | 'expires_at'>, now: Date): InvoiceStatus {
+  return row.status === 'pending' && row.expires_at.getTime() <= now.getTime() ? 'expired' : row.status;
+}
+
+export class Invoices {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly catalog: Catalog,
+    private readonly clock: Clock,
+    private readonly publicUrl: string,
+  ) {}
+
+  paymentLink(invoiceId: string): string {
+    return `${this.publicUrl}/pay/${invoiceId}`;
+  }
+
+  /**
+   * The checks run in the documented order; everything that needs the database (customer limits,
+   * duplicate external_id, the insert) is one statement, one round trip, one short transaction.
+   */
+  async create(merchant: Merchant, input: CreateInvoiceInput): Promise<InvoiceView> {
+    const { settings, currencies } = await this.catalog.snapshot();
+    if (!settings.dealsEnabled) throw errors.dealsDisabled();
+    const currency = currencies.get(input.currency_code);
+    if (!currency || !currency.enabled) throw errors.currencyInvalid();
+    const amountCents = toScaled(input.amount, FIAT_DECIMALS);
+    const below = currency.minAmount !== null && amountCents < toScaled(currency.minAmount, FIAT_DECIMALS);
+    const above = currency.maxAmount !== null && amountCents > toScaled(currency.maxAmount, FIAT_DECIMALS);
+    if (below || above) {
+      throw errors.amountOutOfRange(
+        currency.minAmount === null ? null : formatFiat(currency.minAmount),
+        currency.maxAmount === null ? null : formatFiat(currency.maxAmount),
+      );
+    }
+    if (currency.rate === null || currency.rateMicro === null) throw errors.rateUnavailable();
+
+    const quote = quoteInvoice(amountCents, currency.rateMicro, merchant.feeHundredths);
+    const createdAt = truncateToSecond(this.clock.now());
+    const expiresAt = new Date(createdAt.getTime() + settings.invoiceTtlMinutes * 60_000);
+    const id = randomUUID();
+    const callbackUrl = input.callback_url ?? merchant.webhookUrl ?? null;
+
+    const { rows } = await retrying(() =>
+      sql<{ outcome: 'created' | 'duplicate' | 'rate' | 'pending'; invoice_id: string | null; retry_after_seconds: number | null }>`
+        SELECT outcome, invoice_id, retry_after_seconds FROM kasa_create_invoice(
+          ${id}::uuid, ${merchant.id}::uuid, ${input.external_id}, ${input.customer_id},
+          ${input.amount}::numeric, ${currency.code}, ${currency.rate}::numeric, ${merchant.feePercent}::numeric,
+          ${quote.grossUsdt.toString()}::bigint, ${quote.merchantUsdt.toString()}::bigint,
+          ${input.purpose ?? null}, ${callbackUrl}, ${input.success_url ?? null}, ${input.fail_url ?? null},
+          ${createdAt}::timestamptz, ${expiresAt}::timestamptz,
+          ${settings.customerInvoicesPerMinute}::integer, ${settings.customerMaxPending}::integer)`.execute(this.db),
+    );
+    const result = rows[0];
+    if (!result) throw new Error('kasa_create_invoice returned no row');
+    if (result.outcome === 'rate' || result.outcome === 'pending') {
+      throw errors.customerRateLimited(result.outcome, result.retry_after_seconds ?? 1);
+    }
+    if (result.outcome === 'duplicate') throw errors.duplicateExternalId(result.invoice_id ?? '');
+
+    return {
+      invoice_id: id,
+      external_id: input.external_id,
+      amount: formatFiat(input.amount),
+      currency: currency.code,
+      conversion_rate: formatRate(currency.rate),
+      merchant_usdt: formatUsdt(quote.merchantUsdt, 2),
+      status: 'pending',
+      payment_link: this.paymentLink(id),
+      customer_id: input.customer_id,
+      purpose: input.purpose ?? null,
+      callback_url: callbackUrl,
+      success_url: input.success_url ?? null,
+      fail_url: input.fail_url ?? null,
+      created_at: isoSeconds(createdAt),
+      expires_at: isoSeconds(expiresAt),
+      paid_at: null,
+    };
+  }
+
+  view(row: InvoiceRow, now: Date): InvoiceView {
+    return {
+      invoice_id: row.id,
+      external_id: row.external_id,
+      amount: formatFiat(row.amount),
+      currency: row.currency,
+      conversion_rate: formatRate(row.conversion_rate),
+      merchant_usdt: formatUsdt(row.merchant_usdt, 2),
+      status: effectiveStatus(row, now),
+      payment_link: this.paymentLink(row.id),
+      customer_id: row.customer_id,
+      purpose: row.purpose,
+      callback_url: row.callback_url,
+      success_url: row.success_url,
+      fail_url: row.fail_url,
+      created_at: isoSeconds(row.created_at),
+      expires_at: isoSeconds(row.expires_at),
+      paid_at: row.paid_at ? isoSeconds(row.paid_at) : null,
+    };
+  }
+
+  /** Another merchant's invoice is reported exactly like a missing one. */
+  async get(merchantId: string, invoiceId: string): Promise<InvoiceView> {
+    if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
+    const row = await this.db
+      .selectFrom('invoices')
+      .selectAll()
+      .where('id', '=', invoiceId)
+      .where('merchant_id', '=', merchantId)
+      .executeTakeFirst();
+    if (!row) throw errors.invoiceNotFound();
+    return this.view(row, this.clock.now());
+  }
+
+  /** Newest first. The cursor is the last item's seq, so concurrent inserts never shift a page. */
+  async list(merchantId: string, filters: ListFilters): Promise<{ items: InvoiceView[]; next_cursor: string | null }> {
+    const now = this.clock.now();
+    let query = this.db.selectFrom('invoices').selectAll().where('merchant_id', '=', merchantId);
+    if (filters.cursor !== undefined) query = query.where('seq', '<', decodeCursor(filters.cursor));
+    if (filters.external_id !== undefined) query = query.where('external_id', '=', filters.external_id);
+    if (filters.customer_id !== undefined) query = query.where('customer_id', '=', filters.customer_id);
+    if (filters.created_from !== undefined) query = query.where('created_at', '>=', filters.created_from);
+    if (filters.created_to !== undefined) query = query.where('created_at', '<', filters.created_to);
+    switch (filters.status) {
+      case 'pending':
+        query = query.where('status', '=', 'pending').where('expires_at', '>', now);
+        break;
+      case 'expired':
+        query = query.where((eb) =>
+          eb.or([eb('status', '=', 'expired'), eb.and([eb('status', '=', 'pending'), eb('expires_at', '<=', now)])]),
+        );
+        break;
+      case 'success':
+      case 'cancelled':
+        query = query.where('status', '=', filters.status);
+        break;
+      case undefined:
+        break;
+    }
+    // One extra row tells whether another page exists without a count query.
+    const rows = await query.orderBy('seq', 'desc').limit(filters.limit + 1).execute();
+    const page = rows.slice(0, filters.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((row) => this.view(row, now)),
+      next_cursor: rows.length > filters.limit && last ? encodeCursor(last.seq) : null,
+    };
+  }
+
+  /** Only a pending, unexpired invoice can be cancelled; the WHERE clause is the precondition. */
+  async cancel(merchantId: string, invoiceId: string): Promise<InvoiceView> {
+    if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
+    const now = truncateToSecond(this.clock.now());
+    const row = await this.db
+      .updateTable('invoices')
+      .set({ status: 'cancelled', cancelled_at: now })
+      .where('id', '=', invoiceId)
+      .where('merchant_id', '=', merchantId)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return this.view(row, now);
+    const existing = await this.get(merchantId, invoiceId);
+    throw errors.invoiceNotPending(existing.status);
+  }
+}
+
+function encodeCursor(seq: bigint): string {
+  return Buffer.from(`s${seq}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): bigint {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^s\d{1,18}$/.test(text)) throw errors.invalidCursor();
+  return BigInt(text.slice(1));
+}

@@ -1,0 +1,34 @@
+// API keys and signing secrets. A key is a long random secret with a readable prefix; only its
+// SHA-256 is stored, so a database leak reveals no usable key. Lookup is by hash; the final
+// comparison is constant-time so no timing difference depends on the secret's bytes.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const KEY_SECRET_BYTES = 32;
+/** Characters of the secret kept in the readable prefix, enough to tell keys apart in a list. */
+const KEY_PREFIX_SECRET_CHARS = 8;
+
+export interface GeneratedKey {
+  apiKey: string;
+  prefix: string;
+  hash: Buffer;
+}
+
+export function hashKey(apiKey: string): Buffer {
+  return createHash('sha256').update(apiKey, 'utf8').digest();
+}
+
+/** kind: "sk" for merchant keys; later kinds (trader keys) get their own tag. */
+export function generateApiKey(kind = 'sk'): GeneratedKey {
+  const apiKey = `kasa_${kind}_${randomBytes(KEY_SECRET_BYTES).toString('base64url')}`;
+  const tag = `kasa_${kind}_`;
+  return { apiKey, prefix: apiKey.slice(0, tag.length + KEY_PREFIX_SECRET_CHARS), hash: hashKey(apiKey) };
+}
+
+export function sameHash(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Standard Webhooks signing secret: whsec_ + base64 of 32 random bytes. */
+export function generateWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}

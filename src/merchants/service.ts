@@ -1,0 +1,201 @@
+// Merchants, their API keys, and authentication of merchant requests.
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { LRUCache } from 'lru-cache';
+import type { DB, MerchantsTable } from '../db/schema.ts';
+import { errors } from '../http/errors.ts';
+import { isUuid } from '../http/validation.ts';
+import { formatPercent, PERCENT_DECIMALS, toScaled } from '../money.ts';
+import { generateApiKey, generateWebhookSecret, hashKey, sameHash } from './keys.ts';
+
+/** A revoked key or a disabled merchant stops working within this long on every instance. */
+export const AUTH_CACHE_TTL_MS = 1_000;
+/** Bounds the memory an attacker spraying random keys can make this cache use. */
+const AUTH_CACHE_ENTRIES_MAX = 50_000;
+
+export interface Merchant {
+  id: string;
+  name: string;
+  status: 'active' | 'disabled';
+  feePercent: string;
+  /** fee_percent × 100 as an integer (2.00 % → 200n), for exact arithmetic. */
+  feeHundredths: bigint;
+  webhookUrl: string | null;
+  webhookSecret: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ApiKeyInfo {
+  keyId: string;
+  merchantId: string;
+  prefix: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+export interface NewMerchant {
+  name: string;
+  fee_percent?: string | undefined;
+  webhook_url?: string | undefined;
+}
+
+export interface MerchantPatch {
+  name?: string | undefined;
+  fee_percent?: string | undefined;
+  /** null clears the default webhook URL. */
+  webhook_url?: string | null | undefined;
+  status?: 'active' | 'disabled' | undefined;
+}
+
+function toMerchant(row: Selectable<MerchantsTable>): Merchant {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    feePercent: row.fee_percent,
+    feeHundredths: toScaled(row.fee_percent, PERCENT_DECIMALS),
+    webhookUrl: row.webhook_url,
+    webhookSecret: row.webhook_secret,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export class Merchants {
+  /** hex(sha256(key)) → the active merchant, or null for an unknown/revoked key. */
+  private readonly authCache = new LRUCache<string, { merchant: Merchant | null }>({
+    max: AUTH_CACHE_ENTRIES_MAX,
+    ttl: AUTH_CACHE_TTL_MS,
+  });
+
+  constructor(private readonly db: Kysely<DB>) {}
+
+  /** The active merchant owning this key, or null. Cached for at most AUTH_CACHE_TTL_MS. */
+  async authenticate(apiKey: string): Promise<Merchant | null> {
+    const hash = hashKey(apiKey);
+    const cacheKey = hash.toString('hex');
+    const hit = this.authCache.get(cacheKey);
+    if (hit) return hit.merchant;
+    const row = await this.db
+      .selectFrom('api_keys as k')
+      .innerJoin('merchants as m', 'm.id', 'k.merchant_id')
+      .selectAll('m')
+      .select('k.key_hash')
+      .where('k.key_hash', '=', hash)
+      .where('k.revoked_at', 'is', null)
+      .where('m.status', '=', 'active')
+      .executeTakeFirst();
+    const merchant = row && sameHash(row.key_hash, hash) ? toMerchant(row) : null;
+    this.authCache.set(cacheKey, { merchant });
+    return merchant;
+  }
+
+  /** Called after any change that can revoke access, so this instance refuses at once. */
+  private forgetAuthentications(): void {
+    this.authCache.clear();
+  }
+
+  async create(input: NewMerchant): Promise<{ merchant: Merchant; apiKey: string; prefix: string; keyId: string }> {
+    const key = generateApiKey();
+    const merchantId = randomUUID();
+    const keyId = randomUUID();
+    const row = await this.db.transaction().execute(async (trx) => {
+      const merchant = await trx
+        .insertInto('merchants')
+        .values({
+          id: merchantId,
+          name: input.name,
+          fee_percent: input.fee_percent ?? '2.00',
+          webhook_url: input.webhook_url ?? null,
+          webhook_secret: generateWebhookSecret(),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await trx.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash }).execute();
+      return merchant;
+    });
+    return { merchant: toMerchant(row), apiKey: key.apiKey, prefix: key.prefix, keyId };
+  }
+
+  async list(): Promise<Merchant[]> {
+    const rows = await this.db.selectFrom('merchants').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toMerchant);
+  }
+
+  async get(id: string): Promise<Merchant> {
+    if (!isUuid(id)) throw errors.merchantNotFound();
+    const row = await this.db.selectFrom('merchants').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw errors.merchantNotFound();
+    return toMerchant(row);
+  }
+
+  async update(id: string, patch: MerchantPatch): Promise<Merchant> {
+    if (!isUuid(id)) throw errors.merchantNotFound();
+    const values = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    const row = await this.db
+      .updateTable('merchants')
+      .set({ ...values, updated_at: sql<Date>`now()` })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw errors.merchantNotFound();
+    this.forgetAuthentications();
+    return toMerchant(row);
+  }
+
+  async createApiKey(merchantId: string): Promise<{ keyId: string; apiKey: string; prefix: string }> {
+    await this.get(merchantId);
+    const key = generateApiKey();
+    const keyId = randomUUID();
+    await this.db.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash }).execute();
+    return { keyId, apiKey: key.apiKey, prefix: key.prefix };
+  }
+
+  async listApiKeys(merchantId: string): Promise<ApiKeyInfo[]> {
+    await this.get(merchantId);
+    const rows = await this.db
+      .selectFrom('api_keys')
+      .select(['id', 'merchant_id', 'prefix', 'created_at', 'revoked_at'])
+      .where('merchant_id', '=', merchantId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => ({ keyId: r.id, merchantId: r.merchant_id, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  /** Revokes a key; revoking an already revoked key is a no-op, an unknown key a 404. */
+  async revokeApiKey(keyId: string): Promise<void> {
+    if (!isUuid(keyId)) throw errors.apiKeyNotFound();
+    const row = await this.db
+      .updateTable('api_keys')
+      .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` })
+      .where('id', '=', keyId)
+      .returning('id')
+      .executeTakeFirst();
+    if (!row) throw errors.apiKeyNotFound();
+    this.forgetAuthentications();
+  }
+}
+
+export function merchantView(m: Merchant) {
+  return {
+    merchant_id: m.id,
+    name: m.name,
+    status: m.status,
+    fee_percent: formatPercent(m.feePercent),
+    webhook_url: m.webhookUrl,
+    created_at: m.createdAt.toISOString(),
+    updated_at: m.updatedAt.toISOString(),
+  };
+}
+
+export function apiKeyView(k: ApiKeyInfo) {
+  return {
+    key_id: k.keyId,
+    merchant_id: k.merchantId,
+    prefix: k.prefix,
+    created_at: k.createdAt.toISOString(),
+    revoked_at: k.revokedAt?.toISOString() ?? null,
+  };
+}

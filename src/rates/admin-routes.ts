@@ -1,0 +1,54 @@
+// Admin API: currencies with their rates and limits, and the platform settings.
+import type { FastifyInstance } from 'fastify';
+import type { Kasa } from '../context.ts';
+import { adminAuth } from '../http/auth.ts';
+import { boolean, decimal, fiatAmount, integer, model, optional, string, type ModelValue } from '../http/validation.ts';
+import { RATE_DECIMALS } from '../money.ts';
+import { currencyView, settingsView } from './catalog.ts';
+
+const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
+
+export async function ratesAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+  app.addHook('onRequest', adminAuth(kasa));
+  const security = [{ adminToken: [] }];
+
+  const currencyParams = model({ code: string({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' }) });
+  const currencyBody = model({
+    enabled: boolean({ description: 'Accept invoices in this currency' }),
+    rate: optional(decimal({ gt: '0', maxPlaces: RATE_DECIMALS, maxDigits: 18, description: 'Fiat per 1 USDT', example: '41.50' })),
+    min_amount: optional(fiatAmount({ description: 'Smallest invoice amount' })),
+    max_amount: optional(fiatAmount({ description: 'Largest invoice amount' })),
+  });
+  const settingsPatch = model({
+    deals_enabled: optional(boolean({ description: 'Off: create-invoice answers 503 DEALS_SYSTEM_DISABLED' })),
+    invoice_ttl_minutes: optional(integer({ min: 1, max: 1440 })),
+    customer_invoices_per_minute: optional(integer({ min: 1, max: 100_000 })),
+    customer_max_pending: optional(integer({ min: 1, max: 100_000 })),
+  });
+
+  app.put(
+    '/currencies/:code',
+    {
+      schema: { summary: 'Create or update a currency', tags: ['admin: currencies'], security, params: currencyParams.schema, body: currencyBody.schema },
+      config: { errorDocs: { ...ADMIN_ERRORS, 400: 'CURRENCY_RANGE_INVALID' } },
+    },
+    async (request) => {
+      const { code } = request.params as ModelValue<typeof currencyParams>;
+      return currencyView(await kasa.catalog.putCurrency(code, request.body as ModelValue<typeof currencyBody>));
+    },
+  );
+
+  app.get('/currencies', { schema: { summary: 'List currencies', tags: ['admin: currencies'], security }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
+    items: (await kasa.catalog.listCurrencies()).map(currencyView),
+  }));
+
+  app.get('/settings', { schema: { summary: 'Platform settings', tags: ['admin: settings'], security }, config: { errorDocs: ADMIN_ERRORS } }, async () =>
+    settingsView(await kasa.catalog.getSettings()),
+  );
+
+  app.patch(
+    '/settings',
+    { schema: { summary: 'Change platform settings', tags: ['admin: settings'], security, body: settingsPatch.schema }, config: { errorDocs: ADMIN_ERRORS } },
+    async (request) => settingsView(await kasa.catalog.patchSettings(request.body as ModelValue<typeof settingsPatch>)),
+  );
+}

@@ -1,0 +1,61 @@
+// `kasa serve`: config → database → migrations → HTTP app → signals.
+import type { FastifyInstance } from 'fastify';
+import { resolveAdminToken } from './admin-token.ts';
+import { systemClock } from './clock.ts';
+import type { Config } from './config.ts';
+import { createKasa } from './context.ts';
+import { connect } from './db/connect.ts';
+import { migrate } from './db/migrate.ts';
+import { demoBanner, seedDemo } from './demo.ts';
+import { buildApp } from './http/app.ts';
+import { createLogger } from './logger.ts';
+
+export interface ServeOptions {
+  /** Seed the demo (currency, merchant) on an empty database and print how to use it. */
+  demo: boolean;
+}
+
+/** How long in-flight requests may take to finish after SIGTERM before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export async function serve(config: Config, options: ServeOptions): Promise<FastifyInstance> {
+  const logger = createLogger(config.logLevel);
+  const database = await connect({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir });
+  const applied = await migrate(database.db);
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+  const admin = await resolveAdminToken(config.adminToken, config.dataDir);
+  const kasa = createKasa({ config, db: database.db, engine: database.engine, clock: systemClock, adminToken: admin.token });
+  if (config.webhookAllowPrivate) logger.warn('WEBHOOK_ALLOW_PRIVATE is on: webhooks may target private and loopback addresses (local development only)');
+
+  const app = await buildApp(kasa, logger);
+  app.addHook('onClose', async () => database.close());
+  await app.listen({ port: config.port, host: config.host });
+  logger.info({ engine: database.engine, port: config.port }, 'kasa started');
+
+  if (options.demo) {
+    const demo = await seedDemo(kasa, config.dataDir);
+    process.stdout.write(demoBanner(config.publicUrl, demo, admin.file) + '\n');
+  }
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+    const timer = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
+    timer.unref();
+    app.close().then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  return app;
+}

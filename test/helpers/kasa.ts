@@ -1,0 +1,135 @@
+// One setup for every test file: a fresh database per file (a PostgreSQL database of its own
+// when DATABASE_URL is set, an in-memory PGlite otherwise), migrated, behind the real HTTP app.
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
+import pino from 'pino';
+import type { Clock } from '../../src/clock.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { createKasa, type Kasa } from '../../src/context.ts';
+import { connect, type Database } from '../../src/db/connect.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { buildApp } from '../../src/http/app.ts';
+
+export const PUBLIC_URL = 'https://pay.kasa.test';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** The seed's request body. */
+export const SEED_BODY = {
+  amount: '1500.00',
+  callback_url: 'https://yoursite.com/webhooks/payment',
+  currency_code: 'UAH',
+  customer_id: 'user_12345',
+  external_id: 'order-2026-0001',
+  fail_url: 'https://yoursite.com/payment/failed',
+  purpose: 'Payment for Premium subscription',
+  success_url: 'https://yoursite.com/payment/success',
+};
+
+/** A clock tests move by hand; starts at the seed's example time. */
+export class ManualClock implements Clock {
+  private current: number;
+  constructor(start = '2026-02-25T12:00:00Z') {
+    this.current = Date.parse(start);
+  }
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
+  set(iso: string): void {
+    this.current = Date.parse(iso);
+  }
+}
+
+export interface TestKasa {
+  app: FastifyInstance;
+  kasa: Kasa;
+  clock: ManualClock;
+  database: Database;
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>;
+  admin(method: InjectOptions['method'], url: string, payload?: unknown): Promise<LightMyRequestResponse>;
+  /** Creates a merchant through the admin API; returns its id and API key. */
+  createMerchant(body?: Record<string, unknown>): Promise<{ merchant_id: string; api_key: string; key_id: string }>;
+  createInvoice(apiKey: string, body?: Record<string, unknown>): Promise<LightMyRequestResponse>;
+  countInvoices(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function freshDatabase(): Promise<{ database: Database; drop: () => Promise<void> }> {
+  const serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) return { database: await connect({ databaseUrl: null, dataDir: null }), drop: async () => {} };
+  const name = `kasa_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const database = await connect({ databaseUrl: url.toString(), dataDir: null, poolSizeMax: 30 });
+  return {
+    database,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKasa> {
+  const { database, drop } = await freshDatabase();
+  await migrate(database.db);
+  const config: Config = {
+    ...loadConfig({}),
+    publicUrl: PUBLIC_URL,
+    adminToken: ADMIN_TOKEN,
+    logLevel: 'silent',
+    webhookAllowPrivate: true,
+    ...overrides,
+  };
+  const clock = new ManualClock();
+  const kasa = createKasa({ config, db: database.db, engine: database.engine, clock, adminToken: ADMIN_TOKEN });
+  const app = await buildApp(kasa, pino({ level: 'silent' }));
+  await app.ready();
+
+  const admin: TestKasa['admin'] = (method, url, payload) =>
+    app.inject({ method, url, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+
+  // Every test file starts with the seed's setup: UAH at 41.50.
+  const currency = await admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '41.50' });
+  if (currency.statusCode !== 200) throw new Error(`currency setup failed: ${currency.body}`);
+
+  return {
+    app,
+    kasa,
+    clock,
+    database,
+    inject: (options) => app.inject(options),
+    admin,
+    async createMerchant(body = {}) {
+      const res = await admin('POST', '/admin/v1/merchants', { name: 'Shop', ...body });
+      if (res.statusCode !== 201) throw new Error(`merchant setup failed: ${res.body}`);
+      return res.json();
+    },
+    createInvoice(apiKey, body = {}) {
+      return app.inject({
+        method: 'POST',
+        url: '/api/v1/create-invoice',
+        headers: { 'x-api-key': apiKey },
+        payload: { ...SEED_BODY, ...body },
+      });
+    },
+    async countInvoices() {
+      const row = await database.db.selectFrom('invoices').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+    async close() {
+      await app.close();
+      await database.close();
+      await drop();
+    },
+  };
+}
