@@ -55,6 +55,11 @@ export interface StringOptions extends Doc {
   pattern?: string;
 }
 
+// PostgreSQL text cannot hold U+0000: a string carrying one would fail in the database as a 500,
+// so it is refused here like any other invalid value.
+const NUL = '\u0000';
+const NUL_MESSAGE = 'String must not contain NUL characters';
+
 export function string(options: StringOptions = {}): Field<string> {
   const { min, max, pattern } = options;
   const regex = pattern ? new RegExp(pattern) : null;
@@ -78,6 +83,7 @@ export function string(options: StringOptions = {}): Field<string> {
       if (regex && !regex.test(input)) {
         return fail('string_pattern_mismatch', `String should match pattern '${pattern}'`, { pattern });
       }
+      if (input.includes(NUL)) return fail('value_error', `Value error, ${NUL_MESSAGE}`, { error: NUL_MESSAGE });
       return ok(input);
     },
   };
@@ -140,6 +146,32 @@ export function integer(options: IntegerOptions = {}): Field<number> {
       if (max !== undefined && value > max) {
         return fail('less_than_equal', `Input should be less than or equal to ${max}`, { le: max });
       }
+      return ok(value);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Date-times: ISO 8601 with a zone; impossible dates (2026-02-30, month 13, year 0) are refused
+// rather than rolled over, as Pydantic's datetime does.
+
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+export function dateTime(d: Doc = {}): Field<Date> {
+  return {
+    schema: doc({ type: 'string', format: 'date-time' }, d),
+    required: true,
+    parse(input) {
+      if (typeof input !== 'string') return fail('datetime_type', 'Input should be a valid datetime');
+      const match = DATE_TIME.exec(input);
+      const invalid = (why: string) => fail<Date>('datetime_from_date_parsing', `Input should be a valid datetime, ${why}`, { error: why });
+      if (!match) return invalid('invalid datetime format');
+      const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+      const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+      if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth) return invalid('day value is outside expected range');
+      if (hour > 23 || minute > 59 || second > 59) return invalid('time value is outside expected range');
+      const value = new Date(input);
+      if (Number.isNaN(value.getTime())) return invalid('invalid datetime format');
       return ok(value);
     },
   };
@@ -234,6 +266,12 @@ export function decimal(options: DecimalOptions): Field<string> {
       if (places > maxPlaces) {
         return fail('decimal_max_places', `Decimal input should have no more than ${maxPlaces} decimal place${maxPlaces === 1 ? '' : 's'}`, { decimal_places: maxPlaces });
       }
+      // Pydantic's third digit check. Without it "1234567890123" passes max_digits 18 yet overflows
+      // the NUMERIC(18, 6) column it is meant for (a 500 instead of a 422).
+      const wholeDigitsMax = maxDigits - maxPlaces;
+      if (wholeDigits > wholeDigitsMax) {
+        return fail('decimal_whole_digits', `Decimal input should have no more than ${wholeDigitsMax} digit${wholeDigitsMax === 1 ? '' : 's'} before the decimal point`, { whole_digits: wholeDigitsMax });
+      }
       if (gtParts && compareDecimal(parts, gtParts) <= 0) return fail('greater_than', `Input should be greater than ${gt}`, { gt });
       if (geParts && compareDecimal(parts, geParts) < 0) {
         return fail('greater_than_equal', `Input should be greater than or equal to ${ge}`, { ge });
@@ -286,6 +324,7 @@ export function url(options: UrlOptions): Field<string> {
       const problem = check?.(parsed);
       if (problem?.type === 'url_scheme') return fail('url_scheme', problem.msg, { expected_schemes: "'https'" });
       if (problem) return fail('value_error', `Value error, ${problem.msg}`, { error: problem.msg });
+      if (input.includes(NUL)) return fail('value_error', `Value error, ${NUL_MESSAGE}`, { error: NUL_MESSAGE });
       return ok(input);
     },
   };

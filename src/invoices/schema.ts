@@ -1,5 +1,5 @@
 // The merchant invoice API's request models and response schemas, as documented.
-import { fiatAmount, integer, enumeration, model, optional, string, url, type Model } from '../http/validation.ts';
+import { dateTime, fiatAmount, integer, enumeration, model, optional, string, url, type Model } from '../http/validation.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
 import type { JsonSchema } from '../http/validation.ts';
 
@@ -31,7 +31,7 @@ export function createInvoiceBody(webhookAllowPrivate: boolean) {
   );
 }
 
-const isoDateTime = string({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$', description: 'ISO 8601 date-time' });
+const isoDateTime = dateTime({ description: 'ISO 8601 date-time with a zone' });
 
 export const listInvoicesQuery = model({
   status: optional(enumeration(['pending', 'success', 'expired', 'cancelled'] as const)),

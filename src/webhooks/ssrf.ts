@@ -15,10 +15,13 @@ for (const [address, prefix] of [
 ] as const) {
   BLOCKED.addSubnet(address, prefix, 'ipv4');
 }
-// IPv6: unspecified, loopback, IPv4-mapped (checked again as IPv4 below), NAT64, discard,
-// documentation, unique local, link-local, site-local, multicast.
+// IPv6: unspecified, loopback and the deprecated IPv4-compatible form (all in ::/96),
+// IPv4-translated (::ffff:0:a.b.c.d), IPv4-mapped (checked again as IPv4 below), NAT64, discard,
+// documentation, 6to4, unique local, link-local, site-local, multicast. The compatible,
+// translated and 6to4 forms embed any IPv4 address, 127.0.0.1 included. (Not ::/8 as a whole:
+// BlockList checks IPv4 addresses against IPv6 rules as ::ffff:a.b.c.d, so it would block all.)
 for (const [address, prefix] of [
-  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32],
+  ['::', 96], ['::ffff:0:0:0', 96], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['2002::', 16],
   ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
 ] as const) {
   BLOCKED.addSubnet(address, prefix, 'ipv6');

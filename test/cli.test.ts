@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ADMIN_TOKEN, startKasa, type TestKasa } from './helpers/kasa.ts';
+import { assertEnvelope, UUID_V4 } from './helpers/http.ts';
+import { freePort, kasaCli } from './helpers/cli.ts';
+
+describe('kasa CLI, a client of the admin API', () => {
+  let t: TestKasa;
+  let env: Record<string, string>;
+  let seq = 0;
+  const unique = () => `cli-${++seq}`;
+  const kasa = (...args: string[]) => kasaCli(args, env);
+  const json = async (...args: string[]) => {
+    const res = await kasa(...args, '--json');
+    assert.equal(res.code, 0, `kasa ${args.join(' ')}: ${res.stderr}`);
+    return JSON.parse(res.stdout);
+  };
+
+  before(async () => {
+    t = await startKasa();
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = t.app.server.address();
+    assert.ok(address && typeof address === 'object');
+    env = { KASA_URL: `http://127.0.0.1:${address.port}`, ADMIN_TOKEN };
+  });
+  after(() => t.close());
+
+  test('merchant create --json prints the API answer, with a key that works', async () => {
+    const created = await json('merchant', 'create', '--name', 'Shop');
+    assert.match(created.merchant_id, UUID_V4);
+    assert.equal(created.name, 'Shop');
+    assert.equal(created.fee_percent, '2.00');
+    assert.match(created.webhook_secret, /^whsec_/);
+    assert.equal(typeof created.api_key, 'string');
+    const invoice = await t.createInvoice(created.api_key, { external_id: unique() });
+    assert.equal(invoice.statusCode, 200, invoice.body);
+    assert.equal(invoice.json().merchant_usdt, '35.42');
+  });
+
+  test('merchant create with a fee and a webhook URL; human output names the key', async () => {
+    const res = await kasa('merchant', 'create', '--name', 'Fancy Shop', '--fee', '1.5', '--webhook-url', 'https://fancy.example/hook');
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /api_key\s+kasa_sk_/);
+    assert.match(res.stdout, /fee_percent\s+1\.50/);
+    assert.match(res.stdout, /shown only now/);
+  });
+
+  test('merchant list prints a table', async () => {
+    const created = await json('merchant', 'create', '--name', 'Listed Shop');
+    const res = await kasa('merchant', 'list');
+    assert.equal(res.code, 0, res.stderr);
+    const lines = res.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^MERCHANT_ID\s+NAME\s+STATUS\s+FEE_PERCENT\s+WEBHOOK_URL$/);
+    const row = lines.find((l) => l.startsWith(created.merchant_id));
+    assert.ok(row, res.stdout);
+    assert.match(row, /Listed Shop\s+active\s+2\.00/);
+    assert.ok(res.stdout.includes('Shop'));
+    assert.ok(!res.stdout.includes(created.api_key), 'the list never shows a key');
+    const listed = await json('merchant', 'list');
+    assert.ok(listed.items.some((m: { merchant_id: string }) => m.merchant_id === created.merchant_id));
+  });
+
+  test('merchant disable stops its keys at once; enable restores them', async () => {
+    const created = await json('merchant', 'create', '--name', 'Disabled Shop');
+    const disabled = await json('merchant', 'disable', created.merchant_id);
+    assert.equal(disabled.status, 'disabled');
+    assertEnvelope(await t.createInvoice(created.api_key, { external_id: unique() }), 401, 'API_KEY_INVALID');
+    const enabled = await kasa('merchant', 'enable', created.merchant_id);
+    assert.equal(enabled.code, 0, enabled.stderr);
+    assert.match(enabled.stdout, /status\s+active/);
+    assert.equal((await t.createInvoice(created.api_key, { external_id: unique() })).statusCode, 200);
+  });
+
+  test('key create and key revoke', async () => {
+    const merchant = await json('merchant', 'create', '--name', 'Keyed Shop');
+    const key = await json('key', 'create', merchant.merchant_id);
+    assert.match(key.key_id, UUID_V4);
+    assert.ok(key.api_key.startsWith(key.prefix));
+    assert.equal((await t.createInvoice(key.api_key, { external_id: unique() })).statusCode, 200);
+
+    const listed = await kasa('key', 'list', merchant.merchant_id);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(listed.stdout.includes(key.prefix) && !listed.stdout.includes(key.api_key));
+
+    const revoked = await kasa('key', 'revoke', key.key_id);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.match(revoked.stdout, new RegExp(`revoked ${key.key_id}`));
+    assertEnvelope(await t.createInvoice(key.api_key, { external_id: unique() }), 401, 'API_KEY_INVALID');
+    assert.equal((await t.createInvoice(merchant.api_key, { external_id: unique() })).statusCode, 200, 'the other key still works');
+  });
+
+  test('currency set creates and updates a currency', async () => {
+    const eur = await json('currency', 'set', 'EUR', '--rate', '0.92');
+    assert.deepEqual({ code: eur.code, enabled: eur.enabled, rate: eur.rate }, { code: 'EUR', enabled: true, rate: '0.92' });
+    const limited = await json('currency', 'set', 'eur', '--min', '10', '--max', '5000');
+    assert.equal(limited.code, 'EUR', 'the code is upper-cased');
+    assert.equal(limited.rate, '0.92');
+    assert.equal(limited.min_amount, '10.00');
+    assert.equal(limited.max_amount, '5000.00');
+    const listed = await kasa('currency', 'list');
+    assert.equal(listed.code, 0);
+    assert.match(listed.stdout, /EUR\s+true\s+0\.92\s+10\.00\s+5000\.00/);
+    const disabled = await json('currency', 'set', 'EUR', '--disable');
+    assert.equal(disabled.enabled, false);
+  });
+
+  test('deals disable makes create-invoice answer 503; deals enable restores it', async () => {
+    const merchant = await t.createMerchant();
+    const off = await kasa('deals', 'disable');
+    try {
+      assert.equal(off.code, 0, off.stderr);
+      assert.equal(off.stdout.trim(), 'deals disabled');
+      assertEnvelope(await t.createInvoice(merchant.api_key, { external_id: unique() }), 503, 'DEALS_SYSTEM_DISABLED');
+    } finally {
+      const on = await kasa('deals', 'enable');
+      assert.equal(on.code, 0, on.stderr);
+    }
+    assert.equal((await t.createInvoice(merchant.api_key, { external_id: unique() })).statusCode, 200);
+  });
+
+  test('settings shows and changes the settings', async () => {
+    const shown = await json('settings');
+    assert.equal(shown.invoice_ttl_minutes, 20);
+    const changed = await json('settings', '--ttl', '30', '--per-minute', '12', '--max-pending', '6');
+    assert.equal(changed.invoice_ttl_minutes, 30);
+    assert.equal(changed.customer_invoices_per_minute, 12);
+    assert.equal(changed.customer_max_pending, 6);
+    const restored = await json('settings', '--ttl', '20', '--per-minute', '10', '--max-pending', '5');
+    assert.equal(restored.invoice_ttl_minutes, 20);
+  });
+
+  describe('failures', () => {
+    test('a wrong admin token → exit 1 with a clear message', async () => {
+      const res = await kasaCli(['merchant', 'list'], { ...env, ADMIN_TOKEN: 'wrong-token-0123456789' });
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /401/);
+      assert.match(res.stderr, /UNAUTHORIZED/);
+      assert.equal(res.stdout, '');
+    });
+
+    test('an API validation error → exit 1 naming the field', async () => {
+      const res = await kasa('merchant', 'create', '--name', 'Bad Fee', '--fee', '150');
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /422/);
+      assert.match(res.stderr, /fee_percent/);
+    });
+
+    test('a missing merchant → exit 1 with MERCHANT_NOT_FOUND', async () => {
+      const res = await kasa('merchant', 'disable', '00000000-0000-4000-8000-000000000000');
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /404 MERCHANT_NOT_FOUND/);
+    });
+
+    test('an unknown command, an unknown option or a missing argument → exit 2 with the usage', async () => {
+      for (const args of [['frobnicate'], ['merchant', 'explode'], ['merchant', 'list', '--bogus'], ['merchant', 'create'], ['key', 'revoke']]) {
+        const res = await kasa(...args);
+        assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+        assert.match(res.stderr, /Usage: kasa/);
+      }
+      assert.match((await kasa('frobnicate')).stderr, /unknown command "frobnicate"/);
+    });
+
+    test('no command → exit 2 with the usage; --help → exit 0', async () => {
+      const none = await kasa();
+      assert.equal(none.code, 2);
+      assert.match(none.stdout + none.stderr, /Usage: kasa/);
+      const help = await kasa('--help');
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /Usage: kasa/);
+    });
+
+    test('Kasa not reachable → exit 1 naming the URL', async () => {
+      const url = `http://127.0.0.1:${await freePort()}`;
+      const res = await kasaCli(['merchant', 'list'], { KASA_URL: url, ADMIN_TOKEN });
+      assert.equal(res.code, 1);
+      assert.ok(res.stderr.includes(`Cannot reach Kasa at ${url}`), res.stderr);
+    });
+
+    test('no admin token anywhere → exit 1 saying where to put one', async () => {
+      const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kasa-cli-'));
+      try {
+        const res = await kasaCli(['merchant', 'list'], { KASA_URL: env.KASA_URL, DATA_DIR: dataDir });
+        assert.equal(res.code, 1);
+        assert.match(res.stderr, /ADMIN_TOKEN/);
+      } finally {
+        await fs.rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    test('the token is read from DATA_DIR/admin-token when ADMIN_TOKEN is unset', async () => {
+      const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kasa-cli-'));
+      try {
+        await fs.writeFile(path.join(dataDir, 'admin-token'), ADMIN_TOKEN + '\n', { mode: 0o600 });
+        const res = await kasaCli(['merchant', 'list', '--json'], { KASA_URL: env.KASA_URL, DATA_DIR: dataDir });
+        assert.equal(res.code, 0, res.stderr);
+        assert.ok(Array.isArray(JSON.parse(res.stdout).items));
+      } finally {
+        await fs.rm(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+});

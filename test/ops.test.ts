@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { SEED_BODY, startKasa, type TestKasa } from './helpers/kasa.ts';
+import { assertEnvelope, UUID_V4 } from './helpers/http.ts';
+
+/**
+ * Every (method, path) the app has registered, read from Fastify's own route tree, so a route
+ * added later is checked without this list being edited. HEAD routes are Fastify's automatic
+ * twins of GET routes.
+ */
+function registeredRoutes(app: FastifyInstance): { method: string; url: string }[] {
+  const routes: { method: string; url: string }[] = [];
+  const stack: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const match = /^([│ ]*)[├└]── (.*?) \(([^)]*)\)$/.exec(line) ?? /^([│ ]*)[├└]── (.*)$/.exec(line);
+    if (!match) continue;
+    const depth = [...(match[1] ?? '')].length / 4;
+    stack.length = depth;
+    stack.push(match[2] ?? '');
+    for (const method of (match[3] ?? '').split(',').map((m) => m.trim()).filter(Boolean)) {
+      if (method !== 'HEAD') routes.push({ method, url: stack.join('') });
+    }
+  }
+  return routes;
+}
+
+/** Fastify's /:id → OpenAPI's /{id}. */
+const openApiPath = (url: string) => url.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+
+/**
+ * Routes that are not API operations: the reference itself, static files (stylesheets, scripts,
+ * images of HTML pages), and the seed's alias of create-invoice, which is the same operation.
+ */
+const UNDOCUMENTED = (url: string) =>
+  url === '/docs' || url.startsWith('/docs/') || url === '/openapi.json' || url === '/v1/api/v1/create-invoice' || /\.(css|js|png|svg|ico|woff2?)$/.test(url);
+
+describe('operations', () => {
+  let t: TestKasa;
+  let apiKey: string;
+
+  before(async () => {
+    t = await startKasa();
+    apiKey = (await t.createMerchant()).api_key;
+  });
+  after(() => t.close());
+
+  test('GET /healthz → 200', async () => {
+    const res = await t.inject({ method: 'GET', url: '/healthz' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json().status, 'ok');
+  });
+
+  test('GET /readyz → 200 while the database answers', async () => {
+    const res = await t.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().status, 'ready');
+    assert.equal(res.json().database, t.database.engine);
+  });
+
+  test('the ops endpoints need no credentials', async () => {
+    for (const url of ['/healthz', '/readyz', '/openapi.json', '/docs']) {
+      assert.equal((await t.inject({ method: 'GET', url })).statusCode, 200, url);
+    }
+  });
+
+  describe('GET /openapi.json', () => {
+    let spec: {
+      openapi: string;
+      info: { title: string; version: string };
+      paths: Record<string, Record<string, { responses: Record<string, { description?: string; content?: unknown }>; security?: unknown[] }>>;
+      components: { securitySchemes: Record<string, unknown> };
+    };
+    before(async () => {
+      const res = await t.inject({ method: 'GET', url: '/openapi.json' });
+      assert.equal(res.statusCode, 200);
+      assert.match(res.headers['content-type'] as string, /^application\/json/);
+      spec = res.json();
+    });
+
+    test('is OpenAPI 3.1', () => {
+      assert.match(spec.openapi, /^3\.1\.\d+$/);
+      assert.equal(typeof spec.info.title, 'string');
+      assert.equal(typeof spec.info.version, 'string');
+      assert.ok(spec.components.securitySchemes.merchantKey);
+      assert.ok(spec.components.securitySchemes.adminToken);
+    });
+
+    test('documents every route the app registered, and nothing else', () => {
+      const routes = registeredRoutes(t.app).filter((r) => !UNDOCUMENTED(r.url));
+      assert.ok(routes.length >= 12, `found the routes: ${JSON.stringify(routes)}`);
+      const missing = routes.filter((r) => !spec.paths[openApiPath(r.url)]?.[r.method.toLowerCase()]);
+      assert.deepEqual(missing, [], 'registered but not documented');
+      const registered = new Set(routes.map((r) => `${r.method.toLowerCase()} ${openApiPath(r.url)}`));
+      const documented = Object.entries(spec.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
+      assert.deepEqual(documented.filter((op) => !registered.has(op)), [], 'documented but not registered');
+    });
+
+    test('the routes this issue defines are all there', () => {
+      const expected = [
+        'post /api/v1/create-invoice',
+        'get /api/v1/invoices',
+        'get /api/v1/invoices/{invoice_id}',
+        'post /api/v1/invoices/{invoice_id}/cancel',
+        'post /admin/v1/merchants',
+        'get /admin/v1/merchants',
+        'get /admin/v1/merchants/{id}',
+        'patch /admin/v1/merchants/{id}',
+        'post /admin/v1/merchants/{id}/api-keys',
+        'get /admin/v1/merchants/{id}/api-keys',
+        'delete /admin/v1/api-keys/{key_id}',
+        'put /admin/v1/currencies/{code}',
+        'get /admin/v1/currencies',
+        'get /admin/v1/settings',
+        'patch /admin/v1/settings',
+        'get /healthz',
+        'get /readyz',
+      ];
+      for (const op of expected) {
+        const [method, path] = op.split(' ') as [string, string];
+        assert.ok(spec.paths[path]?.[method], `${op} is documented`);
+      }
+    });
+
+    test("create-invoice documents its success and every error answer", () => {
+      const operation = spec.paths['/api/v1/create-invoice']?.post;
+      assert.ok(operation);
+      for (const status of ['200', '400', '401', '409', '413', '422', '429', '503']) {
+        assert.ok(operation.responses[status], `response ${status} is documented`);
+        assert.ok(operation.responses[status]?.content, `response ${status} has a body schema`);
+      }
+      const text = JSON.stringify(operation.responses);
+      for (const code of ['API_KEY_MISSING', 'API_KEY_INVALID', 'CURRENCY_INVALID', 'AMOUNT_OUT_OF_RANGE', 'DUPLICATE_EXTERNAL_ID', 'PAYLOAD_TOO_LARGE', 'CUSTOMER_RATE_LIMITED', 'DEALS_SYSTEM_DISABLED', 'RATE_UNAVAILABLE']) {
+        assert.ok(text.includes(code), `${code} is named`);
+      }
+      assert.deepEqual(operation.security, [{ merchantKey: [] }]);
+    });
+
+    test('every merchant and admin operation documents its 401', () => {
+      for (const [path, operations] of Object.entries(spec.paths)) {
+        if (!path.startsWith('/api/') && !path.startsWith('/admin/')) continue;
+        for (const [method, operation] of Object.entries(operations)) {
+          assert.ok(operation.responses['401'], `${method} ${path} documents 401`);
+          assert.ok(operation.security?.length, `${method} ${path} names its security scheme`);
+        }
+      }
+    });
+  });
+
+  test('/docs serves the reference as HTML, with every script and stylesheet served by Kasa itself', async () => {
+    const res = await t.inject({ method: 'GET', url: '/docs' });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'] as string, /^text\/html/);
+    const assets = [...res.body.matchAll(/<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"']+)["']/gi)].map((m) => m[1]!);
+    assert.ok(assets.some((a) => a.endsWith('.js')), 'has scripts');
+    assert.ok(assets.some((a) => a.endsWith('.css')), 'has stylesheets');
+    for (const asset of assets) {
+      assert.doesNotMatch(asset, /^(https?:)?\/\//i, `${asset} is not third-party`);
+      const url = new URL(asset, 'http://kasa.local/docs').pathname;
+      const served = await t.inject({ method: 'GET', url });
+      assert.equal(served.statusCode, 200, `${url} is served`);
+    }
+    assert.doesNotMatch(res.body, /<(script|link)\b[^>]*(src|href)\s*=\s*["']?(https?:)?\/\//i);
+    // The UI reads Kasa's own document and asks no outside validator.
+    const initializer = await t.inject({ method: 'GET', url: '/docs/static/swagger-initializer.js' });
+    assert.equal(initializer.statusCode, 200);
+    assert.match(initializer.body, /validatorUrl:\s*null/);
+    const json = await t.inject({ method: 'GET', url: '/docs/json' });
+    assert.equal(json.statusCode, 200);
+    assert.equal(json.json().openapi, (await t.inject({ method: 'GET', url: '/openapi.json' })).json().openapi);
+  });
+
+  test('an unknown route → 404 NOT_FOUND in the envelope', async () => {
+    for (const [method, url] of [['GET', '/nope'], ['POST', '/api/v1/nope'], ['GET', '/admin/v1/nope'], ['DELETE', '/healthz']] as const) {
+      const res = await t.inject({ method, url });
+      assertEnvelope(res, 404, 'NOT_FOUND');
+    }
+  });
+
+  describe('X-Request-Id', () => {
+    const requests: [string, InjectOptions][] = [
+      ['healthz', { method: 'GET', url: '/healthz' }],
+      ['readyz', { method: 'GET', url: '/readyz' }],
+      ['openapi', { method: 'GET', url: '/openapi.json' }],
+      ['docs', { method: 'GET', url: '/docs' }],
+      ['unknown route', { method: 'GET', url: '/nope' }],
+      ['401 merchant', { method: 'POST', url: '/api/v1/create-invoice', payload: SEED_BODY }],
+      ['401 admin', { method: 'GET', url: '/admin/v1/settings' }],
+      ['404 invoice', { method: 'GET', url: '/api/v1/invoices/00000000-0000-4000-8000-000000000000' }],
+      ['400 malformed', { method: 'POST', url: '/api/v1/create-invoice', headers: { 'content-type': 'application/json' }, payload: '{' }],
+      ['413', { method: 'POST', url: '/api/v1/create-invoice', payload: { ...SEED_BODY, purpose: 'x'.repeat(70_000) } }],
+      ['422', { method: 'POST', url: '/api/v1/create-invoice', payload: { amount: 'x' } }],
+      ['400 currency', { method: 'POST', url: '/api/v1/create-invoice', payload: { ...SEED_BODY, currency_code: 'XXX' } }],
+      ['200 create', { method: 'POST', url: '/api/v1/create-invoice', payload: SEED_BODY }],
+      ['409 duplicate', { method: 'POST', url: '/api/v1/create-invoice', payload: SEED_BODY }],
+      ['200 list', { method: 'GET', url: '/api/v1/invoices' }],
+    ];
+    const seen = new Set<string>();
+
+    for (const [label, options] of requests) {
+      test(`${label}: a UUID X-Request-Id, the same as the envelope's request_id`, async () => {
+        const merchantRoute = options.url!.toString().startsWith('/api/') && !label.startsWith('401');
+        const res: LightMyRequestResponse = await t.inject({
+          ...options,
+          headers: { ...(options.headers as Record<string, string>), ...(merchantRoute ? { 'x-api-key': apiKey } : {}) },
+        });
+        const id = res.headers['x-request-id'] as string;
+        assert.match(id, UUID_V4, `${label}: ${res.statusCode}`);
+        assert.ok(!seen.has(id), 'a new id per request');
+        seen.add(id);
+        if (res.statusCode >= 400 && res.statusCode !== 422 && !(res.statusCode === 400 && 'error' in res.json() && res.json().error === 'Bad Request')) {
+          assert.equal(res.json().request_id, id);
+          assert.equal(res.json().successful, false);
+        }
+      });
+    }
+
+    test("a client's X-Request-Id does not replace Kasa's", async () => {
+      const res = await t.inject({ method: 'GET', url: '/nope', headers: { 'x-request-id': 'client-chosen' } });
+      const id = res.headers['x-request-id'] as string;
+      assert.match(id, UUID_V4);
+      assert.equal(res.json().request_id, id);
+    });
+  });
+});
