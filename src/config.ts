@@ -55,7 +55,8 @@ function httpUrl(name: string, raw: string): string {
   return raw.replace(/\/+$/, '');
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** defaults: values used where the environment says nothing (the demo allows private webhook targets). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Partial<Pick<Config, 'webhookAllowPrivate'>> = {}): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const host = env.HOST || '0.0.0.0';
   const databaseUrl = env.DATABASE_URL || null;
@@ -79,6 +80,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken,
     invoiceTtlMinutes: integer(env, 'INVOICE_TTL_MINUTES', 20, 1, 1440),
     logLevel,
-    webhookAllowPrivate: boolean(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+    webhookAllowPrivate: boolean(env, 'WEBHOOK_ALLOW_PRIVATE', defaults.webhookAllowPrivate ?? false),
   };
 }

@@ -4,9 +4,14 @@ import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DB } from './db/schema.ts';
 import type { Engine } from './db/connect.ts';
+import { Deals } from './deals/service.ts';
 import { Invoices } from './invoices/service.ts';
 import { Merchants } from './merchants/service.ts';
 import { Catalog } from './rates/catalog.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { Traders } from './traders/service.ts';
+import { WebhookSender } from './webhooks/sender.ts';
+import { Webhooks } from './webhooks/service.ts';
 
 export interface Kasa {
   config: Config;
@@ -18,15 +23,36 @@ export interface Kasa {
   catalog: Catalog;
   merchants: Merchants;
   invoices: Invoices;
+  deals: Deals;
+  traders: Traders;
+  metrics: Metrics;
+  /** Sends webhook attempts through the delivery-time SSRF guard. */
+  sender: WebhookSender;
+  webhooks: Webhooks;
 }
 
-export function createKasa(options: { config: Config; db: Kysely<DB>; engine: Engine; clock: Clock; adminToken: string }): Kasa {
+export function createKasa(options: {
+  config: Config;
+  db: Kysely<DB>;
+  engine: Engine;
+  clock: Clock;
+  adminToken: string;
+  metrics?: Metrics;
+}): Kasa {
   const { config, db, clock } = options;
+  const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
+  const sender = new WebhookSender(config.webhookAllowPrivate);
   const catalog = new Catalog(db, config.invoiceTtlMinutes);
+  const invoices = new Invoices(db, catalog, clock, config.publicUrl);
   return {
     ...options,
     catalog,
     merchants: new Merchants(db),
-    invoices: new Invoices(db, catalog, clock, config.publicUrl),
+    invoices,
+    deals: new Deals(db, catalog, clock, invoices),
+    traders: new Traders(db),
+    metrics,
+    sender,
+    webhooks: new Webhooks(db, clock, sender, metrics),
   };
 }

@@ -9,10 +9,17 @@ import { migrate } from './db/migrate.ts';
 import { demoBanner, seedDemo } from './demo.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { DeliveryWorker } from './webhooks/delivery.ts';
+import { startExpiryWorker } from './workers/expiry.ts';
+
+/** api: HTTP only; worker: background workers only; all: both in one process (the default). */
+export type Role = 'api' | 'worker' | 'all';
 
 export interface ServeOptions {
-  /** Seed the demo (currency, merchant) on an empty database and print how to use it. */
+  /** Seed the demo (currency, merchant, trader) on an empty database and print how to use it. */
   demo: boolean;
+  role: Role;
 }
 
 /** How long in-flight requests may take to finish after SIGTERM before the process exits anyway. */
@@ -24,13 +31,21 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
   const applied = await migrate(database.db);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const admin = await resolveAdminToken(config.adminToken, config.dataDir);
-  const kasa = createKasa({ config, db: database.db, engine: database.engine, clock: systemClock, adminToken: admin.token });
+  const kasa = createKasa({ config, db: database.db, engine: database.engine, clock: systemClock, adminToken: admin.token, metrics: createMetrics() });
   if (config.webhookAllowPrivate) logger.warn('WEBHOOK_ALLOW_PRIVATE is on: webhooks may target private and loopback addresses (local development only)');
 
   const app = await buildApp(kasa, logger);
-  app.addHook('onClose', async () => database.close());
-  await app.listen({ port: config.port, host: config.host });
-  logger.info({ engine: database.engine, port: config.port }, 'kasa started');
+  const expiry = options.role === 'api' ? null : startExpiryWorker(kasa, logger);
+  const deliveries = options.role === 'api' ? null : new DeliveryWorker(kasa.db, kasa.clock, kasa.sender, logger, kasa.metrics);
+  deliveries?.start();
+  app.addHook('onClose', async () => {
+    await Promise.all([expiry?.stop(), deliveries?.stop()]);
+    await kasa.sender.close();
+    await database.close();
+  });
+  if (options.role === 'worker') await app.ready();
+  else await app.listen({ port: config.port, host: config.host });
+  logger.info({ engine: database.engine, role: options.role, port: config.port }, 'kasa started');
 
   if (options.demo) {
     const demo = await seedDemo(kasa, config.dataDir);

@@ -2,16 +2,14 @@
 // running server's admin API (KASA_URL, ADMIN_TOKEN or DATA_DIR/admin-token).
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
-import { connect } from '../db/connect.ts';
-import { migrate } from '../db/migrate.ts';
-import { serve } from '../server.ts';
 import { adminClient, ApiError } from './client.ts';
 import { record, table } from './format.ts';
 
 const USAGE = `Usage: kasa <command> [options]
 
 Server:
-  serve [--demo]                         run the HTTP API (--demo seeds an empty database)
+  serve [--demo] [--role api|worker|all] run Kasa (--demo seeds an empty database; role: HTTP API,
+                                         background workers, or both — the default)
   migrate                                apply pending database migrations
 
 Admin (client of the running server):
@@ -24,6 +22,15 @@ Admin (client of the running server):
   currency list
   deals enable | deals disable
   settings [--ttl MINUTES] [--per-minute N] [--max-pending N]
+  trader create --name NAME [--reward 1.00]
+  trader list
+  trader disable ID | trader enable ID
+  trader deposit ID --amount 1000.00 --reference REF
+  trader key ID
+  deal list [--status awaiting_payment|customer_paid|completed|expired|cancelled]
+  deal confirm DEAL_ID
+  ledger verify                          exits 1 if any balance is off
+  ledger accounts
 
 Options:
   --json                                 print the API's JSON answer
@@ -39,6 +46,11 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       json: { type: 'boolean' },
       demo: { type: 'boolean' },
+      role: { type: 'string' },
+      reward: { type: 'string' },
+      amount: { type: 'string' },
+      reference: { type: 'string' },
+      status: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       name: { type: 'string' },
       fee: { type: 'string' },
@@ -59,11 +71,19 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   if (command === 'serve') {
-    await serve(loadConfig(), { demo: values.demo === true });
+    const role = (values.role ?? 'all') as string;
+    if (role !== 'api' && role !== 'worker' && role !== 'all') throw new UsageError('--role must be api, worker or all');
+    const demo = values.demo === true;
+    // The demo runs on one machine: its webhooks may target a receiver on localhost.
+    // Loaded only here: the server and the database drivers take seconds to load, which every
+    // admin command (a small HTTP client) would otherwise pay.
+    const { serve } = await import('../server.ts');
+    await serve(loadConfig(process.env, demo ? { webhookAllowPrivate: true } : {}), { demo, role });
     return -1; // keeps running
   }
   if (command === 'migrate') {
     const config = loadConfig();
+    const [{ connect }, { migrate }] = await Promise.all([import('../db/connect.ts'), import('../db/migrate.ts')]);
     const database = await connect({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir });
     try {
       const applied = await migrate(database.db);
@@ -159,6 +179,64 @@ async function admin(command: string, sub: string | undefined, arg: string | und
         ? await api.request<Row>('PATCH', '/admin/v1/settings', patch)
         : await api.request<Row>('GET', '/admin/v1/settings');
       print(settings, () => record(settings));
+      return 0;
+    }
+    case 'trader create': {
+      const body: Row = { name: need('--name', values.name as string | undefined) };
+      if (values.reward) body.reward_percent = values.reward;
+      const created = await api.request<Row>('POST', '/admin/v1/traders', body);
+      print(created, () => record(created) + '\n\nThe API key is shown only now: give it to the trader.');
+      return 0;
+    }
+    case 'trader list': {
+      const page = await api.request<{ items: (Row & { balance: Row })[] }>('GET', '/admin/v1/traders');
+      print(page, () =>
+        table(page.items.map((t) => ({ ...t, available: t.balance.available, locked: t.balance.locked })), ['trader_id', 'name', 'status', 'reward_percent', 'available', 'locked']),
+      );
+      return 0;
+    }
+    case 'trader disable':
+    case 'trader enable': {
+      const status = sub === 'disable' ? 'disabled' : 'active';
+      const trader = await api.request<Row>('PATCH', `/admin/v1/traders/${encodeURIComponent(need('ID', arg))}`, { status });
+      print(trader, () => record(trader));
+      return 0;
+    }
+    case 'trader deposit': {
+      const body = { amount_usdt: need('--amount', values.amount as string | undefined), reference: need('--reference', values.reference as string | undefined) };
+      const deposit = await api.request<Row>('POST', `/admin/v1/traders/${encodeURIComponent(need('ID', arg))}/deposits`, body);
+      print(deposit, () => record(deposit));
+      return 0;
+    }
+    case 'trader key': {
+      const key = await api.request<Row>('POST', `/admin/v1/traders/${encodeURIComponent(need('ID', arg))}/api-keys`);
+      print(key, () => record(key) + '\n\nThe API key is shown only now: give it to the trader.');
+      return 0;
+    }
+    case 'deal list': {
+      const query = values.status ? `?status=${encodeURIComponent(values.status as string)}` : '';
+      const page = await api.request<{ items: Row[] }>('GET', `/admin/v1/deals${query}`);
+      print(page, () => table(page.items, ['deal_id', 'status', 'amount', 'currency', 'card_number', 'merchant_usdt', 'opened_at']));
+      return 0;
+    }
+    case 'deal confirm': {
+      const deal = await api.request<Row>('POST', `/admin/v1/deals/${encodeURIComponent(need('DEAL_ID', arg))}/confirm`);
+      print(deal, () => record(deal));
+      return 0;
+    }
+    case 'ledger verify': {
+      const report = await api.request<Row & { ok: boolean; mismatched: Row[]; negative: Row[] }>('GET', '/admin/v1/ledger/verify');
+      print(report, () => {
+        const lines = [report.ok ? 'ledger OK' : 'LEDGER INCONSISTENT', `accounts ${report.accounts}, transfers ${report.transfers}, sum of balances ${report.total}`];
+        for (const m of report.mismatched) lines.push(`balance mismatch: ${m.account} stored ${m.balance}, from transfers ${m.computed}`);
+        for (const n of report.negative) lines.push(`negative balance: ${n.account} ${n.balance}`);
+        return lines.join('\n');
+      });
+      return report.ok ? 0 : 1;
+    }
+    case 'ledger accounts': {
+      const page = await api.request<{ items: Row[] }>('GET', '/admin/v1/ledger/accounts');
+      print(page, () => table(page.items, ['account', 'balance']));
       return 0;
     }
     default:

@@ -16,6 +16,10 @@ export interface MerchantsTable {
   fee_percent: Numeric;
   webhook_url: string | null;
   webhook_secret: string;
+  previous_webhook_secret: ColumnType<string | null, string | null | undefined, string | null>;
+  previous_webhook_secret_expires: NullableTimestamp;
+  webhook_ed25519_private: ColumnType<string | null, string | null | undefined, string | null>;
+  webhook_ed25519_public: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
 }
@@ -71,6 +75,129 @@ export interface InvoicesTable {
   expired_at: NullableTimestamp;
 }
 
+export interface TradersTable {
+  id: string;
+  name: string;
+  status: WithDefault<'active' | 'disabled'>;
+  reward_percent: ColumnType<string, string | undefined, string>;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+export interface TraderApiKeysTable {
+  id: string;
+  trader_id: string;
+  prefix: string;
+  key_hash: Buffer;
+  created_at: DefaultTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface RequisitesTable {
+  id: string;
+  trader_id: string;
+  currency: string;
+  method: WithDefault<'card'>;
+  bank_name: string;
+  card_number: string;
+  holder_name: string;
+  min_amount: Numeric | null;
+  max_amount: Numeric | null;
+  daily_limit: Numeric | null;
+  max_open_deals: WithDefault<number>;
+  active: WithDefault<boolean>;
+  last_used_at: NullableTimestamp;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+export interface AccountsTable {
+  id: string;
+  balance: ColumnType<bigint, bigint | string | undefined, bigint | string>;
+  updated_at: DefaultTimestamp;
+}
+
+export interface TransfersTable {
+  id: Generated<bigint>;
+  from_account: string;
+  to_account: string;
+  amount: ColumnType<bigint, bigint | string, bigint | string>;
+  kind: string;
+  ref: string | null;
+  created_at: DefaultTimestamp;
+}
+
+export interface DepositsTable {
+  id: string;
+  trader_id: string;
+  amount_usdt: ColumnType<bigint, bigint | string, bigint | string>;
+  reference: string;
+  created_at: DefaultTimestamp;
+}
+
+export type DealStatus = 'awaiting_payment' | 'customer_paid' | 'completed' | 'expired' | 'cancelled';
+type Micro = ColumnType<bigint, bigint | string, bigint | string>;
+
+export interface DealsTable {
+  id: string;
+  invoice_id: string;
+  merchant_id: string;
+  trader_id: string;
+  requisite_id: string;
+  amount: Numeric;
+  currency: string;
+  gross_usdt: Micro;
+  trader_reward: Micro;
+  trader_cost: Micro;
+  merchant_usdt: Micro;
+  status: WithDefault<DealStatus>;
+  confirmed_by: 'trader' | 'admin' | null;
+  opened_at: Timestamp;
+  customer_paid_at: NullableTimestamp;
+  closed_at: NullableTimestamp;
+}
+
+export interface EventsTable {
+  id: string;
+  merchant_id: string;
+  invoice_id: string | null;
+  type: string;
+  payload: ColumnType<unknown, string, string>;
+  created_at: Timestamp;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface DeliveriesTable {
+  event_id: string;
+  merchant_id: string;
+  invoice_id: string | null;
+  target_url: string;
+  target_host: string;
+  status: WithDefault<DeliveryStatus>;
+  failure_reason: string | null;
+  attempts: WithDefault<number>;
+  next_attempt_at: Timestamp;
+  lease_token: string | null;
+  lease_until: NullableTimestamp;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  delivered_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface DeliveryAttemptsTable {
+  id: Generated<bigint>;
+  event_id: string;
+  merchant_id: string;
+  attempted_at: Timestamp;
+  status_code: number | null;
+  duration_ms: number;
+  response_body: string | null;
+  error: string | null;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -84,4 +211,14 @@ export interface DB {
   settings: SettingsTable;
   invoices: InvoicesTable;
   schema_migrations: SchemaMigrationsTable;
+  traders: TradersTable;
+  trader_api_keys: TraderApiKeysTable;
+  requisites: RequisitesTable;
+  accounts: AccountsTable;
+  transfers: TransfersTable;
+  deposits: DepositsTable;
+  deals: DealsTable;
+  events: EventsTable;
+  deliveries: DeliveriesTable;
+  delivery_attempts: DeliveryAttemptsTable;
 }

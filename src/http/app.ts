@@ -6,7 +6,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { Kasa } from '../context.ts';
+import { checkoutRoutes } from '../checkout/routes.ts';
+import { dealAdminRoutes } from '../deals/admin-routes.ts';
 import { invoiceRoutes } from '../invoices/routes.ts';
+import { ledgerAdminRoutes, merchantLedgerRoutes } from '../ledger/routes.ts';
+import { traderAdminRoutes } from '../traders/admin-routes.ts';
+import { traderRoutes } from '../traders/routes.ts';
+import { webhookAdminRoutes, webhookRoutes } from '../webhooks/routes.ts';
 import { merchantAdminRoutes } from '../merchants/admin-routes.ts';
 import { ratesAdminRoutes } from '../rates/admin-routes.ts';
 import { errors, KasaError, MalformedRequestError, RequestValidationError } from './errors.ts';
@@ -17,6 +23,21 @@ import { modelOf, type JsonSchema } from './validation.ts';
 /** Bodies larger than this are refused while being read, before any parsing. */
 export const BODY_SIZE_MAX_BYTES = 64 * 1024;
 const REQUEST_TIMEOUT_MS = 30_000;
+const JSON_DEPTH_MAX = 32;
+
+/** Depth of a parsed JSON value, measured without recursion. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > JSON_DEPTH_MAX) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -41,6 +62,20 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
 
   // The APIs speak JSON only; a text/plain body is a malformed request, not a string to validate.
   app.removeContentTypeParser('text/plain');
+  // Fastify's own JSON parser (prototype-poisoning checks included), plus a nesting limit: no
+  // request Kasa takes is deeper than a few levels, and a pathological depth would otherwise
+  // overflow the stack when a 422 echoes the input back.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (error: Error | null, value?: unknown) => {
+      if (error) return done(error, undefined);
+      if (nestingDepth(value) > JSON_DEPTH_MAX) {
+        return done(new MalformedRequestError([{ field: 'body', message: `JSON nested deeper than ${JSON_DEPTH_MAX} levels` }]), undefined);
+      }
+      done(null, value);
+    });
+  });
 
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const requestModel = modelOf(schema);
@@ -52,14 +87,16 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
     };
   });
 
+  // Set by the auth hooks of the merchant and trader APIs.
+  app.decorateRequest('merchant', null);
+  app.decorateRequest('trader', null);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { method: request.method, url: request.routeOptions.url ?? request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-      'request',
-    );
+    const route = request.routeOptions.url ?? 'unmatched';
+    request.log.info({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    kasa.metrics.httpRequestSeconds.observe({ method: request.method, route, status: reply.statusCode }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((error: FastifyError | Error, request, reply) => sendError(error, request, reply));
@@ -76,6 +113,7 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
       components: {
         securitySchemes: {
           merchantKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'API Key for authentication. Merchant API Key.' },
+          traderKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'Trader API Key.' },
           adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
         },
       },
@@ -95,8 +133,16 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
 
   await app.register(opsRoutes, { kasa });
   await app.register(invoiceRoutes, { kasa });
+  await app.register(checkoutRoutes, { kasa });
+  await app.register(merchantLedgerRoutes, { kasa });
+  await app.register(traderRoutes, { kasa });
+  await app.register(webhookRoutes, { kasa });
   await app.register(merchantAdminRoutes, { kasa, prefix: '/admin/v1' });
   await app.register(ratesAdminRoutes, { kasa, prefix: '/admin/v1' });
+  await app.register(traderAdminRoutes, { kasa, prefix: '/admin/v1' });
+  await app.register(dealAdminRoutes, { kasa, prefix: '/admin/v1' });
+  await app.register(ledgerAdminRoutes, { kasa, prefix: '/admin/v1' });
+  await app.register(webhookAdminRoutes, { kasa, prefix: '/admin/v1' });
   return app;
 }
 

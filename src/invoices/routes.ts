@@ -10,7 +10,6 @@ const AUTH_ERRORS = {
 };
 
 export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.decorateRequest('merchant', null);
   app.addHook('onRequest', merchantAuth(kasa));
 
   const body = createInvoiceBody(kasa.config.webhookAllowPrivate);
@@ -59,8 +58,8 @@ export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
         status: q.status,
         external_id: q.external_id,
         customer_id: q.customer_id,
-        created_from: q.created_from ? new Date(q.created_from) : undefined,
-        created_to: q.created_to ? new Date(q.created_to) : undefined,
+        created_from: q.created_from,
+        created_to: q.created_to,
         limit: q.limit ?? LIST_LIMIT_DEFAULT,
         cursor: q.cursor,
       });
@@ -71,8 +70,8 @@ export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
     '/api/v1/invoices/:invoice_id/cancel',
     {
       schema: { summary: 'Cancel a pending invoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
-      config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND', 409: 'INVOICE_NOT_PENDING' } },
+      config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND', 409: 'INVOICE_NOT_PENDING; PAYMENT_IN_PROGRESS: the customer reported paying' } },
     },
-    async (request) => kasa.invoices.cancel(merchantOf(request).id, (request.params as ModelValue<typeof invoiceIdParams>).invoice_id),
+    async (request) => kasa.deals.cancelInvoice(merchantOf(request).id, (request.params as ModelValue<typeof invoiceIdParams>).invoice_id),
   );
 }

@@ -8,7 +8,7 @@ import { retrying } from '../db/retry.ts';
 import { errors } from '../http/errors.ts';
 import { isUuid } from '../http/validation.ts';
 import type { Merchant } from '../merchants/service.ts';
-import { FIAT_DECIMALS, formatFiat, formatRate, formatUsdt, quoteInvoice, toScaled } from '../money.ts';
+import { FIAT_DECIMALS, formatFiat, fromScaled, formatRate, formatUsdt, quoteInvoice, toScaled } from '../money.ts';
 import type { Catalog } from '../rates/catalog.ts';
 
 export type InvoiceStatus = 'pending' | 'success' | 'expired' | 'cancelled';
@@ -60,6 +60,9 @@ export function effectiveStatus(row: Pick<InvoiceRow, 'status' | 'expires_at'>, 
   return row.status === 'pending' && row.expires_at.getTime() <= now.getTime() ? 'expired' : row.status;
 }
 
+/** One trillion USDT in micro-USDT: far past any real invoice, and a tenth of what BIGINT holds. */
+export const INVOICE_USDT_MAX = 10n ** 18n;
+
 export class Invoices {
   constructor(
     private readonly db: Kysely<DB>,
@@ -93,6 +96,12 @@ export class Invoices {
     if (currency.rate === null || currency.rateMicro === null) throw errors.rateUnavailable();
 
     const quote = quoteInvoice(amountCents, currency.rateMicro, merchant.feeHundredths);
+    if (quote.grossUsdt > INVOICE_USDT_MAX) {
+      // The largest fiat amount worth INVOICE_USDT_MAX at this rate, floored to cents.
+      const ceiling = (INVOICE_USDT_MAX * currency.rateMicro) / 10n ** 10n;
+      const max = currency.maxAmount === null ? ceiling : [ceiling, toScaled(currency.maxAmount, FIAT_DECIMALS)].reduce((a, b) => (a < b ? a : b));
+      throw errors.amountOutOfRange(currency.minAmount === null ? null : formatFiat(currency.minAmount), fromScaled(max, FIAT_DECIMALS));
+    }
     const createdAt = truncateToSecond(this.clock.now());
     const expiresAt = new Date(createdAt.getTime() + settings.invoiceTtlMinutes * 60_000);
     const id = randomUUID();
@@ -202,24 +211,6 @@ export class Invoices {
       items: page.map((row) => this.view(row, now)),
       next_cursor: rows.length > filters.limit && last ? encodeCursor(last.seq) : null,
     };
-  }
-
-  /** Only a pending, unexpired invoice can be cancelled; the WHERE clause is the precondition. */
-  async cancel(merchantId: string, invoiceId: string): Promise<InvoiceView> {
-    if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
-    const now = truncateToSecond(this.clock.now());
-    const row = await this.db
-      .updateTable('invoices')
-      .set({ status: 'cancelled', cancelled_at: now })
-      .where('id', '=', invoiceId)
-      .where('merchant_id', '=', merchantId)
-      .where('status', '=', 'pending')
-      .where('expires_at', '>', now)
-      .returningAll()
-      .executeTakeFirst();
-    if (row) return this.view(row, now);
-    const existing = await this.get(merchantId, invoiceId);
-    throw errors.invoiceNotPending(existing.status);
   }
 }
 

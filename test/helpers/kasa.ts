@@ -133,3 +133,14 @@ export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKa
     },
   };
 }
+
+/**
+ * A second Kasa instance (its own caches, its own HTTP app) on the same database and clock, as
+ * when several instances share one PostgreSQL. The caller closes it.
+ */
+export async function anotherInstance(t: TestKasa): Promise<FastifyInstance> {
+  const kasa = createKasa({ config: t.kasa.config, db: t.database.db, engine: t.database.engine, clock: t.clock, adminToken: ADMIN_TOKEN });
+  const app = await buildApp(kasa, pino({ level: 'silent' }));
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,354 @@
+// The deals engine and the invoice lifecycle after creation: opening a deal when the customer
+// opens the payment page, "I have paid", trader confirmation, merchant cancel and expiry.
+//
+// Every transition locks the invoice row first (then the deal, then ledger accounts in id
+// order) and checks its precondition under that lock, so confirm, cancel and expiry racing on
+// one invoice end in exactly one final state. Each final transition writes its ledger transfers
+// and its event in the same transaction.
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { Clock } from '../clock.ts';
+import { truncateToSecond } from '../clock.ts';
+import type { DB, DealsTable, DealStatus } from '../db/schema.ts';
+import { inTransaction } from '../db/retry.ts';
+import { errors, KasaError } from '../http/errors.ts';
+import { isUuid } from '../http/validation.ts';
+import { effectiveStatus, type InvoiceRow, type Invoices, type InvoiceView } from '../invoices/service.ts';
+import {
+  merchantAccount, PLATFORM_REVENUE, postTransfers, traderAvailable, traderLocked, type Transfer,
+} from '../ledger/ledger.ts';
+import { PERCENT_DECIMALS, toScaled } from '../money.ts';
+import type { Catalog } from '../rates/catalog.ts';
+import { recordEvents, type InvoiceEvent } from '../webhooks/outbox.ts';
+
+export type DealRow = Selectable<DealsTable>;
+export const OPEN_DEAL_STATUSES: readonly DealStatus[] = ['awaiting_payment', 'customer_paid'];
+
+/** How many requisites one page open considers before saying no trader is available. */
+const CANDIDATES_MAX = 20;
+/** Invoices expired per transaction by the sweep. */
+export const EXPIRY_BATCH_SIZE_DEFAULT = 500;
+
+export const dealErrors = {
+  dealNotFound: () => new KasaError(404, 'DEAL_NOT_FOUND', 'Deal not found'),
+  dealNotActive: (status: string) =>
+    new KasaError(409, 'DEAL_NOT_ACTIVE', 'Deal is no longer active and cannot be confirmed', { status }),
+  paymentInProgress: () =>
+    new KasaError(409, 'PAYMENT_IN_PROGRESS', 'The customer has reported paying; the invoice can no longer be cancelled'),
+};
+
+export interface Requisite {
+  bankName: string;
+  cardNumber: string;
+  holderName: string;
+}
+
+/** What the payment page shows for an invoice. */
+export type PageState =
+  | { kind: 'not_found' }
+  | { kind: 'final'; invoice: InvoiceRow; status: 'success' | 'expired' | 'cancelled' }
+  | { kind: 'unavailable'; invoice: InvoiceRow }
+  | { kind: 'no_trader'; invoice: InvoiceRow }
+  | { kind: 'deal'; invoice: InvoiceRow; deal: DealRow; requisite: Requisite };
+
+/** Who confirmed a deal: its trader, or an operator on the trader's behalf. */
+export type Confirmer = { trader: string } | { admin: true };
+
+export interface DealFilter {
+  status?: DealStatus | undefined;
+  traderId?: string | undefined;
+  dealId?: string | undefined;
+  limit: number;
+}
+
+/** floor6(gross × reward%/100), in micro-USDT. */
+export function traderReward(grossUsdt: bigint, rewardPercent: string): bigint {
+  return (grossUsdt * toScaled(rewardPercent, PERCENT_DECIMALS)) / 10_000n;
+}
+
+export class Deals {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly catalog: Catalog,
+    private readonly clock: Clock,
+    private readonly invoices: Invoices,
+  ) {}
+
+  // -------------------------------------------------------------------------------------------
+  // Payment page
+
+  /**
+   * The page's state; opens the invoice's deal on the first view of a pending invoice. Reads
+   * without locks first, so a page that already has its deal (or is final) costs one query.
+   */
+  async openForPage(invoiceId: string): Promise<PageState> {
+    if (!isUuid(invoiceId)) return { kind: 'not_found' };
+    const current = await this.readPage(this.db, invoiceId, this.clock.now());
+    if (current.kind !== 'no_trader') return current;
+    const { settings } = await this.catalog.snapshot();
+    if (!settings.dealsEnabled) return { kind: 'unavailable', invoice: current.invoice };
+    return inTransaction(this.db, async (trx) => {
+      const now = this.clock.now();
+      const invoice = await lockInvoice(trx, invoiceId);
+      if (!invoice) return { kind: 'not_found' } as const;
+      const state = await this.readPage(trx, invoiceId, now, invoice);
+      if (state.kind !== 'no_trader') return state;
+      const opened = await this.assign(trx, invoice, now);
+      return opened ? await this.readPage(trx, invoiceId, now, invoice) : state;
+    });
+  }
+
+  /** The page's state without opening anything ("no_trader" means pending without a deal). */
+  async pageState(invoiceId: string): Promise<PageState> {
+    if (!isUuid(invoiceId)) return { kind: 'not_found' };
+    return this.readPage(this.db, invoiceId, this.clock.now());
+  }
+
+  private async readPage(db: Kysely<DB> | Transaction<DB>, invoiceId: string, now: Date, locked?: InvoiceRow): Promise<PageState> {
+    const invoice = locked ?? (await db.selectFrom('invoices').selectAll().where('id', '=', invoiceId).executeTakeFirst());
+    if (!invoice) return { kind: 'not_found' };
+    const status = effectiveStatus(invoice, now);
+    if (status !== 'pending') return { kind: 'final', invoice, status };
+    const row = await db
+      .selectFrom('deals as d')
+      .innerJoin('requisites as r', 'r.id', 'd.requisite_id')
+      .selectAll('d')
+      .select(['r.bank_name', 'r.card_number', 'r.holder_name'])
+      .where('d.invoice_id', '=', invoiceId)
+      .executeTakeFirst();
+    if (!row) return { kind: 'no_trader', invoice };
+    const { bank_name, card_number, holder_name, ...deal } = row;
+    return { kind: 'deal', invoice, deal, requisite: { bankName: bank_name, cardNumber: card_number, holderName: holder_name } };
+  }
+
+  /**
+   * Picks the least recently used eligible requisite and opens the deal on it. Candidates are
+   * read without locks, then each is locked with SKIP LOCKED (a concurrent page open on it moves
+   * on to the next) and re-checked under its lock, because only then are its open deals, its
+   * daily volume and its trader's balance stable.
+   */
+  private async assign(trx: Transaction<DB>, invoice: InvoiceRow, now: Date): Promise<DealRow | null> {
+    const gross = invoice.gross_usdt;
+    const { rows: candidates } = await sql<{ id: string; trader_id: string; reward_percent: string }>`
+      SELECT r.id, r.trader_id, t.reward_percent
+        FROM requisites r
+        JOIN traders t ON t.id = r.trader_id AND t.status = 'active'
+        LEFT JOIN accounts a ON a.id = 'trader:' || r.trader_id::text || ':available'
+       WHERE r.active AND r.currency = ${invoice.currency}
+         AND (r.min_amount IS NULL OR r.min_amount <= ${invoice.amount}::numeric)
+         AND (r.max_amount IS NULL OR r.max_amount >= ${invoice.amount}::numeric)
+         -- the trader can lock trader_cost, and trader_cost covers what the merchant is credited
+         AND coalesce(a.balance, 0) >= ${String(gross)}::bigint - floor(${String(gross)}::numeric * t.reward_percent / 100)
+         AND ${String(gross)}::bigint - floor(${String(gross)}::numeric * t.reward_percent / 100) >= ${String(invoice.merchant_usdt)}::bigint
+       ORDER BY r.last_used_at NULLS FIRST, r.id
+       LIMIT ${CANDIDATES_MAX}`.execute(trx);
+
+    const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+    for (const candidate of candidates) {
+      const { rows: locked } = await sql<{ id: string }>`
+        SELECT id FROM requisites WHERE id = ${candidate.id} AND active FOR UPDATE SKIP LOCKED`.execute(trx);
+      if (locked.length === 0) continue;
+      const { rows: checks } = await sql<{ eligible: boolean; reward_percent: string }>`
+        SELECT t.status = 'active'
+               AND (SELECT count(*) FROM deals d WHERE d.requisite_id = r.id
+                       AND d.status IN ('awaiting_payment', 'customer_paid')) < r.max_open_deals
+               AND NOT EXISTS (SELECT 1 FROM deals d WHERE d.requisite_id = r.id AND d.amount = ${invoice.amount}::numeric
+                       AND d.status IN ('awaiting_payment', 'customer_paid'))
+               AND (r.daily_limit IS NULL OR
+                    (SELECT coalesce(sum(d.amount), 0) FROM deals d WHERE d.requisite_id = r.id AND d.opened_at >= ${dayStart}::timestamptz
+                       AND d.status IN ('awaiting_payment', 'customer_paid', 'completed')) + ${invoice.amount}::numeric <= r.daily_limit)
+               AS eligible,
+               t.reward_percent
+          FROM requisites r JOIN traders t ON t.id = r.trader_id
+         WHERE r.id = ${candidate.id}`.execute(trx);
+      const check = checks[0];
+      if (!check?.eligible) continue;
+
+      const reward = traderReward(gross, check.reward_percent);
+      const cost = gross - reward;
+      if (cost <= 0n || cost < invoice.merchant_usdt) continue;
+      const available = traderAvailable(candidate.trader_id);
+      const { rows: balance } = await sql<{ balance: bigint }>`
+        SELECT balance FROM accounts WHERE id = ${available} FOR UPDATE`.execute(trx);
+      if ((balance[0]?.balance ?? 0n) < cost) continue;
+
+      const dealId = randomUUID();
+      await postTransfers(trx, [{ from: available, to: traderLocked(candidate.trader_id), amount: cost, kind: 'deal_lock', ref: dealId }]);
+      const deal = await trx
+        .insertInto('deals')
+        .values({
+          id: dealId,
+          invoice_id: invoice.id,
+          merchant_id: invoice.merchant_id,
+          trader_id: candidate.trader_id,
+          requisite_id: candidate.id,
+          amount: invoice.amount,
+          currency: invoice.currency,
+          gross_usdt: gross,
+          trader_reward: reward,
+          trader_cost: cost,
+          merchant_usdt: invoice.merchant_usdt,
+          opened_at: now,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await trx.updateTable('requisites').set({ last_used_at: now }).where('id', '=', candidate.id).execute();
+      return deal;
+    }
+    return null;
+  }
+
+  /** "I have paid": moves the open deal to customer_paid. Moves no money; a no-op in any other state. */
+  async markPaid(invoiceId: string): Promise<void> {
+    if (!isUuid(invoiceId)) return;
+    const now = this.clock.now();
+    // One statement: the deal row's lock and the re-checked WHERE settle races with confirm,
+    // cancel and expiry, which all change the deal's status under the same lock.
+    await sql`
+      UPDATE deals d SET status = 'customer_paid', customer_paid_at = ${now}::timestamptz
+        FROM invoices i
+       WHERE d.invoice_id = ${invoiceId}::uuid AND i.id = d.invoice_id AND d.status = 'awaiting_payment'
+         AND i.status = 'pending' AND i.expires_at > ${now}::timestamptz`.execute(this.db);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Final transitions
+
+  /** Trader (or operator) confirms the fiat arrived: deal completed, invoice success, money moves. */
+  async confirm(dealId: string, by: Confirmer): Promise<DealRow> {
+    if (!isUuid(dealId)) throw dealErrors.dealNotFound();
+    return inTransaction(this.db, async (trx) => {
+      const owner = await trx.selectFrom('deals').select(['invoice_id', 'trader_id']).where('id', '=', dealId).executeTakeFirst();
+      // A trader never learns whether another trader's deal exists.
+      if (!owner || ('trader' in by && owner.trader_id !== by.trader)) throw dealErrors.dealNotFound();
+      const now = this.clock.now();
+      const invoice = await lockInvoice(trx, owner.invoice_id);
+      const deal = await trx.selectFrom('deals').selectAll().where('id', '=', dealId).forUpdate().executeTakeFirstOrThrow();
+      if (!invoice || !OPEN_DEAL_STATUSES.includes(deal.status) || effectiveStatus(invoice, now) !== 'pending') {
+        throw dealErrors.dealNotActive(OPEN_DEAL_STATUSES.includes(deal.status) && invoice ? effectiveStatus(invoice, now) : deal.status);
+      }
+      const paidAt = truncateToSecond(now);
+      const completed = await trx
+        .updateTable('deals')
+        .set({ status: 'completed', closed_at: now, confirmed_by: 'trader' in by ? 'trader' : 'admin' })
+        .where('id', '=', dealId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const paid = await trx
+        .updateTable('invoices')
+        .set({ status: 'success', paid_at: paidAt })
+        .where('id', '=', invoice.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const locked = traderLocked(deal.trader_id);
+      const transfers: Transfer[] = [];
+      if (deal.merchant_usdt > 0n) {
+        transfers.push({ from: locked, to: merchantAccount(deal.merchant_id), amount: deal.merchant_usdt, kind: 'deal_credit', ref: dealId });
+      }
+      const revenue = deal.trader_cost - deal.merchant_usdt;
+      if (revenue > 0n) transfers.push({ from: locked, to: PLATFORM_REVENUE, amount: revenue, kind: 'deal_revenue', ref: dealId });
+      await postTransfers(trx, transfers);
+      await recordEvents(trx, [this.event(paid, 'invoice.success', now)]);
+      return completed;
+    });
+  }
+
+  /** Merchant cancel: only a pending invoice whose customer has not reported paying. */
+  async cancelInvoice(merchantId: string, invoiceId: string): Promise<InvoiceView> {
+    if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
+    return inTransaction(this.db, async (trx) => {
+      const now = this.clock.now();
+      const invoice = await lockInvoice(trx, invoiceId);
+      if (!invoice || invoice.merchant_id !== merchantId) throw errors.invoiceNotFound();
+      const status = effectiveStatus(invoice, now);
+      if (status !== 'pending') throw errors.invoiceNotPending(status);
+      const deal = await trx.selectFrom('deals').selectAll().where('invoice_id', '=', invoiceId).forUpdate().executeTakeFirst();
+      if (deal?.status === 'customer_paid') throw dealErrors.paymentInProgress();
+      if (deal && OPEN_DEAL_STATUSES.includes(deal.status)) {
+        await trx.updateTable('deals').set({ status: 'cancelled', closed_at: now }).where('id', '=', deal.id).execute();
+        await postTransfers(trx, [releaseTransfer(deal)]);
+      }
+      const cancelled = await trx
+        .updateTable('invoices')
+        .set({ status: 'cancelled', cancelled_at: truncateToSecond(now) })
+        .where('id', '=', invoiceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordEvents(trx, [this.event(cancelled, 'invoice.cancelled', now)]);
+      return this.invoices.view(cancelled, now);
+    });
+  }
+
+  /**
+   * Expires one batch of pending invoices past expires_at: their open deals expire and release
+   * their locks, and each gets its invoice.expired event. SKIP LOCKED lets any number of
+   * workers sweep at once, each invoice handled by exactly one. Returns how many it expired.
+   */
+  async expireBatch(batchSize = EXPIRY_BATCH_SIZE_DEFAULT): Promise<number> {
+    return inTransaction(this.db, async (trx) => {
+      const now = this.clock.now();
+      const { rows: due } = await sql<{ id: string }>`
+        SELECT id FROM invoices
+         WHERE status = 'pending' AND expires_at <= ${now}::timestamptz
+         ORDER BY expires_at
+         LIMIT ${batchSize}
+         FOR UPDATE SKIP LOCKED`.execute(trx);
+      if (due.length === 0) return 0;
+      const ids = due.map((r) => r.id);
+      const expired = await trx
+        .updateTable('invoices')
+        .set({ status: 'expired', expired_at: now })
+        .where('id', 'in', ids)
+        .returningAll()
+        .execute();
+      const deals = await trx
+        .updateTable('deals')
+        .set({ status: 'expired', closed_at: now })
+        .where('invoice_id', 'in', ids)
+        .where('status', 'in', OPEN_DEAL_STATUSES)
+        .returningAll()
+        .execute();
+      await postTransfers(trx, deals.map(releaseTransfer));
+      await recordEvents(trx, expired.map((invoice) => this.event(invoice, 'invoice.expired', now)));
+      return expired.length;
+    });
+  }
+
+  /** Expires everything due, batch after batch; returns the total. */
+  async expireDue(batchSize = EXPIRY_BATCH_SIZE_DEFAULT): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.expireBatch(batchSize);
+      total += n;
+      if (n < batchSize) return total;
+    }
+  }
+
+  private event(invoice: InvoiceRow, type: InvoiceEvent['type'], now: Date): InvoiceEvent {
+    return { merchantId: invoice.merchant_id, invoiceId: invoice.id, type, invoice: this.invoices.view(invoice, now), createdAt: now };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+
+  async list(filter: DealFilter): Promise<(DealRow & { card_number: string; bank_name: string; holder_name: string; expires_at: Date })[]> {
+    let query = this.db
+      .selectFrom('deals as d')
+      .innerJoin('requisites as r', 'r.id', 'd.requisite_id')
+      .innerJoin('invoices as i', 'i.id', 'd.invoice_id')
+      .selectAll('d')
+      .select(['r.card_number', 'r.bank_name', 'r.holder_name', 'i.expires_at']);
+    if (filter.status) query = query.where('d.status', '=', filter.status);
+    if (filter.traderId) query = query.where('d.trader_id', '=', filter.traderId);
+    if (filter.dealId) query = query.where('d.id', '=', filter.dealId);
+    return query.orderBy('d.opened_at', 'desc').orderBy('d.id', 'desc').limit(filter.limit).execute();
+  }
+}
+
+function releaseTransfer(deal: Pick<DealRow, 'id' | 'trader_id' | 'trader_cost'>): Transfer {
+  return { from: traderLocked(deal.trader_id), to: traderAvailable(deal.trader_id), amount: deal.trader_cost, kind: 'deal_release', ref: deal.id };
+}
+
+async function lockInvoice(trx: Transaction<DB>, invoiceId: string): Promise<InvoiceRow | undefined> {
+  return trx.selectFrom('invoices').selectAll().where('id', '=', invoiceId).forUpdate().executeTakeFirst();
+}

@@ -1,0 +1,39 @@
+// Ledger endpoints: the merchant's balance, and the admin's view of every account and its check.
+import type { FastifyInstance } from 'fastify';
+import type { Kasa } from '../context.ts';
+import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
+import { formatUsdt } from '../money.ts';
+import { balanceOf, listAccounts, merchantAccount, verifyLedger, type VerifyReport } from './ledger.ts';
+
+export function verifyView(report: VerifyReport) {
+  return {
+    ok: report.ok,
+    accounts: report.accounts,
+    transfers: report.transfers,
+    total: formatUsdt(report.total),
+    mismatched: report.mismatched.map((m) => ({ account: m.account, balance: formatUsdt(m.balance), computed: formatUsdt(m.computed) })),
+    negative: report.negative.map((n) => ({ account: n.account, balance: formatUsdt(n.balance) })),
+  };
+}
+
+export async function merchantLedgerRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+  app.addHook('onRequest', merchantAuth(kasa));
+  app.get(
+    '/api/v1/balance',
+    { schema: { summary: 'USDT balance credited from paid invoices', tags: ['merchant'], security: [{ merchantKey: [] }] }, config: { errorDocs: { 401: 'API_KEY_MISSING; API_KEY_INVALID' } } },
+    async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(kasa.db, merchantAccount(merchantOf(request).id)), 2) }),
+  );
+}
+
+export async function ledgerAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+  app.addHook('onRequest', adminAuth(kasa));
+  const security = [{ adminToken: [] }];
+  app.get('/ledger/accounts', { schema: { summary: 'Every ledger account and its balance', tags: ['admin: ledger'], security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () => ({
+    items: (await listAccounts(kasa.db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
+  }));
+  app.get(
+    '/ledger/verify',
+    { schema: { summary: 'Recompute every balance from the transfers; ok is false if anything is off', tags: ['admin: ledger'], security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } },
+    async () => verifyView(await verifyLedger(kasa.db)),
+  );
+}

@@ -1,0 +1,126 @@
+// Trader API (X-Api-Key with a trader key): requisites, deals, confirmation, balance.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Kasa } from '../context.ts';
+import { dealErrors } from '../deals/service.ts';
+import { errors } from '../http/errors.ts';
+import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type ModelValue } from '../http/validation.ts';
+import { cardNumber } from './card.ts';
+import type { TraderRow } from './service.ts';
+import { balanceView, dealView, requisiteView } from './views.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    trader: TraderRow | null;
+  }
+}
+
+const API_KEY_LENGTH_MAX = 256;
+export const DEAL_LIST_LIMIT_MAX = 100;
+const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
+const AUTH_ERRORS = { 401: 'API_KEY_MISSING; API_KEY_INVALID (also for a merchant key)', 422: 'Validation error' };
+
+function traderOf(request: FastifyRequest): TraderRow {
+  if (!request.trader) throw new Error('route is missing the trader auth hook');
+  return request.trader;
+}
+
+export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+  app.addHook('onRequest', async (request) => {
+    const header = request.headers['x-api-key'];
+    const key = Array.isArray(header) ? header[0] : header;
+    if (key === undefined || key.trim() === '') throw errors.apiKeyMissing();
+    const trader = key.length > API_KEY_LENGTH_MAX ? null : await kasa.traders.authenticate(key);
+    if (!trader) throw errors.apiKeyInvalid();
+    request.trader = trader;
+  });
+
+  const security = [{ traderKey: [] }];
+  const tags = ['trader'];
+  const limits = {
+    min_amount: optional(fiatAmount({ description: 'Smallest payment this card takes' })),
+    max_amount: optional(fiatAmount({ description: 'Largest payment this card takes' })),
+    daily_limit: optional(fiatAmount({ description: 'Most this card takes per UTC day' })),
+  };
+  const newRequisite = model({
+    currency: string({ pattern: '^[A-Z]{3}$' }),
+    method: optional(enumeration(['card'] as const)),
+    bank_name: string({ min: 1, max: 100 }),
+    card_number: cardNumber(),
+    holder_name: string({ min: 1, max: 100 }),
+    ...limits,
+    max_open_deals: optional(integer({ min: 1, max: 1000 })),
+    active: optional(boolean()),
+  });
+  const requisitePatch = model({
+    bank_name: optional(string({ min: 1, max: 100 })),
+    card_number: optional(cardNumber()),
+    holder_name: optional(string({ min: 1, max: 100 })),
+    min_amount: nullable(fiatAmount()),
+    max_amount: nullable(fiatAmount()),
+    daily_limit: nullable(fiatAmount()),
+    max_open_deals: optional(integer({ min: 1, max: 1000 })),
+    active: optional(boolean()),
+  });
+  const requisiteParams = model({ requisite_id: string({ min: 1, max: 64 }) });
+  const dealParams = model({ deal_id: string({ min: 1, max: 64 }) });
+  const dealQuery = model({
+    status: optional(enumeration(DEAL_STATUSES)),
+    limit: optional(integer({ min: 1, max: DEAL_LIST_LIMIT_MAX })),
+  });
+
+  app.post(
+    '/api/v1/trader/requisites',
+    { schema: { summary: 'Add a card', tags, security, body: newRequisite.schema }, config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } } },
+    async (request, reply) => {
+      const row = await kasa.traders.createRequisite(traderOf(request).id, request.body as ModelValue<typeof newRequisite>);
+      reply.code(201);
+      return requisiteView(row, 'owner');
+    },
+  );
+
+  app.get('/api/v1/trader/requisites', { schema: { summary: 'My cards', tags, security }, config: { errorDocs: AUTH_ERRORS } }, async (request) => ({
+    items: (await kasa.traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
+  }));
+
+  app.patch(
+    '/api/v1/trader/requisites/:requisite_id',
+    {
+      schema: { summary: 'Change a card (limits, active)', tags, security, params: requisiteParams.schema, body: requisitePatch.schema },
+      config: { errorDocs: { ...AUTH_ERRORS, 404: 'REQUISITE_NOT_FOUND', 400: 'REQUISITE_RANGE_INVALID' } },
+    },
+    async (request) => {
+      const { requisite_id } = request.params as ModelValue<typeof requisiteParams>;
+      return requisiteView(await kasa.traders.updateRequisite(traderOf(request).id, requisite_id, request.body as ModelValue<typeof requisitePatch>), 'owner');
+    },
+  );
+
+  app.get(
+    '/api/v1/trader/deals',
+    { schema: { summary: 'My deals, newest first', tags, security, querystring: dealQuery.schema }, config: { errorDocs: AUTH_ERRORS } },
+    async (request) => {
+      const q = request.query as ModelValue<typeof dealQuery>;
+      const rows = await kasa.deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? 50 });
+      return { items: rows.map((d) => dealView(d, 'owner')) };
+    },
+  );
+
+  app.post(
+    '/api/v1/trader/deals/:deal_id/confirm',
+    {
+      schema: { summary: 'Confirm the fiat arrived: the invoice succeeds and the merchant is credited', tags, security, params: dealParams.schema },
+      config: { errorDocs: { ...AUTH_ERRORS, 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' } },
+    },
+    async (request) => {
+      const { deal_id } = request.params as ModelValue<typeof dealParams>;
+      const trader = traderOf(request);
+      await kasa.deals.confirm(deal_id, { trader: trader.id });
+      const [row] = await kasa.deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 });
+      if (!row) throw dealErrors.dealNotFound();
+      return dealView(row, 'owner');
+    },
+  );
+
+  app.get('/api/v1/trader/balance', { schema: { summary: 'My USDT balance', tags, security }, config: { errorDocs: AUTH_ERRORS } }, async (request) =>
+    balanceView(await kasa.traders.balance(traderOf(request).id)),
+  );
+}

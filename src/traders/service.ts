@@ -1,0 +1,181 @@
+// Traders: their API keys, USDT deposits, balances and fiat requisites.
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { DB, RequisitesTable, TradersTable } from '../db/schema.ts';
+import { inTransaction } from '../db/retry.ts';
+import { KasaError } from '../http/errors.ts';
+import { isUuid } from '../http/validation.ts';
+import { balanceOf, ensureAccounts, postTransfers, traderAvailable, traderLocked, WORLD } from '../ledger/ledger.ts';
+import { generateApiKey, hashKey, sameHash } from '../merchants/keys.ts';
+
+export type TraderRow = Selectable<TradersTable>;
+export type RequisiteRow = Selectable<RequisitesTable>;
+
+export const traderErrors = {
+  traderNotFound: () => new KasaError(404, 'TRADER_NOT_FOUND', 'Trader not found'),
+  requisiteNotFound: () => new KasaError(404, 'REQUISITE_NOT_FOUND', 'Requisite not found'),
+  referenceUsed: (depositId: string) =>
+    new KasaError(409, 'DEPOSIT_REFERENCE_USED', 'A deposit with this reference was already credited to this trader', { deposit_id: depositId }),
+  currencyInvalid: () => new KasaError(400, 'CURRENCY_INVALID', 'Currency not found or disabled'),
+  rangeInvalid: () => new KasaError(400, 'REQUISITE_RANGE_INVALID', 'min_amount must not be greater than max_amount'),
+};
+
+export interface NewRequisite {
+  currency: string;
+  method?: 'card' | undefined;
+  bank_name: string;
+  card_number: string;
+  holder_name: string;
+  min_amount?: string | undefined;
+  max_amount?: string | undefined;
+  daily_limit?: string | undefined;
+  max_open_deals?: number | undefined;
+  active?: boolean | undefined;
+}
+
+export type RequisitePatch = Partial<Omit<NewRequisite, 'currency' | 'method' | 'min_amount' | 'max_amount' | 'daily_limit'>> & {
+  min_amount?: string | null | undefined;
+  max_amount?: string | null | undefined;
+  daily_limit?: string | null | undefined;
+};
+
+const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+function mapConstraint(error: unknown): never {
+  const e = error as { code?: string; constraint?: string };
+  if (e.code === '23503') throw traderErrors.currencyInvalid();
+  if (e.code === '23514') throw traderErrors.rangeInvalid();
+  throw error;
+}
+
+export class Traders {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  async create(input: { name: string; reward_percent?: string | undefined }) {
+    const key = generateApiKey('tk');
+    const traderId = randomUUID();
+    const keyId = randomUUID();
+    const trader = await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('traders')
+        .values({ id: traderId, name: input.name, reward_percent: input.reward_percent ?? '1.00' })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await trx.insertInto('trader_api_keys').values({ id: keyId, trader_id: traderId, prefix: key.prefix, key_hash: key.hash }).execute();
+      await ensureAccounts(trx, [traderAvailable(traderId), traderLocked(traderId)]);
+      return row;
+    });
+    return { trader, apiKey: key.apiKey, prefix: key.prefix, keyId };
+  }
+
+  async list(): Promise<TraderRow[]> {
+    return this.db.selectFrom('traders').selectAll().orderBy('created_at').orderBy('id').execute();
+  }
+
+  async get(id: string): Promise<TraderRow> {
+    if (!isUuid(id)) throw traderErrors.traderNotFound();
+    const row = await this.db.selectFrom('traders').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw traderErrors.traderNotFound();
+    return row;
+  }
+
+  async update(id: string, patch: { name?: string | undefined; status?: 'active' | 'disabled' | undefined; reward_percent?: string | undefined }) {
+    if (!isUuid(id)) throw traderErrors.traderNotFound();
+    const row = await this.db
+      .updateTable('traders')
+      .set({ ...defined(patch), updated_at: sql<Date>`now()` })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw traderErrors.traderNotFound();
+    return row;
+  }
+
+  async createApiKey(traderId: string) {
+    await this.get(traderId);
+    const key = generateApiKey('tk');
+    const keyId = randomUUID();
+    await this.db.insertInto('trader_api_keys').values({ id: keyId, trader_id: traderId, prefix: key.prefix, key_hash: key.hash }).execute();
+    return { keyId, apiKey: key.apiKey, prefix: key.prefix };
+  }
+
+  /**
+   * The active trader owning this key, or null. Not cached: trader traffic is light, and a
+   * revoked key or disabled trader is refused on the very next request on every instance.
+   */
+  async authenticate(apiKey: string): Promise<TraderRow | null> {
+    const hash = hashKey(apiKey);
+    const row = await this.db
+      .selectFrom('trader_api_keys as k')
+      .innerJoin('traders as t', 't.id', 'k.trader_id')
+      .selectAll('t')
+      .select('k.key_hash')
+      .where('k.key_hash', '=', hash)
+      .where('k.revoked_at', 'is', null)
+      .where('t.status', '=', 'active')
+      .executeTakeFirst();
+    if (!row || !sameHash(row.key_hash, hash)) return null;
+    const { key_hash: _, ...trader } = row;
+    return trader;
+  }
+
+  /** world → trader:available. The reference makes a retried deposit a 409, never a second credit. */
+  async deposit(traderId: string, amountUsdt: bigint, reference: string) {
+    await this.get(traderId);
+    const depositId = randomUUID();
+    return inTransaction(this.db, async (trx) => {
+      const inserted = await trx
+        .insertInto('deposits')
+        .values({ id: depositId, trader_id: traderId, amount_usdt: amountUsdt, reference })
+        .onConflict((oc) => oc.constraint('deposits_reference_unique').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (!inserted) {
+        const existing = await trx
+          .selectFrom('deposits')
+          .select('id')
+          .where('trader_id', '=', traderId)
+          .where('reference', '=', reference)
+          .executeTakeFirstOrThrow();
+        throw traderErrors.referenceUsed(existing.id);
+      }
+      await postTransfers(trx, [{ from: WORLD, to: traderAvailable(traderId), amount: amountUsdt, kind: 'deposit', ref: depositId }]);
+      return { depositId, available: await balanceOf(trx, traderAvailable(traderId)) };
+    });
+  }
+
+  async balance(traderId: string): Promise<{ available: bigint; locked: bigint }> {
+    const [available, locked] = await Promise.all([balanceOf(this.db, traderAvailable(traderId)), balanceOf(this.db, traderLocked(traderId))]);
+    return { available, locked };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Requisites (always scoped to their trader)
+
+  async createRequisite(traderId: string, input: NewRequisite): Promise<RequisiteRow> {
+    return this.db
+      .insertInto('requisites')
+      .values({ id: randomUUID(), trader_id: traderId, ...defined(input), currency: input.currency, bank_name: input.bank_name, card_number: input.card_number, holder_name: input.holder_name })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+      .catch(mapConstraint);
+  }
+
+  async listRequisites(traderId: string): Promise<RequisiteRow[]> {
+    return this.db.selectFrom('requisites').selectAll().where('trader_id', '=', traderId).orderBy('created_at').orderBy('id').execute();
+  }
+
+  async updateRequisite(traderId: string, requisiteId: string, patch: RequisitePatch): Promise<RequisiteRow> {
+    if (!isUuid(requisiteId)) throw traderErrors.requisiteNotFound();
+    const row = await this.db
+      .updateTable('requisites')
+      .set({ ...defined(patch), updated_at: sql<Date>`now()` })
+      .where('id', '=', requisiteId)
+      .where('trader_id', '=', traderId)
+      .returningAll()
+      .executeTakeFirst()
+      .catch(mapConstraint);
+    if (!row) throw traderErrors.requisiteNotFound();
+    return row;
+  }
+}

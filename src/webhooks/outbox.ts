@@ -1,0 +1,43 @@
+// Invoice events and their webhook deliveries: one event per final transition, written in the
+// transaction of the transition itself, so an event exists exactly when its change committed and
+// is never lost. Each event with a target (the invoice's callback_url, else the merchant's
+// webhook_url) gets a pending delivery in the same statement; the delivery worker sends it.
+import { randomUUID } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
+import type { DB } from '../db/schema.ts';
+import type { InvoiceView } from '../invoices/service.ts';
+
+export type InvoiceEventType = 'invoice.success' | 'invoice.expired' | 'invoice.cancelled';
+
+export interface InvoiceEvent {
+  merchantId: string;
+  invoiceId: string;
+  type: InvoiceEventType;
+  /** The invoice as the merchant API shows it after the transition. */
+  invoice: InvoiceView;
+  createdAt: Date;
+}
+
+/** The host of a URL in SQL, as the per-target concurrency cap groups deliveries. */
+const TARGET_HOST_SQL = sql`lower(substring(target from '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/]*@)?(\\[[^\\]]+\\]|[^/:?#]+)'))`;
+
+/** Inserts the events and their deliveries in one statement, however many there are. */
+export async function recordEvents(trx: Transaction<DB>, events: InvoiceEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await sql`
+    WITH new_events AS (
+      INSERT INTO events (id, merchant_id, invoice_id, type, payload, created_at)
+      SELECT * FROM unnest(${events.map(() => randomUUID())}::uuid[], ${events.map((e) => e.merchantId)}::uuid[],
+                           ${events.map((e) => e.invoiceId)}::uuid[], ${events.map((e) => e.type)}::text[],
+                           ${events.map((e) => JSON.stringify(e.invoice))}::json[],
+                           ${events.map((e) => e.createdAt.toISOString())}::timestamptz[])
+      RETURNING id, merchant_id, invoice_id, payload, created_at
+    ), targeted AS (
+      SELECT e.id, e.merchant_id, e.invoice_id, e.created_at,
+             coalesce(e.payload ->> 'callback_url', m.webhook_url) AS target
+        FROM new_events e JOIN merchants m ON m.id = e.merchant_id
+    )
+    INSERT INTO deliveries (event_id, merchant_id, invoice_id, target_url, target_host, next_attempt_at, created_at, updated_at)
+    SELECT id, merchant_id, invoice_id, target, ${TARGET_HOST_SQL}, created_at, created_at, created_at
+      FROM targeted WHERE target IS NOT NULL`.execute(trx);
+}
