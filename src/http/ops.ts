@@ -25,4 +25,9 @@ export async function opsRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) 
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['ops'] } }, async (_request, reply) => {
+    reply.type(kasa.metrics.registry.contentType);
+    return kasa.metrics.registry.metrics();
+  });
 }

@@ -1,0 +1,36 @@
+// Prometheus metrics, one registry per Kasa instance (GET /metrics).
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  httpRequestSeconds: Histogram<'method' | 'route' | 'status'>;
+  webhookAttempts: Counter<'outcome'>;
+  webhookAttemptSeconds: Histogram;
+}
+
+export function createMetrics(options: { defaultMetrics: boolean } = { defaultMetrics: true }): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'kasa_' });
+  return {
+    registry,
+    httpRequestSeconds: new Histogram({
+      name: 'kasa_http_request_duration_seconds',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    webhookAttempts: new Counter({
+      name: 'kasa_webhook_attempts_total',
+      help: 'Webhook delivery attempts by outcome (delivered, retry, failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    webhookAttemptSeconds: new Histogram({
+      name: 'kasa_webhook_attempt_duration_seconds',
+      help: 'Duration of webhook delivery attempts',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
+      registers: [registry],
+    }),
+  };
+}

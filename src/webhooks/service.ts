@@ -1,0 +1,223 @@
+// What merchants and operators see and do with webhooks: the delivery log, resend, a test ping,
+// secret rotation, the Ed25519 key pair, and delivery statistics.
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Clock } from '../clock.ts';
+import { isoSeconds } from '../clock.ts';
+import type { DB, DeliveryStatus } from '../db/schema.ts';
+import { KasaError, errors } from '../http/errors.ts';
+import { isUuid } from '../http/validation.ts';
+import { generateWebhookSecret } from '../merchants/keys.ts';
+import type { Metrics } from '../metrics.ts';
+import { signingKeysOf, webhookBody, webhookHeaders } from './delivery.ts';
+import type { WebhookSender } from './sender.ts';
+import { generateSigningKeyPair } from './signer.ts';
+
+/** How long a rotated-out secret keeps signing, so merchants roll without downtime. */
+export const SECRET_ROTATION_OVERLAP_MS = 24 * 3600_000;
+export const DELIVERY_LIST_LIMIT_MAX = 100;
+
+export const webhookErrors = {
+  deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),
+  noWebhookUrl: () => new KasaError(400, 'WEBHOOK_URL_MISSING', 'The merchant has no webhook_url to send a test event to'),
+};
+
+export interface DeliveryFilter {
+  invoiceId?: string | undefined;
+  status?: DeliveryStatus | undefined;
+  limit: number;
+}
+
+export class Webhooks {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly clock: Clock,
+    private readonly sender: WebhookSender,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async list(merchantId: string, filter: DeliveryFilter) {
+    let query = this.db
+      .selectFrom('deliveries as d')
+      .innerJoin('events as e', 'e.id', 'd.event_id')
+      .selectAll('d')
+      .select('e.type')
+      .where('d.merchant_id', '=', merchantId);
+    if (filter.invoiceId !== undefined) {
+      if (!isUuid(filter.invoiceId)) return [];
+      query = query.where('d.invoice_id', '=', filter.invoiceId);
+    }
+    if (filter.status !== undefined) query = query.where('d.status', '=', filter.status);
+    const rows = await query.orderBy('d.created_at', 'desc').orderBy('d.event_id').limit(filter.limit).execute();
+    return rows.map(deliveryView);
+  }
+
+  async get(merchantId: string, eventId: string) {
+    if (!isUuid(eventId)) throw webhookErrors.deliveryNotFound();
+    const row = await this.db
+      .selectFrom('deliveries as d')
+      .innerJoin('events as e', 'e.id', 'd.event_id')
+      .selectAll('d')
+      .select('e.type')
+      .where('d.event_id', '=', eventId)
+      .where('d.merchant_id', '=', merchantId)
+      .executeTakeFirst();
+    if (!row) throw webhookErrors.deliveryNotFound();
+    const attempts = await this.db
+      .selectFrom('delivery_attempts')
+      .selectAll()
+      .where('event_id', '=', eventId)
+      .orderBy('attempted_at')
+      .orderBy('id')
+      .execute();
+    return {
+      ...deliveryView(row),
+      attempts: attempts.map((a) => ({
+        attempted_at: a.attempted_at.toISOString(),
+        status_code: a.status_code,
+        duration_ms: a.duration_ms,
+        response_body: a.response_body,
+        error: a.error,
+      })),
+    };
+  }
+
+  /** Queues a delivery again now, with a fresh retry schedule; also for failed ones. */
+  async resend(merchantId: string, eventId: string) {
+    if (!isUuid(eventId)) throw webhookErrors.deliveryNotFound();
+    const now = this.clock.now();
+    // The lease is left alone: clearing it while a worker was sending let another worker claim
+    // and send the same event at once. A live holder records its outcome as usual; a dead one's
+    // lease lapses and no longer keeps the delivery from being claimed.
+    const row = await this.db
+      .updateTable('deliveries')
+      .set({ status: 'pending', failure_reason: null, attempts: 0, next_attempt_at: now, updated_at: now })
+      .where('event_id', '=', eventId)
+      .where('merchant_id', '=', merchantId)
+      .returning('event_id')
+      .executeTakeFirst();
+    if (!row) throw webhookErrors.deliveryNotFound();
+    return this.get(merchantId, eventId);
+  }
+
+  /** Sends a signed `ping` to the merchant's webhook_url now and answers with the attempt. */
+  async ping(merchantId: string) {
+    const merchant = await this.db.selectFrom('merchants').selectAll().where('id', '=', merchantId).executeTakeFirst();
+    if (!merchant) throw errors.merchantNotFound();
+    if (!merchant.webhook_url) throw webhookErrors.noWebhookUrl();
+    const now = this.clock.now();
+    const eventId = randomUUID();
+    const payload = { merchant_id: merchantId };
+    const body = webhookBody({ id: eventId, type: 'ping', createdAt: now, payload });
+    const result = await this.sender.send(merchant.webhook_url, webhookHeaders(signingKeysOf(merchant, now), eventId, now, body), body);
+    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    this.metrics.webhookAttempts.inc({ outcome: ok ? 'delivered' : 'failed' });
+    const host = new URL(merchant.webhook_url).hostname.toLowerCase();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('events').values({ id: eventId, merchant_id: merchantId, invoice_id: null, type: 'ping', payload: JSON.stringify(payload), created_at: now }).execute();
+      await trx
+        .insertInto('deliveries')
+        .values({
+          event_id: eventId,
+          merchant_id: merchantId,
+          invoice_id: null,
+          target_url: merchant.webhook_url!,
+          target_host: host,
+          status: ok ? 'delivered' : 'failed',
+          failure_reason: ok ? null : 'test',
+          attempts: 1,
+          next_attempt_at: now,
+          last_status: result.statusCode,
+          last_error: result.error,
+          created_at: now,
+          delivered_at: ok ? now : null,
+          updated_at: now,
+        })
+        .execute();
+      await trx
+        .insertInto('delivery_attempts')
+        .values({ event_id: eventId, merchant_id: merchantId, attempted_at: now, status_code: result.statusCode, duration_ms: result.durationMs, response_body: result.responseBody, error: result.error })
+        .execute();
+    });
+    return { event_id: eventId, delivered: ok, status_code: result.statusCode, duration_ms: result.durationMs, response_body: result.responseBody, error: result.error };
+  }
+
+  /** A new signing secret; the previous one keeps signing for SECRET_ROTATION_OVERLAP_MS. */
+  async rotateSecret(merchantId: string) {
+    if (!isUuid(merchantId)) throw errors.merchantNotFound();
+    const now = this.clock.now();
+    const expires = new Date(now.getTime() + SECRET_ROTATION_OVERLAP_MS);
+    const secret = generateWebhookSecret();
+    const row = await this.db
+      .updateTable('merchants')
+      .set((eb) => ({
+        previous_webhook_secret: eb.ref('webhook_secret'),
+        previous_webhook_secret_expires: expires,
+        webhook_secret: secret,
+        updated_at: now,
+      }))
+      .where('id', '=', merchantId)
+      .returning('id')
+      .executeTakeFirst();
+    if (!row) throw errors.merchantNotFound();
+    return { webhook_secret: secret, previous_secret_valid_until: isoSeconds(expires) };
+  }
+
+  /** Creates (or replaces) the merchant's Ed25519 key pair; returns the public key. */
+  async createSigningKey(merchantId: string) {
+    if (!isUuid(merchantId)) throw errors.merchantNotFound();
+    const pair = generateSigningKeyPair();
+    const row = await this.db
+      .updateTable('merchants')
+      .set({ webhook_ed25519_private: pair.privateKey, webhook_ed25519_public: pair.publicKey, updated_at: this.clock.now() })
+      .where('id', '=', merchantId)
+      .returning('id')
+      .executeTakeFirst();
+    if (!row) throw errors.merchantNotFound();
+    return { public_key: pair.publicKey };
+  }
+
+  async stats() {
+    const now = this.clock.now();
+    const { rows } = await sql<{ status: string; n: bigint; oldest: Date | null }>`
+      SELECT status, count(*) AS n, min(created_at) FILTER (WHERE status = 'pending') AS oldest
+        FROM deliveries GROUP BY status`.execute(this.db);
+    const counts: Record<string, number> = { pending: 0, delivered: 0, failed: 0 };
+    let oldest: Date | null = null;
+    for (const row of rows) {
+      counts[row.status] = Number(row.n);
+      if (row.oldest) oldest = row.oldest;
+    }
+    return { counts, oldest_pending_age_seconds: oldest ? Math.max(0, Math.floor((now.getTime() - oldest.getTime()) / 1000)) : null };
+  }
+}
+
+function deliveryView(d: {
+  event_id: string;
+  type: string;
+  invoice_id: string | null;
+  target_url: string;
+  status: DeliveryStatus;
+  failure_reason: string | null;
+  attempts: number;
+  next_attempt_at: Date;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: Date;
+  delivered_at: Date | null;
+}) {
+  return {
+    event_id: d.event_id,
+    type: d.type,
+    invoice_id: d.invoice_id,
+    target_url: d.target_url,
+    status: d.status,
+    failure_reason: d.failure_reason,
+    attempts: d.attempts,
+    next_attempt_at: d.status === 'pending' ? d.next_attempt_at.toISOString() : null,
+    last_status: d.last_status,
+    last_error: d.last_error,
+    created_at: d.created_at.toISOString(),
+    delivered_at: d.delivered_at?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,135 @@
+// A real local webhook receiver for tests: node:http servers on loopback addresses that record
+// every request and answer as the test says (a status, headers, a delay, or "hold" to keep the
+// request open until the test releases it). It also watches concurrency: requests open at once
+// (in all and per address), the same webhook-id open twice at once, and a webhook-id coming again
+// after it was answered 2xx.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Received {
+  method: string;
+  path: string;
+  /** The address the request came to (one of the receiver's hosts). */
+  host: string;
+  headers: http.IncomingHttpHeaders;
+  /** The raw body, exactly the bytes that came in (UTF-8). */
+  body: string;
+}
+
+export type Reply = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'hold';
+
+export class Receiver {
+  readonly received: Received[] = [];
+  /** Decides the answer to the n-th request (0-based); 200 by default. */
+  reply: (request: Received, n: number) => Reply = () => ({ status: 200 });
+  /** One URL per host the receiver listens on, in the order given. */
+  readonly urls: string[] = [];
+  private readonly servers: http.Server[] = [];
+  private readonly held: { res: http.ServerResponse; id: string }[] = [];
+  /** Requests open right now, per webhook-id and per host. */
+  private readonly openIds = new Map<string, number>();
+  private readonly openHosts = new Map<string, number>();
+  /** The most requests open at once to any one host. */
+  maxOpenPerHost = 0;
+  /** webhook-ids that arrived while a request with the same id was still open. */
+  readonly overlaps: string[] = [];
+  /** webhook-ids answered 2xx, and those that came again after that. */
+  readonly completed = new Set<string>();
+  readonly afterCompletion: string[] = [];
+
+  private constructor() {}
+
+  /** The first URL. */
+  get url(): string {
+    return this.urls[0]!;
+  }
+
+  static async start(hosts: string | string[] = '127.0.0.1'): Promise<Receiver> {
+    const receiver = new Receiver();
+    for (const host of Array.isArray(hosts) ? hosts : [hosts]) {
+      const server = http.createServer((req, res) => receiver.handle(host, req, res));
+      await new Promise<void>((resolve) => server.listen(0, host, resolve));
+      receiver.servers.push(server);
+      receiver.urls.push(`http://${host}:${(server.address() as AddressInfo).port}/hook`);
+    }
+    return receiver;
+  }
+
+  private handle(host: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const id = typeof req.headers['webhook-id'] === 'string' ? req.headers['webhook-id'] : '';
+    this.track(id, host, res);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const request: Received = { method: req.method ?? '', path: req.url ?? '', host, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      this.received.push(request);
+      const reply = this.reply(request, this.received.length - 1);
+      if (reply === 'hold') {
+        this.held.push({ res, id });
+        return;
+      }
+      if (reply.delayMs) setTimeout(() => this.answer(res, id, reply.status, reply.headers, reply.body), reply.delayMs);
+      else this.answer(res, id, reply.status, reply.headers, reply.body);
+    });
+  }
+
+  private answer(res: http.ServerResponse, id: string, status: number, headers: Record<string, string> = {}, body = ''): void {
+    if (res.writableEnded || res.destroyed) return;
+    if (status >= 200 && status < 300) res.once('finish', () => this.completed.add(id));
+    res.writeHead(status, headers).end(body);
+  }
+
+  private track(id: string, host: string, res: http.ServerResponse): void {
+    if (this.completed.has(id)) this.afterCompletion.push(id);
+    if (this.openIds.has(id)) this.overlaps.push(id);
+    this.openIds.set(id, (this.openIds.get(id) ?? 0) + 1);
+    const open = (this.openHosts.get(host) ?? 0) + 1;
+    this.openHosts.set(host, open);
+    this.maxOpenPerHost = Math.max(this.maxOpenPerHost, open);
+    res.once('close', () => {
+      const n = (this.openIds.get(id) ?? 1) - 1;
+      if (n === 0) this.openIds.delete(id);
+      else this.openIds.set(id, n);
+      this.openHosts.set(host, (this.openHosts.get(host) ?? 1) - 1);
+    });
+  }
+
+  /** Requests currently held open. */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Answers every held request with this status. */
+  release(status = 200): void {
+    for (const { res, id } of this.held.splice(0)) this.answer(res, id, status);
+  }
+
+  /** The requests received for one webhook-id, in order. */
+  forId(id: string): Received[] {
+    return this.received.filter((r) => r.headers['webhook-id'] === id);
+  }
+
+  async close(): Promise<void> {
+    this.release(503);
+    await Promise.all(
+      this.servers.map((server) => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      }),
+    );
+  }
+}
+
+/**
+ * Polls `condition` every 10 ms until it holds, at most `timeoutMs` (a bounded wait on something
+ * outside the test's control: another process, a socket); `step` runs between polls.
+ */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string, step?: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (step) await step();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
