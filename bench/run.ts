@@ -1,0 +1,346 @@
+// `npm run bench`: Kasa against a bare Fastify + pg baseline on this machine, side by side.
+//
+//   npm run bench                 create-invoice at 8/32/64 connections (Kasa and baseline
+//                                 alternating), GET invoice, the payment page, PGlite create
+//   npm run bench -- --scale      + create-invoice with 1,000,000 invoices already stored, the
+//                                 expiry sweep of 100,000 invoices, 10,000 webhook deliveries
+//   npm run bench -- --soak 300   + a steady mixed load at half capacity for 300 s: RSS and
+//                                 event-loop delay at start and end
+//
+// DATABASE_URL names the PostgreSQL server (default the local one); the bench creates and drops
+// its own database. Every phase is bounded (PHASE_SECONDS). Exits 1 if any request failed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { sql } from 'kysely';
+import pg from 'pg';
+import pino from 'pino';
+import { systemClock } from '../src/clock.ts';
+import { loadConfig } from '../src/config.ts';
+import { createKasa } from '../src/context.ts';
+import { connect } from '../src/db/connect.ts';
+import { DeliveryWorker } from '../src/webhooks/delivery.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 10);
+const WARMUP_SECONDS = 3;
+const CONNECTIONS = [8, 32, 64];
+const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Row {
+  name: string;
+  connections: number;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  baseline_rps: number | null;
+  ratio: number | null;
+}
+
+const args = process.argv.slice(2);
+const scale = args.includes('--scale');
+const soakIndex = args.indexOf('--soak');
+const soakSeconds = soakIndex >= 0 ? Number(args[soakIndex + 1] ?? 300) : 0;
+
+const children: ChildProcess[] = [];
+const databases: string[] = [];
+const rows: Row[] = [];
+let failed = false;
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function createDatabase(): Promise<string> {
+  const name = `kasa_bench_${randomBytes(4).toString('hex')}`;
+  const client = new pg.Client({ connectionString: SERVER_URL });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  databases.push(name);
+  const url = new URL(SERVER_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropDatabases(): Promise<void> {
+  const client = new pg.Client({ connectionString: SERVER_URL });
+  await client.connect();
+  for (const name of databases) await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await client.end();
+}
+
+async function startProcess(script: string[], env: Record<string, string>, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${script.join(' ')} exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (res.ok || res.status === 404) return child;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${script.join(' ')} did not start`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function startKasa(env: Record<string, string>, port: number) {
+  return startProcess(['bin/kasa.js', 'serve'], { ADMIN_TOKEN, PUBLIC_URL: `http://127.0.0.1:${port}`, WEBHOOK_ALLOW_PRIVATE: 'true', ...env }, port);
+}
+
+async function api(base: string, method: string, route: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(base + route, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Currency, a merchant, limits out of the way; returns the merchant key. */
+async function setUp(base: string): Promise<{ apiKey: string }> {
+  await api(base, 'PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '41.50' });
+  await api(base, 'PATCH', '/admin/v1/settings', { customer_invoices_per_minute: 100000, customer_max_pending: 100000 });
+  const merchant = await api(base, 'POST', '/admin/v1/merchants', { name: 'Bench Shop' });
+  return { apiKey: merchant.api_key };
+}
+
+let sequence = 0;
+function invoiceBody(): string {
+  sequence += 1;
+  return JSON.stringify({
+    amount: '1500.00',
+    callback_url: 'https://yoursite.com/webhooks/payment',
+    currency_code: 'UAH',
+    customer_id: `customer-${sequence}`,
+    external_id: `bench-${process.pid}-${sequence}-${randomUUID()}`,
+    fail_url: 'https://yoursite.com/payment/failed',
+    purpose: 'Payment for Premium subscription',
+    success_url: 'https://yoursite.com/payment/success',
+  });
+}
+
+interface Load {
+  url: string;
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: () => string;
+  connections: number;
+  seconds: number;
+  overallRate?: number;
+}
+
+async function load(spec: Load) {
+  const result = await autocannon({
+    url: spec.url,
+    connections: spec.connections,
+    duration: spec.seconds,
+    ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
+    requests: [
+      {
+        method: spec.method,
+        headers: { 'content-type': 'application/json', ...spec.headers },
+        // A fresh body per request: unique external_id and customer_id, as real traffic has.
+        ...(spec.body ? { setupRequest: (request: autocannon.Request) => ({ ...request, body: spec.body!() }) } : {}),
+      },
+    ],
+  });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
+}
+
+function record(name: string, connections: number, r: { rps: number; p50: number; p99: number; errors: number }, baselineRps: number | null) {
+  if (r.errors > 0) failed = true;
+  rows.push({
+    name,
+    connections,
+    rps: Math.round(r.rps),
+    p50_ms: r.p50,
+    p99_ms: r.p99,
+    errors: r.errors,
+    baseline_rps: baselineRps === null ? null : Math.round(baselineRps),
+    ratio: baselineRps ? Math.round((r.rps / baselineRps) * 100) / 100 : null,
+  });
+  const last = rows[rows.length - 1]!;
+  process.stderr.write(`  ${name} c=${connections}: ${last.rps} req/s p50 ${last.p50_ms} ms p99 ${last.p99_ms} ms errors ${last.errors}${last.ratio !== null ? ` ratio ${last.ratio}` : ''}\n`);
+}
+
+function printTable(): void {
+  const header = ['name', 'conn', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'baseline req/s', 'ratio'];
+  const lines = rows.map((r) => [r.name, String(r.connections), String(r.rps), String(r.p50_ms), String(r.p99_ms), String(r.errors), String(r.baseline_rps ?? '-'), String(r.ratio ?? '-')]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  console.log([fmt(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...lines.map(fmt)].join('\n'));
+}
+
+async function main(): Promise<void> {
+  console.error(`bench: ${os.cpus().length} cores, phases of ${PHASE_SECONDS} s`);
+  const kasaDb = await createDatabase();
+  const baselineDb = await createDatabase();
+  const kasaPort = await freePort();
+  const basePort = await freePort();
+  await startKasa({ DATABASE_URL: kasaDb }, kasaPort);
+  await startProcess(['bench/baseline.ts'], { DATABASE_URL: baselineDb }, basePort);
+  const kasa = `http://127.0.0.1:${kasaPort}`;
+  const baseline = `http://127.0.0.1:${basePort}`;
+  const { apiKey } = await setUp(kasa);
+  const create = (base: string, connections: number, seconds = PHASE_SECONDS): Load => ({
+    url: `${base}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections, seconds,
+  });
+
+  // Warm both up (JIT, connection pools, prepared plans) before anything is recorded.
+  await load(create(kasa, 8, WARMUP_SECONDS));
+  await load(create(baseline, 8, WARMUP_SECONDS));
+
+  let baseline32 = 0;
+  for (const connections of CONNECTIONS) {
+    const k = await load(create(kasa, connections));
+    const b = await load(create(baseline, connections));
+    record('baseline create-invoice', connections, b, null);
+    record('create-invoice (PostgreSQL)', connections, k, b.rps);
+    if (connections === 32) baseline32 = b.rps;
+  }
+
+  // Reads: one invoice, and its payment page with the deal already open.
+  const trader = await api(kasa, 'POST', '/admin/v1/traders', { name: 'Bench Trader' });
+  await api(kasa, 'POST', `/admin/v1/traders/${trader.trader_id}/deposits`, { amount_usdt: '100000', reference: 'bench' });
+  await api(kasa, 'POST', '/api/v1/trader/requisites', { currency: 'UAH', bank_name: 'Bench Bank', card_number: '4149499912341235', holder_name: 'Bench', max_open_deals: 1000 }, { 'x-api-key': trader.api_key });
+  const invoice = await api(kasa, 'POST', '/api/v1/create-invoice', JSON.parse(invoiceBody()), { 'x-api-key': apiKey });
+  await fetch(`${kasa}/pay/${invoice.invoice_id}`);
+  const get = await load({ url: `${kasa}/api/v1/invoices/${invoice.invoice_id}`, method: 'GET', headers: { 'x-api-key': apiKey }, connections: 32, seconds: PHASE_SECONDS });
+  record('GET invoice', 32, get, baseline32);
+  const page = await load({ url: `${kasa}/pay/${invoice.invoice_id}`, method: 'GET', connections: 32, seconds: PHASE_SECONDS });
+  record('payment page (deal open)', 32, page, baseline32);
+
+  // The embedded default.
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kasa-bench-'));
+  const glitePort = await freePort();
+  const glite = await startKasa({ DATABASE_URL: '', DATA_DIR: dataDir }, glitePort);
+  const gliteBase = `http://127.0.0.1:${glitePort}`;
+  const gliteKey = (await setUp(gliteBase)).apiKey;
+  await load({ ...create(gliteBase, 8, WARMUP_SECONDS), headers: { 'x-api-key': gliteKey } });
+  const gl = await load({ ...create(gliteBase, 32), headers: { 'x-api-key': gliteKey } });
+  record('create-invoice (PGlite)', 32, gl, baseline32);
+  glite.kill('SIGTERM');
+  await fs.rm(dataDir, { recursive: true, force: true });
+
+  if (scale) await scalePhases(kasa, kasaDb, apiKey);
+  if (soakSeconds > 0) await soak(kasa, apiKey, baseline32, children[0]!);
+
+  printTable();
+  await fs.mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
+  await fs.writeFile(path.join(ROOT, 'bench/results/latest.json'), JSON.stringify({ date: new Date().toISOString(), cores: os.cpus().length, rows }, null, 2) + '\n');
+}
+
+async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promise<void> {
+  const database = await connect({ databaseUrl: kasaDb, dataDir: null });
+  const db = database.db;
+  const merchant = await db.selectFrom('merchants').select('id').executeTakeFirstOrThrow();
+  const empty = await load({ url: `${kasa}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 32, seconds: PHASE_SECONDS });
+  console.error('  inserting 1,000,000 invoices…');
+  await sql`
+    INSERT INTO invoices (id, merchant_id, external_id, customer_id, amount, currency, conversion_rate, fee_percent, gross_usdt, merchant_usdt, status, created_at, expires_at)
+    SELECT gen_random_uuid(), ${merchant.id}::uuid, 'scale-' || g, 'scale-customer-' || (g % 100000), 1500.00, 'UAH', 41.5, 2.00, 36144578, 35420000, 'expired',
+           now() - interval '2 days', now() - interval '2 days' + interval '20 minutes'
+      FROM generate_series(1, 1000000) AS g`.execute(db);
+  await sql`ANALYZE invoices`.execute(db);
+  const full = await load({ url: `${kasa}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 32, seconds: PHASE_SECONDS });
+  record('create-invoice, empty table', 32, empty, null);
+  record('create-invoice, 1M invoices stored', 32, full, empty.rps);
+
+  const kasaCtx = createKasa({ config: { ...loadConfig({}), publicUrl: kasa, webhookAllowPrivate: true }, db, engine: 'postgres', clock: systemClock, adminToken: ADMIN_TOKEN });
+  console.error('  inserting 100,000 due invoices…');
+  await sql`
+    INSERT INTO invoices (id, merchant_id, external_id, customer_id, amount, currency, conversion_rate, fee_percent, gross_usdt, merchant_usdt, created_at, expires_at)
+    SELECT gen_random_uuid(), ${merchant.id}::uuid, 'due-' || g, 'due-customer-' || (g % 1000), 1500.00, 'UAH', 41.5, 2.00, 36144578, 35420000,
+           now() - interval '1 hour', now() - interval '40 minutes'
+      FROM generate_series(1, 100000) AS g`.execute(db);
+  let started = performance.now();
+  const expired = await kasaCtx.deals.expireDue(1000);
+  let seconds = (performance.now() - started) / 1000;
+  rows.push({ name: `expiry sweep of ${expired} invoices (${seconds.toFixed(1)} s)`, connections: 1, rps: Math.round(expired / seconds), p50_ms: 0, p99_ms: 0, errors: 100000 - expired, baseline_rps: null, ratio: null });
+  if (expired !== 100000) failed = true;
+
+  // 10,000 deliveries to a local receiver, 64 in flight.
+  let received = 0;
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const target = `http://127.0.0.1:${(receiver.address() as net.AddressInfo).port}/hook`;
+  await sql`DELETE FROM deliveries`.execute(db);
+  await sql`
+    WITH e AS (
+      INSERT INTO events (id, merchant_id, invoice_id, type, payload, created_at)
+      SELECT gen_random_uuid(), ${merchant.id}::uuid, NULL, 'bench.event', json_build_object('n', g), now() FROM generate_series(1, 10000) AS g
+      RETURNING id, merchant_id, created_at)
+    INSERT INTO deliveries (event_id, merchant_id, target_url, target_host, next_attempt_at, created_at, updated_at)
+    SELECT id, merchant_id, ${target}, '127.0.0.1-' || (abs(hashtext(id::text)) % 64), created_at, created_at, created_at FROM e`.execute(db);
+  const worker = new DeliveryWorker(db, systemClock, kasaCtx.sender, pino({ level: 'silent' }), kasaCtx.metrics, { inFlightMax: 64 });
+  started = performance.now();
+  await worker.drain();
+  seconds = (performance.now() - started) / 1000;
+  rows.push({ name: `webhook deliveries, 64 in flight (${received} in ${seconds.toFixed(1)} s)`, connections: 64, rps: Math.round(received / seconds), p50_ms: 0, p99_ms: 0, errors: 10000 - received, baseline_rps: null, ratio: null });
+  if (received < 10000) failed = true;
+  receiver.close();
+  await kasaCtx.sender.close();
+  await database.close();
+}
+
+async function soak(kasa: string, apiKey: string, capacity: number, child: ChildProcess): Promise<void> {
+  const sample = async () => {
+    const text = await (await fetch(`${kasa}/metrics`)).text();
+    const read = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(text)?.[1] ?? NaN);
+    return { rss_mb: Math.round(read('kasa_process_resident_memory_bytes') / 1e6), loop_delay_p99_ms: Math.round(read('kasa_nodejs_eventloop_lag_p99_seconds') * 1000) };
+  };
+  void child;
+  const rate = Math.max(1, Math.round(capacity / 2));
+  const half = Math.floor(soakSeconds / 2);
+  const start = await sample();
+  const first = await load({ url: `${kasa}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 32, seconds: half, overallRate: rate });
+  const middle = await sample();
+  const second = await load({ url: `${kasa}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 32, seconds: soakSeconds - half, overallRate: rate });
+  const end = await sample();
+  record(`soak ${soakSeconds} s at ${rate} req/s (first half)`, 32, first, null);
+  record(`soak ${soakSeconds} s at ${rate} req/s (second half)`, 32, second, null);
+  const growth = (end.rss_mb - middle.rss_mb) / middle.rss_mb;
+  console.error(`  soak: RSS ${start.rss_mb} → ${middle.rss_mb} → ${end.rss_mb} MB (last half ${(growth * 100).toFixed(1)} %), event-loop p99 ${start.loop_delay_p99_ms} → ${end.loop_delay_p99_ms} ms`);
+  rows.push({ name: `soak RSS MB start/mid/end ${start.rss_mb}/${middle.rss_mb}/${end.rss_mb}, loop p99 ms ${start.loop_delay_p99_ms}/${end.loop_delay_p99_ms}`, connections: 32, rps: 0, p50_ms: 0, p99_ms: 0, errors: growth >= 0.1 ? 1 : 0, baseline_rps: null, ratio: null });
+  if (growth >= 0.1) failed = true;
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(error);
+  failed = true;
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await dropDatabases().catch((error: unknown) => console.error('dropping bench databases failed:', error));
+}
+process.exit(failed ? 1 : 0);
