@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DB } from './db/schema.ts';
-import type { Engine } from './db/connect.ts';
+import { kyselyPrepared, type Engine, type PreparedQuery } from './db/connect.ts';
 import { Deals } from './deals/service.ts';
 import { Invoices } from './invoices/service.ts';
 import { Merchants } from './merchants/service.ts';
@@ -38,12 +38,14 @@ export function createKasa(options: {
   clock: Clock;
   adminToken: string;
   metrics?: Metrics;
+  /** Named prepared statements on a PostgreSQL server; through Kysely otherwise. */
+  prepared?: PreparedQuery;
 }): Kasa {
   const { config, db, clock } = options;
   const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
   const sender = new WebhookSender(config.webhookAllowPrivate);
   const catalog = new Catalog(db, config.invoiceTtlMinutes);
-  const invoices = new Invoices(db, catalog, clock, config.publicUrl);
+  const invoices = new Invoices(db, catalog, clock, config.publicUrl, options.prepared ?? kyselyPrepared(db));
   return {
     ...options,
     catalog,

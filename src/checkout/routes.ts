@@ -225,8 +225,7 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
       return reply.redirect(merchantUrl, 303);
     }
 
-    const merchant = await kasa.merchants.get(state.invoice.merchant_id);
-    const summary = summaryOf(state.invoice, merchant.name);
+    const summary = summaryOf(state.invoice, state.merchantName);
     const polling: Polling = {
       statusUrl: `/pay/${state.invoice.id}/status`,
       pageUrl: pageLink(state.invoice.id),

@@ -1,17 +1,29 @@
 // One database module for both engines: a PostgreSQL server when DATABASE_URL is set, the
 // embedded PGlite otherwise. Same SQL, same migrations, same Kysely interface above them.
 import fs from 'node:fs/promises';
-import { Kysely, PostgresDialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 
 export type Engine = 'postgres' | 'pglite';
 
+/**
+ * Runs one statement as a named prepared statement where the engine has them (a PostgreSQL
+ * connection parses and plans it once, then only binds), as a plain query elsewhere.
+ */
+export type PreparedQuery = <R>(name: string, text: string, values: unknown[]) => Promise<R[]>;
+
 export interface Database {
   db: Kysely<DB>;
   engine: Engine;
+  prepared: PreparedQuery;
   close(): Promise<void>;
+}
+
+/** Through Kysely's driver: keeps PGlite's one-session discipline. */
+export function kyselyPrepared(db: Kysely<DB>): PreparedQuery {
+  return async <R>(_name: string, text: string, values: unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, values))).rows;
 }
 
 export interface ConnectOptions {
@@ -54,7 +66,9 @@ async function connectPostgres(url: string, poolSizeMax: number): Promise<Databa
   // the pool discards it and opens a new one on the next checkout.
   pool.on('error', () => {});
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-  return { db, engine: 'postgres', close: () => db.destroy() };
+  const prepared: PreparedQuery = async <R>(name: string, text: string, values: unknown[]) =>
+    (await pool.query<R & pg.QueryResultRow>({ name, text, values })).rows;
+  return { db, engine: 'postgres', prepared, close: () => db.destroy() };
 }
 
 async function connectPglite(dataDir: string | null): Promise<Database> {
@@ -66,5 +80,5 @@ async function connectPglite(dataDir: string | null): Promise<Database> {
   });
   await client.waitReady;
   const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
-  return { db, engine: 'pglite', close: () => db.destroy() };
+  return { db, engine: 'pglite', prepared: kyselyPrepared(db), close: () => db.destroy() };
 }

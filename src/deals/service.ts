@@ -24,6 +24,14 @@ import { recordEvents, type InvoiceEvent } from '../webhooks/outbox.ts';
 export type DealRow = Selectable<DealsTable>;
 export const OPEN_DEAL_STATUSES: readonly DealStatus[] = ['awaiting_payment', 'customer_paid'];
 
+/** The columns of an invoice row, to pick them out of the page's joined row. */
+const INVOICE_KEYS: Record<keyof InvoiceRow, true> = {
+  id: true, seq: true, merchant_id: true, external_id: true, customer_id: true, amount: true, currency: true,
+  conversion_rate: true, fee_percent: true, gross_usdt: true, merchant_usdt: true, status: true, purpose: true,
+  callback_url: true, success_url: true, fail_url: true, created_at: true, expires_at: true, paid_at: true,
+  cancelled_at: true, expired_at: true,
+};
+
 /** How many requisites one page open considers before saying no trader is available. */
 const CANDIDATES_MAX = 20;
 /** Invoices expired per transaction by the sweep. */
@@ -46,10 +54,15 @@ export interface Requisite {
 /** What the payment page shows for an invoice. */
 export type PageState =
   | { kind: 'not_found' }
-  | { kind: 'final'; invoice: InvoiceRow; status: 'success' | 'expired' | 'cancelled' }
-  | { kind: 'unavailable'; invoice: InvoiceRow }
-  | { kind: 'no_trader'; invoice: InvoiceRow }
-  | { kind: 'deal'; invoice: InvoiceRow; deal: DealRow; requisite: Requisite };
+  | { kind: 'final'; invoice: InvoiceRow; merchantName: string; status: 'success' | 'expired' | 'cancelled' }
+  | { kind: 'unavailable'; invoice: InvoiceRow; merchantName: string }
+  | { kind: 'no_trader'; invoice: InvoiceRow; merchantName: string }
+  | { kind: 'deal'; invoice: InvoiceRow; merchantName: string; deal: DealRow; requisite: Requisite };
+
+const DEAL_COLUMNS = [
+  'id', 'invoice_id', 'merchant_id', 'trader_id', 'requisite_id', 'amount', 'currency', 'gross_usdt', 'trader_reward',
+  'trader_cost', 'merchant_usdt', 'status', 'confirmed_by', 'opened_at', 'customer_paid_at', 'closed_at',
+] as const;
 
 /** Who confirmed a deal: its trader, or an operator on the trader's behalf. */
 export type Confirmer = { trader: string } | { admin: true };
@@ -86,7 +99,7 @@ export class Deals {
     const current = await this.readPage(this.db, invoiceId, this.clock.now());
     if (current.kind !== 'no_trader') return current;
     const { settings } = await this.catalog.snapshot();
-    if (!settings.dealsEnabled) return { kind: 'unavailable', invoice: current.invoice };
+    if (!settings.dealsEnabled) return { kind: 'unavailable', invoice: current.invoice, merchantName: current.merchantName };
     return inTransaction(this.db, async (trx) => {
       const now = this.clock.now();
       const invoice = await lockInvoice(trx, invoiceId);
@@ -104,21 +117,29 @@ export class Deals {
     return this.readPage(this.db, invoiceId, this.clock.now());
   }
 
+  /**
+   * The invoice, its merchant's name and its deal with the deal's card, in one query: the page
+   * of an open deal is the most viewed thing a customer does.
+   */
   private async readPage(db: Kysely<DB> | Transaction<DB>, invoiceId: string, now: Date, locked?: InvoiceRow): Promise<PageState> {
-    const invoice = locked ?? (await db.selectFrom('invoices').selectAll().where('id', '=', invoiceId).executeTakeFirst());
-    if (!invoice) return { kind: 'not_found' };
-    const status = effectiveStatus(invoice, now);
-    if (status !== 'pending') return { kind: 'final', invoice, status };
     const row = await db
-      .selectFrom('deals as d')
-      .innerJoin('requisites as r', 'r.id', 'd.requisite_id')
-      .selectAll('d')
-      .select(['r.bank_name', 'r.card_number', 'r.holder_name'])
-      .where('d.invoice_id', '=', invoiceId)
+      .selectFrom('invoices as i')
+      .innerJoin('merchants as m', 'm.id', 'i.merchant_id')
+      .leftJoin('deals as d', 'd.invoice_id', 'i.id')
+      .leftJoin('requisites as r', 'r.id', 'd.requisite_id')
+      .selectAll('i')
+      .select(['m.name as merchant_name', 'r.bank_name', 'r.card_number', 'r.holder_name'])
+      .select(DEAL_COLUMNS.map((c) => `d.${c} as deal_${c}` as const))
+      .where('i.id', '=', invoiceId)
       .executeTakeFirst();
-    if (!row) return { kind: 'no_trader', invoice };
-    const { bank_name, card_number, holder_name, ...deal } = row;
-    return { kind: 'deal', invoice, deal, requisite: { bankName: bank_name, cardNumber: card_number, holderName: holder_name } };
+    if (!row) return { kind: 'not_found' };
+    const { merchant_name: merchantName, bank_name, card_number, holder_name } = row;
+    const invoice = locked ?? (Object.fromEntries(Object.entries(row).filter(([k]) => k in INVOICE_KEYS)) as InvoiceRow);
+    const status = effectiveStatus(invoice, now);
+    if (status !== 'pending') return { kind: 'final', invoice, merchantName, status };
+    if (row.deal_id === null || bank_name === null || card_number === null || holder_name === null) return { kind: 'no_trader', invoice, merchantName };
+    const deal = Object.fromEntries(DEAL_COLUMNS.map((c) => [c, row[`deal_${c}`]])) as DealRow;
+    return { kind: 'deal', invoice, merchantName, deal, requisite: { bankName: bank_name, cardNumber: card_number, holderName: holder_name } };
   }
 
   /**

@@ -4,6 +4,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds, truncateToSecond } from '../clock.ts';
 import type { DB, InvoicesTable } from '../db/schema.ts';
+import type { PreparedQuery } from '../db/connect.ts';
 import { retrying } from '../db/retry.ts';
 import { errors } from '../http/errors.ts';
 import { isUuid } from '../http/validation.ts';
@@ -60,6 +61,13 @@ export function effectiveStatus(row: Pick<InvoiceRow, 'status' | 'expires_at'>, 
   return row.status === 'pending' && row.expires_at.getTime() <= now.getTime() ? 'expired' : row.status;
 }
 
+type CreateOutcome = { outcome: 'created' | 'duplicate' | 'rate' | 'pending'; invoice_id: string | null; retry_after_seconds: number | null };
+
+/** The hot path's one statement, prepared once per connection (see kasa_create_invoice in 001_foundation.sql). */
+const CREATE_INVOICE_SQL = `SELECT outcome, invoice_id, retry_after_seconds FROM kasa_create_invoice(
+  $1::uuid, $2::uuid, $3, $4, $5::numeric, $6, $7::numeric, $8::numeric, $9::bigint, $10::bigint,
+  $11, $12, $13, $14, $15::timestamptz, $16::timestamptz, $17::integer, $18::integer)`;
+
 /** One trillion USDT in micro-USDT: far past any real invoice, and a tenth of what BIGINT holds. */
 export const INVOICE_USDT_MAX = 10n ** 18n;
 
@@ -69,6 +77,7 @@ export class Invoices {
     private readonly catalog: Catalog,
     private readonly clock: Clock,
     private readonly publicUrl: string,
+    private readonly prepared: PreparedQuery,
   ) {}
 
   paymentLink(invoiceId: string): string {
@@ -107,15 +116,12 @@ export class Invoices {
     const id = randomUUID();
     const callbackUrl = input.callback_url ?? merchant.webhookUrl ?? null;
 
-    const { rows } = await retrying(() =>
-      sql<{ outcome: 'created' | 'duplicate' | 'rate' | 'pending'; invoice_id: string | null; retry_after_seconds: number | null }>`
-        SELECT outcome, invoice_id, retry_after_seconds FROM kasa_create_invoice(
-          ${id}::uuid, ${merchant.id}::uuid, ${input.external_id}, ${input.customer_id},
-          ${input.amount}::numeric, ${currency.code}, ${currency.rate}::numeric, ${merchant.feePercent}::numeric,
-          ${quote.grossUsdt.toString()}::bigint, ${quote.merchantUsdt.toString()}::bigint,
-          ${input.purpose ?? null}, ${callbackUrl}, ${input.success_url ?? null}, ${input.fail_url ?? null},
-          ${createdAt}::timestamptz, ${expiresAt}::timestamptz,
-          ${settings.customerInvoicesPerMinute}::integer, ${settings.customerMaxPending}::integer)`.execute(this.db),
+    const rows = await retrying(() =>
+      this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, [
+        id, merchant.id, input.external_id, input.customer_id, input.amount, currency.code, currency.rate, merchant.feePercent,
+        quote.grossUsdt.toString(), quote.merchantUsdt.toString(), input.purpose ?? null, callbackUrl, input.success_url ?? null,
+        input.fail_url ?? null, createdAt, expiresAt, settings.customerInvoicesPerMinute, settings.customerMaxPending,
+      ]),
     );
     const result = rows[0];
     if (!result) throw new Error('kasa_create_invoice returned no row');

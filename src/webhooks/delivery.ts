@@ -32,7 +32,8 @@ export const POLL_INTERVAL_MS = 250;
 export const CLAIM_SCAN_MAX = 1_000;
 export const USER_AGENT = 'Kasa-Webhooks/0.1.0';
 
-type ClaimedDelivery = Selectable<DeliveriesTable> & { type: string; payload: unknown; event_created_at: Date };
+/** A claimed delivery with its event and the merchant's signing keys (read in the claim: one query less per send). */
+type ClaimedDelivery = Selectable<DeliveriesTable> & { type: string; payload: unknown; event_created_at: Date } & Parameters<typeof signingKeysOf>[0];
 
 export interface DeliveryOptions {
   inFlightMax?: number;
@@ -218,21 +219,17 @@ export class DeliveryWorker {
       )
       UPDATE deliveries d
          SET lease_token = ${token}::uuid, lease_until = ${leaseUntil}::timestamptz, attempts = d.attempts + 1, updated_at = ${now}::timestamptz
-        FROM claimable c, events e
-       WHERE d.event_id = c.event_id AND e.id = d.event_id
-      RETURNING d.*, e.type, e.payload, e.created_at AS event_created_at`.execute(this.db);
+        FROM claimable c, events e, merchants m
+       WHERE d.event_id = c.event_id AND e.id = d.event_id AND m.id = d.merchant_id
+      RETURNING d.*, e.type, e.payload, e.created_at AS event_created_at,
+                m.webhook_secret, m.previous_webhook_secret, m.previous_webhook_secret_expires, m.webhook_ed25519_private`.execute(this.db);
     return rows;
   }
 
   private async attempt(delivery: ClaimedDelivery): Promise<void> {
-    const merchant = await this.db
-      .selectFrom('merchants')
-      .select(['webhook_secret', 'previous_webhook_secret', 'previous_webhook_secret_expires', 'webhook_ed25519_private'])
-      .where('id', '=', delivery.merchant_id)
-      .executeTakeFirstOrThrow();
     const now = this.clock.now();
     const body = webhookBody({ id: delivery.event_id, type: delivery.type, createdAt: delivery.event_created_at, payload: delivery.payload });
-    const headers = webhookHeaders(signingKeysOf(merchant, now), delivery.event_id, now, body);
+    const headers = webhookHeaders(signingKeysOf(delivery, now), delivery.event_id, now, body);
     const result = await this.sender.send(delivery.target_url, headers, body);
     const outcome = nextStep(delivery.attempts, result, this.random);
     this.metrics.webhookAttempts.inc({ outcome: outcome.status === 'pending' ? 'retry' : outcome.status });

@@ -91,7 +91,7 @@ export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKa
     ...overrides,
   };
   const clock = new ManualClock();
-  const kasa = createKasa({ config, db: database.db, engine: database.engine, clock, adminToken: ADMIN_TOKEN });
+  const kasa = createKasa({ config, db: database.db, engine: database.engine, clock, adminToken: ADMIN_TOKEN, prepared: database.prepared });
   const app = await buildApp(kasa, pino({ level: 'silent' }));
   await app.ready();
 
@@ -139,7 +139,7 @@ export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKa
  * when several instances share one PostgreSQL. The caller closes it.
  */
 export async function anotherInstance(t: TestKasa): Promise<FastifyInstance> {
-  const kasa = createKasa({ config: t.kasa.config, db: t.database.db, engine: t.database.engine, clock: t.clock, adminToken: ADMIN_TOKEN });
+  const kasa = createKasa({ config: t.kasa.config, db: t.database.db, engine: t.database.engine, clock: t.clock, adminToken: ADMIN_TOKEN, prepared: t.database.prepared });
   const app = await buildApp(kasa, pino({ level: 'silent' }));
   await app.ready();
   return app;

@@ -1,0 +1,147 @@
+// Real `kasa serve` processes (bin/kasa.js) on a PostgreSQL database, for tests that kill,
+// restart or run several of them: spawn, wait for /readyz, SIGKILL, stop. Every process spawned
+// here is SIGKILLed when this process exits, whatever the reason, so none outlives its test.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { childEnv, KASA_BIN, REPO_ROOT } from './cli.ts';
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' handlers run synchronously: kill() is synchronous, waiting is not possible here.
+  process.on('exit', () => killAllKasaProcesses());
+}
+
+/** SIGKILLs every Kasa process spawned by this process that is still running. */
+export function killAllKasaProcesses(): void {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export interface KasaProcessOptions {
+  databaseUrl: string;
+  port: number;
+  adminToken: string;
+  dataDir: string;
+  /** serve --role (default all: HTTP API and workers in one process). */
+  role?: 'api' | 'worker' | 'all';
+  /** More environment (LOG_LEVEL, PUBLIC_URL, …); undefined removes a variable. */
+  env?: Record<string, string | undefined>;
+}
+
+const STDERR_TAIL_MAX = 4_000;
+
+export class KasaProcess {
+  readonly url: string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private stderrTail = '';
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly options: KasaProcessOptions,
+  ) {
+    this.url = `http://127.0.0.1:${options.port}`;
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_MAX);
+    });
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        live.delete(child);
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  /** Spawns `kasa serve` listening on 127.0.0.1:port; call ready() to wait for it. */
+  static spawn(options: KasaProcessOptions): KasaProcess {
+    installExitHook();
+    const child = spawn(process.execPath, [KASA_BIN, 'serve', '--role', options.role ?? 'all'], {
+      cwd: REPO_ROOT,
+      env: childEnv({
+        DATABASE_URL: options.databaseUrl,
+        PORT: String(options.port),
+        HOST: '127.0.0.1',
+        PUBLIC_URL: `http://127.0.0.1:${options.port}`,
+        ADMIN_TOKEN: options.adminToken,
+        LOG_LEVEL: 'warn',
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        DATA_DIR: options.dataDir,
+        ...options.env,
+      }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    live.add(child);
+    return new KasaProcess(child, options);
+  }
+
+  /** Spawns and waits until /readyz answers 200. */
+  static async start(options: KasaProcessOptions, timeoutMs = 30_000): Promise<KasaProcess> {
+    const kasa = KasaProcess.spawn(options);
+    await kasa.ready(timeoutMs);
+    return kasa;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The last few KB the process wrote to stderr (its warn/error log lines). */
+  get stderr(): string {
+    return this.stderrTail;
+  }
+
+  /** Polls GET /readyz every 100 ms until it answers 200; fails at once if the process exits. */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`kasa (pid ${this.pid}) exited before it was ready: ${this.stderrTail}`);
+      try {
+        const res = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2_000) });
+        await res.arrayBuffer();
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`kasa (pid ${this.pid}) not ready after ${timeoutMs} ms: ${this.stderrTail}`);
+  }
+
+  /** kill -9, and waits (bounded) until the process is gone. */
+  async kill(timeoutMs = 10_000): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await this.waitExit(timeoutMs);
+  }
+
+  /** SIGTERM (graceful: in-flight requests finish), SIGKILL if still running after timeoutMs. */
+  async stop(timeoutMs = 12_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    if (await this.waitExit(timeoutMs).then(() => true, () => false)) return;
+    await this.kill();
+  }
+
+  private async waitExit(timeoutMs: number): Promise<void> {
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.exited,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`kasa (pid ${this.pid}) still running after ${timeoutMs} ms`)), timeoutMs))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
