@@ -19,6 +19,8 @@ export interface Database {
   engine: Engine;
   prepared: PreparedQuery;
   close(): Promise<void>;
+  /** PGlite only: the data directory as a tarball, to start other instances from. */
+  dump?: () => Promise<Blob>;
 }
 
 /** Through Kysely's driver: keeps PGlite's one-session discipline. */
@@ -31,6 +33,8 @@ export interface ConnectOptions {
   databaseUrl: string | null;
   /** PGlite data directory; null keeps the embedded database in memory (tests). */
   dataDir: string | null;
+  /** An in-memory PGlite starts from this dump of a data directory (tests: skips initdb). */
+  pgliteTemplate?: Blob;
   poolSizeMax?: number;
 }
 
@@ -46,7 +50,7 @@ const keepText = (value: string) => value;
 
 export async function connect(options: ConnectOptions): Promise<Database> {
   if (options.databaseUrl) return connectPostgres(options.databaseUrl, options.poolSizeMax ?? POOL_SIZE_MAX_DEFAULT);
-  return connectPglite(options.dataDir);
+  return connectPglite(options.dataDir, options.pgliteTemplate);
 }
 
 async function connectPostgres(url: string, poolSizeMax: number): Promise<Database> {
@@ -71,14 +75,21 @@ async function connectPostgres(url: string, poolSizeMax: number): Promise<Databa
   return { db, engine: 'postgres', prepared, close: () => db.destroy() };
 }
 
-async function connectPglite(dataDir: string | null): Promise<Database> {
+async function connectPglite(dataDir: string | null, template?: Blob): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   if (dataDir) await fs.mkdir(dataDir, { recursive: true });
   const client = new PGlite({
     ...(dataDir ? { dataDir } : {}),
+    ...(template && !dataDir ? { loadDataDir: template } : {}),
     parsers: { [PG_TYPE_INT8]: parseBigint, [PG_TYPE_NUMERIC]: keepText },
   });
   await client.waitReady;
   const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
-  return { db, engine: 'pglite', prepared: kyselyPrepared(db), close: () => db.destroy() };
+  return {
+    db,
+    engine: 'pglite',
+    prepared: kyselyPrepared(db),
+    close: () => db.destroy(),
+    dump: () => client.dumpDataDir('none'),
+  };
 }

@@ -1,6 +1,9 @@
 // One setup for every test file: a fresh database per file (a PostgreSQL database of its own
 // when DATABASE_URL is set, an in-memory PGlite otherwise), migrated, behind the real HTTP app.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
@@ -8,7 +11,7 @@ import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createKasa, type Kasa } from '../../src/context.ts';
 import { connect, type Database } from '../../src/db/connect.ts';
-import { migrate } from '../../src/db/migrate.ts';
+import { loadMigrations, migrate } from '../../src/db/migrate.ts';
 import { buildApp } from '../../src/http/app.ts';
 
 export const PUBLIC_URL = 'https://pay.kasa.test';
@@ -57,9 +60,36 @@ export interface TestKasa {
   close(): Promise<void>;
 }
 
+/**
+ * A migrated PGlite data directory, dumped once per migration set into the temp dir and shared
+ * by every test file: loading it takes about a second, where a fresh in-memory PGlite runs
+ * initdb for several.
+ */
+async function pgliteTemplate(): Promise<Blob> {
+  const migrations = await loadMigrations();
+  const key = createHash('sha256').update(JSON.stringify(migrations)).digest('hex').slice(0, 16);
+  const file = path.join(os.tmpdir(), `kasa-pglite-template-${key}.tar`);
+  try {
+    return new Blob([await fs.readFile(file)]);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const database = await connect({ databaseUrl: null, dataDir: null });
+  await migrate(database.db);
+  const dump = await database.dump!();
+  await database.close();
+  // Write then rename: test files building it at the same time never read half a file.
+  const partial = `${file}.${process.pid}.partial`;
+  await fs.writeFile(partial, Buffer.from(await dump.arrayBuffer()));
+  await fs.rename(partial, file);
+  return dump;
+}
+
 async function freshDatabase(): Promise<{ database: Database; drop: () => Promise<void> }> {
   const serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) return { database: await connect({ databaseUrl: null, dataDir: null }), drop: async () => {} };
+  if (!serverUrl) {
+    return { database: await connect({ databaseUrl: null, dataDir: null, pgliteTemplate: await pgliteTemplate() }), drop: async () => {} };
+  }
   const name = `kasa_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
