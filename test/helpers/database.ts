@@ -1,5 +1,5 @@
-// A fresh PostgreSQL database of its own for a test that needs its URL (e.g. to hand it to
-// child processes), created and dropped as test/helpers/kasa.ts does for startKasa.
+// A fresh PostgreSQL database of its own per test file (startKasa), or for a test that hands its
+// URL to child processes; dropped, connections and all, when the test is done.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 

@@ -1,11 +1,10 @@
 // One setup for every test file: a fresh database per file (a PostgreSQL database of its own
 // when DATABASE_URL is set, an in-memory PGlite otherwise), migrated, behind the real HTTP app.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import pg from 'pg';
 import pino from 'pino';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -13,6 +12,7 @@ import { createKasa, type Kasa } from '../../src/context.ts';
 import { connect, type Database } from '../../src/db/connect.ts';
 import { loadMigrations, migrate } from '../../src/db/migrate.ts';
 import { buildApp } from '../../src/http/app.ts';
+import { createPostgresDatabase } from './database.ts';
 
 export const PUBLIC_URL = 'https://pay.kasa.test';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -90,23 +90,8 @@ async function freshDatabase(): Promise<{ database: Database; drop: () => Promis
   if (!serverUrl) {
     return { database: await connect({ databaseUrl: null, dataDir: null, pgliteTemplate: await pgliteTemplate() }), drop: async () => {} };
   }
-  const name = `kasa_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const database = await connect({ databaseUrl: url.toString(), dataDir: null, poolSizeMax: 30 });
-  return {
-    database,
-    drop: async () => {
-      const client = new pg.Client({ connectionString: serverUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
+  const { url, drop } = await createPostgresDatabase(serverUrl);
+  return { database: await connect({ databaseUrl: url, dataDir: null, poolSizeMax: 30 }), drop };
 }
 
 export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKasa> {
