@@ -2,6 +2,8 @@
 // restart or run several of them: spawn, wait for /readyz, SIGKILL, stop. Every process spawned
 // here is SIGKILLed when this process exits, whatever the reason, so none outlives its test.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { childEnv, KASA_BIN, REPO_ROOT } from './cli.ts';
 
 const live = new Set<ChildProcess>();
@@ -37,6 +39,42 @@ export interface KasaProcessOptions {
 }
 
 const STDERR_TAIL_MAX = 4_000;
+
+/** The kernel's ephemeral port range (listen(0) and outgoing connections take ports from it). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high) return [low, high];
+  } catch {
+    // not Linux
+  }
+  return [32_768, 60_999];
+}
+
+async function canListen(port: number): Promise<boolean> {
+  const server = net.createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port below the ephemeral range, for a process that is killed and restarted on the same
+ * port: while it is down, a port from freePort() (listen(0)) could be handed to any other
+ * process starting meanwhile (another test's server), and requests meant for Kasa would reach
+ * it. Ports below the range are only ever taken by name.
+ */
+export async function restartablePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const top = Math.max(11_000, low - 1);
+  const bottom = Math.max(10_000, top - 15_000);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = bottom + Math.floor(Math.random() * (top - bottom));
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found below the ephemeral range');
+}
 
 export class KasaProcess {
   readonly url: string;
