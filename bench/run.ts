@@ -82,6 +82,13 @@ async function dropDatabases(): Promise<void> {
   await client.end();
 }
 
+async function analyze(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('ANALYZE');
+  await client.end();
+}
+
 async function startProcess(script: string[], env: Record<string, string>, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...script], {
     cwd: ROOT,
@@ -208,9 +215,13 @@ async function main(): Promise<void> {
     url: `${base}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections, seconds,
   });
 
-  // Warm both up (JIT, connection pools, prepared plans) before anything is recorded.
+  // Warm both up (JIT, connection pools) before anything is recorded, then refresh the planner's
+  // statistics: plans made while a table was empty (sequential scans) would otherwise linger in
+  // prepared statements, which a production database that is never empty does not see.
   await load(create(kasa, 8, WARMUP_SECONDS));
   await load(create(baseline, 8, WARMUP_SECONDS));
+  await analyze(kasaDb);
+  await analyze(baselineDb);
 
   let baseline32 = 0;
   for (const connections of CONNECTIONS) {
@@ -275,11 +286,20 @@ async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promis
     SELECT gen_random_uuid(), ${merchant.id}::uuid, 'due-' || g, 'due-customer-' || (g % 1000), 1500.00, 'UAH', 41.5, 2.00, 36144578, 35420000,
            now() - interval '1 hour', now() - interval '40 minutes'
       FROM generate_series(1, 100000) AS g`.execute(db);
+  // The Kasa server's own expiry worker sweeps the same table (SKIP LOCKED shares the work), so
+  // the figure is the time until no due invoice is left, whoever expired it.
   let started = performance.now();
-  const expired = await kasaCtx.deals.expireDue(1000);
+  await kasaCtx.deals.expireDue(1000);
+  let left = 0;
+  for (let i = 0; i < 600; i++) {
+    const row = await sql<{ n: bigint }>`SELECT count(*) AS n FROM invoices WHERE status = 'pending' AND expires_at <= now()`.execute(db);
+    left = Number(row.rows[0]?.n ?? 0);
+    if (left === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   let seconds = (performance.now() - started) / 1000;
-  rows.push({ name: `expiry sweep of ${expired} invoices (${seconds.toFixed(1)} s)`, connections: 1, rps: Math.round(expired / seconds), p50_ms: 0, p99_ms: 0, errors: 100000 - expired, baseline_rps: null, ratio: null });
-  if (expired !== 100000) failed = true;
+  rows.push({ name: `expiry sweep of 100000 invoices (${seconds.toFixed(1)} s)`, connections: 1, rps: Math.round(100000 / seconds), p50_ms: 0, p99_ms: 0, errors: left, baseline_rps: null, ratio: null });
+  if (left > 0) failed = true;
 
   // 10,000 deliveries to a local receiver, 64 in flight.
   let received = 0;

@@ -1,4 +1,4 @@
-// Invoices: create (the hot path), read, list, cancel.
+// Invoices: create (the hot path), read, list. Transitions after creation live in src/deals.
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
