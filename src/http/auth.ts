@@ -15,13 +15,18 @@ declare module 'fastify' {
   }
 }
 
+/** The X-Api-Key of a request (merchant or trader): missing or empty → 401 API_KEY_MISSING. */
+export function apiKeyOf(request: FastifyRequest): string {
+  const header = request.headers['x-api-key'];
+  const key = Array.isArray(header) ? header[0] : header;
+  if (key === undefined || key.trim() === '') throw errors.apiKeyMissing();
+  if (key.length > API_KEY_LENGTH_MAX) throw errors.apiKeyInvalid();
+  return key;
+}
+
 export function merchantAuth(kasa: Kasa) {
   return async function requireMerchant(request: FastifyRequest): Promise<void> {
-    const header = request.headers['x-api-key'];
-    const key = Array.isArray(header) ? header[0] : header;
-    if (key === undefined || key.trim() === '') throw errors.apiKeyMissing();
-    if (key.length > API_KEY_LENGTH_MAX) throw errors.apiKeyInvalid();
-    const merchant = await kasa.merchants.authenticate(key);
+    const merchant = await kasa.merchants.authenticate(apiKeyOf(request));
     if (!merchant) throw errors.apiKeyInvalid();
     request.merchant = merchant;
   };

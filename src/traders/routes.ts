@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kasa } from '../context.ts';
 import { dealErrors } from '../deals/service.ts';
+import { apiKeyOf } from '../http/auth.ts';
 import { errors } from '../http/errors.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type ModelValue } from '../http/validation.ts';
 import { cardNumber } from './card.ts';
@@ -14,7 +15,6 @@ declare module 'fastify' {
   }
 }
 
-const API_KEY_LENGTH_MAX = 256;
 export const DEAL_LIST_LIMIT_MAX = 100;
 const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
 const AUTH_ERRORS = { 401: 'API_KEY_MISSING; API_KEY_INVALID (also for a merchant key)', 422: 'Validation error' };
@@ -26,10 +26,7 @@ function traderOf(request: FastifyRequest): TraderRow {
 
 export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
   app.addHook('onRequest', async (request) => {
-    const header = request.headers['x-api-key'];
-    const key = Array.isArray(header) ? header[0] : header;
-    if (key === undefined || key.trim() === '') throw errors.apiKeyMissing();
-    const trader = key.length > API_KEY_LENGTH_MAX ? null : await kasa.traders.authenticate(key);
+    const trader = await kasa.traders.authenticate(apiKeyOf(request));
     if (!trader) throw errors.apiKeyInvalid();
     request.trader = trader;
   });
