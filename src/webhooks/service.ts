@@ -36,13 +36,18 @@ export class Webhooks {
     private readonly metrics: Metrics,
   ) {}
 
-  async list(merchantId: string, filter: DeliveryFilter) {
-    let query = this.db
+  /** A merchant's deliveries with their event type: only its own are ever visible. */
+  private deliveriesOf(merchantId: string) {
+    return this.db
       .selectFrom('deliveries as d')
       .innerJoin('events as e', 'e.id', 'd.event_id')
       .selectAll('d')
       .select('e.type')
       .where('d.merchant_id', '=', merchantId);
+  }
+
+  async list(merchantId: string, filter: DeliveryFilter) {
+    let query = this.deliveriesOf(merchantId);
     if (filter.invoiceId !== undefined) {
       if (!isUuid(filter.invoiceId)) return [];
       query = query.where('d.invoice_id', '=', filter.invoiceId);
@@ -54,14 +59,7 @@ export class Webhooks {
 
   async get(merchantId: string, eventId: string) {
     if (!isUuid(eventId)) throw webhookErrors.deliveryNotFound();
-    const row = await this.db
-      .selectFrom('deliveries as d')
-      .innerJoin('events as e', 'e.id', 'd.event_id')
-      .selectAll('d')
-      .select('e.type')
-      .where('d.event_id', '=', eventId)
-      .where('d.merchant_id', '=', merchantId)
-      .executeTakeFirst();
+    const row = await this.deliveriesOf(merchantId).where('d.event_id', '=', eventId).executeTakeFirst();
     if (!row) throw webhookErrors.deliveryNotFound();
     const attempts = await this.db
       .selectFrom('delivery_attempts')
