@@ -45,13 +45,14 @@ export function createKasa(options: {
   const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
   const sender = new WebhookSender(config.webhookAllowPrivate);
   const catalog = new Catalog(db, config.invoiceTtlMinutes);
-  const invoices = new Invoices(db, catalog, clock, config.publicUrl, options.prepared ?? kyselyPrepared(db));
+  const prepared = options.prepared ?? kyselyPrepared(db);
+  const invoices = new Invoices(db, catalog, clock, config.publicUrl, prepared);
   return {
     ...options,
     catalog,
     merchants: new Merchants(db),
     invoices,
-    deals: new Deals(db, catalog, clock, invoices),
+    deals: new Deals(db, catalog, clock, invoices, prepared),
     traders: new Traders(db),
     metrics,
     sender,
