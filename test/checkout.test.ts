@@ -168,6 +168,26 @@ describe('payment page', () => {
     assert.equal(again.headers.location, `/pay/${invoice.invoice_id}?after=paid`);
   });
 
+  test('the CSRF cookie is set once per browser: httpOnly, SameSite=Lax, for /pay only, and reused', async () => {
+    const first = await view((await newInvoice()).invoice_id);
+    const setCookie = [first.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('kasa_csrf=')) as string;
+    const { cookie } = csrfOf(first);
+    assert.match(cookie, /^kasa_csrf=[0-9a-f]{32}$/, 'a 128-bit hex secret');
+    assert.match(setCookie, /; Path=\/pay(;|$)/);
+    assert.match(setCookie, /; HttpOnly(;|$)/);
+    assert.match(setCookie, /; SameSite=Lax(;|$)/);
+    assert.notEqual(csrfOf(await view((await newInvoice()).invoice_id)).cookie, cookie, 'each new browser gets its own secret');
+
+    // The same browser on another invoice's page: no new cookie, and the token works with its cookie.
+    const invoice = await newInvoice();
+    const again = await view(invoice.invoice_id, { cookie });
+    assert.equal([again.headers['set-cookie'] ?? []].flat().length, 0, 'the secret is kept');
+    const token = /name="_csrf" value="([^"]+)"/.exec(again.body)?.[1] as string;
+    const res = await pressPaid(invoice.invoice_id, `_csrf=${encodeURIComponent(token)}`, cookie);
+    assert.equal(res.statusCode, 303, res.body);
+    assert.equal((await dealsOf(invoice.invoice_id))[0]?.status, 'customer_paid');
+  });
+
   test('"I have paid" without or with a wrong CSRF token: 403, nothing changed', async () => {
     const invoice = await newInvoice();
     const page = await view(invoice.invoice_id);
