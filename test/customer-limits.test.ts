@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
+import { sql } from 'kysely';
 import { anotherInstance, SEED_BODY, startKasa, type TestKasa } from './helpers/kasa.ts';
 import { assertEnvelope } from './helpers/http.ts';
 
@@ -230,5 +231,54 @@ describe('customer limits, per (merchant, customer_id)', () => {
         await second.close();
       }
     });
+  });
+});
+
+describe('customer limits with a long history', () => {
+  let t: TestKasa;
+  let apiKey: string;
+  let merchantId: string;
+  before(async () => {
+    t = await startKasa();
+    const merchant = await t.createMerchant();
+    apiKey = merchant.api_key;
+    merchantId = merchant.merchant_id;
+  });
+  after(() => t.close());
+
+  // The customer limits read the customer's own recent invoices only. A pending count filtered
+  // on (status, expires_at) let the planner walk invoices_pending_expiry instead, i.e. every
+  // pending invoice of every customer on each create, once the statistics said few were pending.
+  // The counters below are the transaction's own, so the assertion reads rows, not time.
+  test("creating an invoice reads none of the other customers' pending invoices", async () => {
+    const db = t.database.db;
+    const now = t.clock.now();
+    const insertInvoices = (prefix: string, n: number, status: string, expiresAt: Date) => sql`
+      INSERT INTO invoices (id, merchant_id, external_id, customer_id, amount, currency, conversion_rate, fee_percent,
+                            gross_usdt, merchant_usdt, status, created_at, expires_at)
+      SELECT gen_random_uuid(), ${merchantId}::uuid, ${prefix} || g, ${prefix} || 'customer-' || (g % 3000), 1500.00, 'UAH', 41.5, 2.00,
+             36144578, 35420000, ${status}, ${new Date(expiresAt.getTime() - 20 * MINUTE)}::timestamptz, ${expiresAt}::timestamptz
+        FROM generate_series(1, ${n}) AS g`.execute(db);
+    // Statistics taken while almost nothing was pending, then a busy hour's pending invoices.
+    await insertInvoices('history-', 20_000, 'expired', new Date(now.getTime() - 2 * 24 * 60 * MINUTE));
+    await sql`ANALYZE invoices`.execute(db);
+    await insertInvoices('open-', 5_000, 'pending', new Date(now.getTime() + 10 * MINUTE));
+
+    const res = await t.createInvoice(apiKey, { customer_id: 'returning-customer', external_id: 'after-history' });
+    assert.equal(res.statusCode, 200, res.body);
+
+    // The same statement the endpoint runs, in a transaction of its own to read its counters.
+    const counters = await db.transaction().execute(async (trx) => {
+      await sql`SELECT * FROM kasa_create_invoice(gen_random_uuid(), ${merchantId}::uuid, 'probe', 'probe-customer', 1500.00, 'UAH',
+        41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, ${now}::timestamptz, ${new Date(now.getTime() + 20 * MINUTE)}::timestamptz, 10, 5)`.execute(trx);
+      const { rows } = await sql<{ pending_index: bigint; customer_index: bigint; table_scans: bigint }>`
+        SELECT pg_stat_get_xact_tuples_returned('invoices_pending_expiry'::regclass) AS pending_index,
+               pg_stat_get_xact_numscans('invoices_merchant_customer'::regclass) AS customer_index,
+               pg_stat_get_xact_numscans('invoices'::regclass) AS table_scans`.execute(trx);
+      return rows[0]!;
+    });
+    assert.equal(counters.pending_index, 0n, 'no pending invoice of another customer was read');
+    assert.ok(counters.customer_index >= 1n, "the customer's own index was used");
+    assert.equal(counters.table_scans, 0n, 'no sequential scan of invoices');
   });
 });
