@@ -282,3 +282,58 @@ describe('customer limits with a long history', () => {
     assert.equal(counters.table_scans, 0n, 'no sequential scan of invoices');
   });
 });
+
+describe('what an invoice refers to stays', () => {
+  let t: TestKasa;
+  let merchantId: string;
+  before(async () => {
+    t = await startKasa();
+    const merchant = await t.createMerchant();
+    merchantId = merchant.merchant_id;
+    assert.equal((await t.createInvoice(merchant.api_key, { external_id: 'kept-1' })).statusCode, 200);
+  });
+  after(() => t.close());
+
+  const createFor = (merchant: string, currency: string) => sql`
+    SELECT * FROM kasa_create_invoice(gen_random_uuid(), ${merchant}::uuid, 'ref-check', 'ref-customer', 1500.00, ${currency},
+      41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, now(), now() + interval '20 minutes', 10, 5)`.execute(t.database.db);
+
+  /** The error PostgreSQL raised, with its SQLSTATE, or null. */
+  async function failure(run: () => Promise<unknown>): Promise<{ code: string; message: string } | null> {
+    try {
+      await run();
+      return null;
+    } catch (error) {
+      return error as { code: string; message: string };
+    }
+  }
+
+  test('an invoice for an unknown merchant or currency is refused as a foreign-key violation', async () => {
+    for (const [merchant, currency] of [['00000000-0000-4000-8000-000000000000', 'UAH'], [merchantId, 'XYZ']] as const) {
+      const error = await failure(() => createFor(merchant, currency));
+      assert.equal(error?.code, '23503', `${merchant} ${currency}: ${error?.message}`);
+    }
+    const { rows } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM invoices WHERE external_id = 'ref-check'`.execute(t.database.db);
+    assert.equal(rows[0]?.n, 0n);
+  });
+
+  test('merchants and currencies cannot be deleted, truncated or renamed', async () => {
+    const db = t.database.db;
+    const attempts: [string, () => Promise<unknown>][] = [
+      ['delete a merchant', () => sql`DELETE FROM merchants WHERE id = ${merchantId}::uuid`.execute(db)],
+      ['rename a merchant id', () => sql`UPDATE merchants SET id = gen_random_uuid() WHERE id = ${merchantId}::uuid`.execute(db)],
+      ['truncate merchants', () => sql`TRUNCATE merchants CASCADE`.execute(db)],
+      ['delete a currency', () => sql`DELETE FROM currencies WHERE code = 'UAH'`.execute(db)],
+      ['rename a currency', () => sql`UPDATE currencies SET code = 'UAX' WHERE code = 'UAH'`.execute(db)],
+    ];
+    for (const [what, run] of attempts) {
+      const error = await failure(run);
+      assert.equal(error?.code, '23001', `${what}: ${error?.message}`);
+    }
+    // Everything else about them still changes as before.
+    await sql`UPDATE merchants SET name = 'Renamed Shop' WHERE id = ${merchantId}::uuid`.execute(db);
+    await sql`UPDATE currencies SET rate = 42.00 WHERE code = 'UAH'`.execute(db);
+    const { rows } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM invoices i JOIN merchants m ON m.id = i.merchant_id JOIN currencies c ON c.code = i.currency`.execute(db);
+    assert.equal(rows[0]?.n, 1n);
+  });
+});
