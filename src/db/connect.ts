@@ -38,8 +38,8 @@ export interface ConnectOptions {
   poolSizeMax?: number;
 }
 
-/** Enough for a 2-core PostgreSQL to stay busy; more connections only add contention. */
-const POOL_SIZE_MAX_DEFAULT = 20;
+/** pg's own default; the server passes DATABASE_POOL_SIZE (see defaultPoolSize in config.ts). */
+const POOL_SIZE_MAX_DEFAULT = 10;
 const CONNECT_TIMEOUT_MS = 5_000;
 const PG_TYPE_INT8 = 20;
 const PG_TYPE_NUMERIC = 1700;
