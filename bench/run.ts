@@ -178,14 +178,21 @@ async function load(spec: Load) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
 }
 
+type Measured = Awaited<ReturnType<typeof load>>;
+
+/** Two equal-length runs as one: mean rate, mean percentiles, all errors. */
+function combine(a: Measured, b: Measured): Measured {
+  return { rps: (a.rps + b.rps) / 2, p50: (a.p50 + b.p50) / 2, p99: (a.p99 + b.p99) / 2, errors: a.errors + b.errors };
+}
+
 function record(name: string, connections: number, r: { rps: number; p50: number; p99: number; errors: number }, baselineRps: number | null) {
   if (r.errors > 0) failed = true;
   rows.push({
     name,
     connections,
     rps: Math.round(r.rps),
-    p50_ms: r.p50,
-    p99_ms: r.p99,
+    p50_ms: Math.round(r.p50 * 10) / 10,
+    p99_ms: Math.round(r.p99 * 10) / 10,
     errors: r.errors,
     baseline_rps: baselineRps === null ? null : Math.round(baselineRps),
     ratio: baselineRps ? Math.round((r.rps / baselineRps) * 100) / 100 : null,
@@ -227,9 +234,16 @@ async function main(): Promise<void> {
 
   let baseline32 = 0;
   let kasa32 = 0;
+  // Kasa, baseline, baseline, Kasa (half a phase each): the machine's speed drifts by tens of
+  // percent from one phase to the next here, and this order cancels a steady drift.
+  const half = PHASE_SECONDS / 2;
   for (const connections of CONNECTIONS) {
-    const k = await load(create(kasa, connections));
-    const b = await load(create(baseline, connections));
+    const k1 = await load(create(kasa, connections, half));
+    const b1 = await load(create(baseline, connections, half));
+    const b2 = await load(create(baseline, connections, half));
+    const k2 = await load(create(kasa, connections, half));
+    const k = combine(k1, k2);
+    const b = combine(b1, b2);
     record('baseline create-invoice', connections, b, null);
     record('create-invoice (PostgreSQL)', connections, k, b.rps);
     if (connections === 32) {
@@ -244,10 +258,18 @@ async function main(): Promise<void> {
   await api(kasa, 'POST', '/api/v1/trader/requisites', { currency: 'UAH', bank_name: 'Bench Bank', card_number: '4149499912341235', holder_name: 'Bench', max_open_deals: 1000 }, { 'x-api-key': trader.api_key });
   const invoice = await api(kasa, 'POST', '/api/v1/create-invoice', JSON.parse(invoiceBody()), { 'x-api-key': apiKey });
   await fetch(`${kasa}/pay/${invoice.invoice_id}`);
-  const get = await load({ url: `${kasa}/api/v1/invoices/${invoice.invoice_id}`, method: 'GET', headers: { 'x-api-key': apiKey }, connections: 32, seconds: PHASE_SECONDS });
-  record('GET invoice', 32, get, baseline32);
-  const page = await load({ url: `${kasa}/pay/${invoice.invoice_id}`, method: 'GET', connections: 32, seconds: PHASE_SECONDS });
-  record('payment page (deal open)', 32, page, baseline32);
+  // Each read is set against the baseline's create rate measured right beside it (same order).
+  const beside = async (spec: Load): Promise<{ read: Measured; base: Measured }> => {
+    const r1 = await load({ ...spec, seconds: half });
+    const b1 = await load(create(baseline, 32, half));
+    const b2 = await load(create(baseline, 32, half));
+    const r2 = await load({ ...spec, seconds: half });
+    return { read: combine(r1, r2), base: combine(b1, b2) };
+  };
+  const get = await beside({ url: `${kasa}/api/v1/invoices/${invoice.invoice_id}`, method: 'GET', headers: { 'x-api-key': apiKey }, connections: 32, seconds: half });
+  record('GET invoice', 32, get.read, get.base.rps);
+  const page = await beside({ url: `${kasa}/pay/${invoice.invoice_id}`, method: 'GET', connections: 32, seconds: half });
+  record('payment page (deal open)', 32, page.read, page.base.rps);
 
   // The embedded default.
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kasa-bench-'));
