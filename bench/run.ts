@@ -84,11 +84,19 @@ async function dropDatabases(): Promise<void> {
   await client.end();
 }
 
-async function analyze(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query('ANALYZE');
-  await client.end();
+/**
+ * Vacuums, analyzes and checkpoints: what the previous phase wrote is not left for autovacuum or
+ * a checkpoint to work off during the next one, and plans see the tables as they are.
+ */
+async function settle(...urls: string[]): Promise<void> {
+  for (const url of urls) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query('VACUUM (ANALYZE)');
+    // Needs superuser or pg_checkpoint; a server that refuses it only makes the figures noisier.
+    await client.query('CHECKPOINT').catch(() => undefined);
+    await client.end();
+  }
 }
 
 async function startProcess(script: string[], env: Record<string, string>, port: number): Promise<ChildProcess> {
@@ -229,8 +237,7 @@ async function main(): Promise<void> {
   // prepared statements, which a production database that is never empty does not see.
   await load(create(kasa, 8, WARMUP_SECONDS));
   await load(create(baseline, 8, WARMUP_SECONDS));
-  await analyze(kasaDb);
-  await analyze(baselineDb);
+  await settle(kasaDb, baselineDb);
 
   let baseline32 = 0;
   let kasa32 = 0;
@@ -238,6 +245,7 @@ async function main(): Promise<void> {
   // percent from one phase to the next here, and this order cancels a steady drift.
   const half = PHASE_SECONDS / 2;
   for (const connections of CONNECTIONS) {
+    await settle(kasaDb, baselineDb);
     const k1 = await load(create(kasa, connections, half));
     const b1 = await load(create(baseline, connections, half));
     const b2 = await load(create(baseline, connections, half));
@@ -258,6 +266,7 @@ async function main(): Promise<void> {
   await api(kasa, 'POST', '/api/v1/trader/requisites', { currency: 'UAH', bank_name: 'Bench Bank', card_number: '4149499912341235', holder_name: 'Bench', max_open_deals: 1000 }, { 'x-api-key': trader.api_key });
   const invoice = await api(kasa, 'POST', '/api/v1/create-invoice', JSON.parse(invoiceBody()), { 'x-api-key': apiKey });
   await fetch(`${kasa}/pay/${invoice.invoice_id}`);
+  await settle(kasaDb, baselineDb);
   // Each read is set against the baseline's create rate measured right beside it (same order).
   const beside = async (spec: Load): Promise<{ read: Measured; base: Measured }> => {
     const r1 = await load({ ...spec, seconds: half });

@@ -232,19 +232,6 @@ describe('customer limits, per (merchant, customer_id)', () => {
       }
     });
   });
-});
-
-describe('customer limits with a long history', () => {
-  let t: TestKasa;
-  let apiKey: string;
-  let merchantId: string;
-  before(async () => {
-    t = await startKasa();
-    const merchant = await t.createMerchant();
-    apiKey = merchant.api_key;
-    merchantId = merchant.merchant_id;
-  });
-  after(() => t.close());
 
   // The customer limits read the customer's own recent invoices only. A pending count filtered
   // on (status, expires_at) let the planner walk invoices_pending_expiry instead, i.e. every
