@@ -29,9 +29,11 @@ describe('deals engine, ledger and invoice lifecycle', () => {
     return res.json() as { invoice_id: string; amount: string; expires_at: string };
   }
 
+  /** Opens the invoice's page; the deal it opened, as stored. */
   async function openDeal(invoiceId: string) {
     const state = await t.kasa.deals.openForPage(invoiceId);
-    return state.kind === 'deal' ? state.deal : null;
+    if (state.kind !== 'deal') return null;
+    return t.database.db.selectFrom('deals').selectAll().where('id', '=', state.deal.id).executeTakeFirstOrThrow();
   }
 
   async function transfersOf(ref: string) {

@@ -13,9 +13,8 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isoSeconds } from '../clock.ts';
 import type { Kasa } from '../context.ts';
-import type { PageState } from '../deals/service.ts';
+import type { PageInvoice, PageState } from '../deals/service.ts';
 import { errors, KasaError } from '../http/errors.ts';
-import type { InvoiceRow } from '../invoices/service.ts';
 import { model, string } from '../http/validation.ts';
 import { formatFiat } from '../money.ts';
 import { chooseLang, isLang, type Lang } from './i18n.ts';
@@ -201,7 +200,7 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
   }
 
   /** Where a final invoice sends the customer: the merchant's URL, or this page's own verdict. */
-  function finalTarget(invoice: InvoiceRow, status: FinalStatus): string {
+  function finalTarget(invoice: PageInvoice, status: FinalStatus): string {
     return merchantTarget(invoice, status) ?? pageLink(invoice.id);
   }
 
@@ -254,7 +253,7 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
     return reply.generateCsrf();
   }
 
-  function summaryOf(invoice: InvoiceRow, merchantName: string): InvoiceSummary {
+  function summaryOf(invoice: PageInvoice, merchantName: string): InvoiceSummary {
     const msLeft = invoice.expires_at.getTime() - kasa.clock.now().getTime();
     return {
       merchantName,
@@ -273,7 +272,7 @@ type FinalStatus = 'success' | 'expired' | 'cancelled';
  * The merchant's success_url or fail_url, if it gave one. Re-serialized through URL so that
  * non-ASCII characters are percent-encoded: a Location header must be ASCII.
  */
-function merchantTarget(invoice: InvoiceRow, status: FinalStatus): string | null {
+function merchantTarget(invoice: PageInvoice, status: FinalStatus): string | null {
   const target = status === 'success' ? invoice.success_url : invoice.fail_url;
   return target ? new URL(target).href : null;
 }

@@ -28,13 +28,10 @@ import { recordEvents, type InvoiceEvent } from '../webhooks/outbox.ts';
 export type DealRow = Selectable<DealsTable>;
 export const OPEN_DEAL_STATUSES: readonly DealStatus[] = ['awaiting_payment', 'customer_paid'];
 
-/** The columns of an invoice row, to pick them out of the page's joined row. */
-const INVOICE_KEYS: Record<keyof InvoiceRow, true> = {
-  id: true, seq: true, merchant_id: true, external_id: true, customer_id: true, amount: true, currency: true,
-  conversion_rate: true, fee_percent: true, gross_usdt: true, merchant_usdt: true, status: true, purpose: true,
-  callback_url: true, success_url: true, fail_url: true, created_at: true, expires_at: true, paid_at: true,
-  cancelled_at: true, expired_at: true,
-};
+/** What the payment page shows of an invoice, and all it reads. */
+const PAGE_INVOICE_COLUMNS = ['id', 'status', 'amount', 'currency', 'purpose', 'success_url', 'fail_url', 'expires_at'] as const;
+export type PageInvoice = Pick<InvoiceRow, (typeof PAGE_INVOICE_COLUMNS)[number]>;
+export type PageDeal = Pick<DealRow, 'id' | 'status'>;
 
 /** How many requisites one page open considers before saying no trader is available. */
 const CANDIDATES_MAX = 20;
@@ -58,15 +55,10 @@ export interface Requisite {
 /** What the payment page shows for an invoice. */
 export type PageState =
   | { kind: 'not_found' }
-  | { kind: 'final'; invoice: InvoiceRow; merchantName: string; status: 'success' | 'expired' | 'cancelled' }
-  | { kind: 'unavailable'; invoice: InvoiceRow; merchantName: string }
-  | { kind: 'no_trader'; invoice: InvoiceRow; merchantName: string }
-  | { kind: 'deal'; invoice: InvoiceRow; merchantName: string; deal: DealRow; requisite: Requisite };
-
-const DEAL_COLUMNS = [
-  'id', 'invoice_id', 'merchant_id', 'trader_id', 'requisite_id', 'amount', 'currency', 'gross_usdt', 'trader_reward',
-  'trader_cost', 'merchant_usdt', 'status', 'confirmed_by', 'opened_at', 'customer_paid_at', 'closed_at',
-] as const;
+  | { kind: 'final'; invoice: PageInvoice; merchantName: string; status: 'success' | 'expired' | 'cancelled' }
+  | { kind: 'unavailable'; invoice: PageInvoice; merchantName: string }
+  | { kind: 'no_trader'; invoice: PageInvoice; merchantName: string }
+  | { kind: 'deal'; invoice: PageInvoice; merchantName: string; deal: PageDeal; requisite: Requisite };
 
 /** Who confirmed a deal: its trader, or an operator on the trader's behalf. */
 export type Confirmer = { trader: string } | { admin: true };
@@ -95,16 +87,16 @@ const queryBuilder = new Kysely<DB>({
 
 /**
  * The payment page's one query, compiled once: the invoice, its merchant's name, its deal and
- * the deal's card ($1 = invoice id).
+ * the deal's card ($1 = invoice id). Only the columns the page shows: every column costs its
+ * parsing on each view.
  */
 const pageStateQuery = queryBuilder
   .selectFrom('invoices as i')
   .innerJoin('merchants as m', 'm.id', 'i.merchant_id')
   .leftJoin('deals as d', 'd.invoice_id', 'i.id')
   .leftJoin('requisites as r', 'r.id', 'd.requisite_id')
-  .selectAll('i')
-  .select(['m.name as merchant_name', 'r.bank_name', 'r.card_number', 'r.holder_name'])
-  .select(DEAL_COLUMNS.map((c) => `d.${c} as deal_${c}` as const))
+  .select(PAGE_INVOICE_COLUMNS.map((c) => `i.${c}` as const))
+  .select(['m.name as merchant_name', 'd.id as deal_id', 'd.status as deal_status', 'r.bank_name', 'r.card_number', 'r.holder_name'])
   .where('i.id', '=', '');
 type PageRow = InferResult<typeof pageStateQuery>[number];
 const PAGE_STATE_SQL = pageStateQuery.compile().sql;
@@ -158,13 +150,15 @@ export class Deals {
       ? await this.prepared<PageRow>('kasa_page_state', PAGE_STATE_SQL, [invoiceId])
       : (await db.executeQuery<PageRow>(CompiledQuery.raw(PAGE_STATE_SQL, [invoiceId]))).rows;
     if (!row) return { kind: 'not_found' };
-    const { merchant_name: merchantName, bank_name, card_number, holder_name } = row;
-    const invoice = locked ?? (Object.fromEntries(Object.entries(row).filter(([k]) => k in INVOICE_KEYS)) as InvoiceRow);
+    const { merchant_name: merchantName, deal_id, deal_status, bank_name, card_number, holder_name, ...read } = row;
+    const invoice: PageInvoice = locked ?? read;
     const status = effectiveStatus(invoice, now);
     if (status !== 'pending') return { kind: 'final', invoice, merchantName, status };
-    if (row.deal_id === null || bank_name === null || card_number === null || holder_name === null) return { kind: 'no_trader', invoice, merchantName };
-    const deal = Object.fromEntries(DEAL_COLUMNS.map((c) => [c, row[`deal_${c}`]])) as DealRow;
-    return { kind: 'deal', invoice, merchantName, deal, requisite: { bankName: bank_name, cardNumber: card_number, holderName: holder_name } };
+    if (deal_id === null || deal_status === null || bank_name === null || card_number === null || holder_name === null) {
+      return { kind: 'no_trader', invoice, merchantName };
+    }
+    const requisite = { bankName: bank_name, cardNumber: card_number, holderName: holder_name };
+    return { kind: 'deal', invoice, merchantName, deal: { id: deal_id, status: deal_status }, requisite };
   }
 
   /**
