@@ -265,7 +265,9 @@ async function main(): Promise<void> {
   await api(kasa, 'POST', `/admin/v1/traders/${trader.trader_id}/deposits`, { amount_usdt: '100000', reference: 'bench' });
   await api(kasa, 'POST', '/api/v1/trader/requisites', { currency: 'UAH', bank_name: 'Bench Bank', card_number: '4149499912341235', holder_name: 'Bench', max_open_deals: 1000 }, { 'x-api-key': trader.api_key });
   const invoice = await api(kasa, 'POST', '/api/v1/create-invoice', JSON.parse(invoiceBody()), { 'x-api-key': apiKey });
-  await fetch(`${kasa}/pay/${invoice.invoice_id}`);
+  // The first view opens the deal and gives this browser its CSRF cookie.
+  const opened = await fetch(`${kasa}/pay/${invoice.invoice_id}`);
+  const csrfCookie = (opened.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   await settle(kasaDb, baselineDb);
   // Each read is set against the baseline's create rate measured right beside it (same order).
   const beside = async (spec: Load): Promise<{ read: Measured; base: Measured }> => {
@@ -277,8 +279,12 @@ async function main(): Promise<void> {
   };
   const get = await beside({ url: `${kasa}/api/v1/invoices/${invoice.invoice_id}`, method: 'GET', headers: { 'x-api-key': apiKey }, connections: 32, seconds: half });
   record('GET invoice', 32, get.read, get.base.rps);
-  const page = await beside({ url: `${kasa}/pay/${invoice.invoice_id}`, method: 'GET', connections: 32, seconds: half });
+  // The customer's own views of the open deal (reloads, the page's return after "I have paid")
+  // carry the cookie; a view from another browser gets a new CSRF secret and cookie.
+  const page = await beside({ url: `${kasa}/pay/${invoice.invoice_id}`, method: 'GET', headers: { cookie: csrfCookie }, connections: 32, seconds: half });
   record('payment page (deal open)', 32, page.read, page.base.rps);
+  const fresh = await beside({ url: `${kasa}/pay/${invoice.invoice_id}`, method: 'GET', connections: 32, seconds: half });
+  record('payment page (deal open, new browser)', 32, fresh.read, fresh.base.rps);
 
   // The embedded default.
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kasa-bench-'));
