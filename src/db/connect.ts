@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { defaultPoolSize } from '../config.ts';
 import type { DB } from './schema.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 
@@ -35,11 +36,10 @@ export interface ConnectOptions {
   dataDir: string | null;
   /** An in-memory PGlite starts from this dump of a data directory (tests: skips initdb). */
   pgliteTemplate?: Blob;
+  /** Default: DATABASE_POOL_SIZE's default (see defaultPoolSize in config.ts). */
   poolSizeMax?: number;
 }
 
-/** pg's own default; the server passes DATABASE_POOL_SIZE (see defaultPoolSize in config.ts). */
-const POOL_SIZE_MAX_DEFAULT = 10;
 const CONNECT_TIMEOUT_MS = 5_000;
 const PG_TYPE_INT8 = 20;
 const PG_TYPE_NUMERIC = 1700;
@@ -49,7 +49,7 @@ const parseBigint = (value: string) => BigInt(value);
 const keepText = (value: string) => value;
 
 export async function connect(options: ConnectOptions): Promise<Database> {
-  if (options.databaseUrl) return connectPostgres(options.databaseUrl, options.poolSizeMax ?? POOL_SIZE_MAX_DEFAULT);
+  if (options.databaseUrl) return connectPostgres(options.databaseUrl, options.poolSizeMax ?? defaultPoolSize());
   return connectPglite(options.dataDir, options.pgliteTemplate);
 }
 
