@@ -285,20 +285,9 @@ describe('what an invoice refers to stays', () => {
     SELECT * FROM kasa_create_invoice(gen_random_uuid(), ${merchant}::uuid, 'ref-check', 'ref-customer', 1500.00, ${currency},
       41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, now(), now() + interval '20 minutes', 10, 5)`.execute(t.database.db);
 
-  /** The error PostgreSQL raised, with its SQLSTATE, or null. */
-  async function failure(run: () => Promise<unknown>): Promise<{ code: string; message: string } | null> {
-    try {
-      await run();
-      return null;
-    } catch (error) {
-      return error as { code: string; message: string };
-    }
-  }
-
   test('an invoice for an unknown merchant or currency is refused as a foreign-key violation', async () => {
     for (const [merchant, currency] of [['00000000-0000-4000-8000-000000000000', 'UAH'], [merchantId, 'XYZ']] as const) {
-      const error = await failure(() => createFor(merchant, currency));
-      assert.equal(error?.code, '23503', `${merchant} ${currency}: ${error?.message}`);
+      await assert.rejects(createFor(merchant, currency), { code: '23503' }, `${merchant} ${currency}`);
     }
     const { rows } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM invoices WHERE external_id = 'ref-check'`.execute(t.database.db);
     assert.equal(rows[0]?.n, 0n);
@@ -313,10 +302,7 @@ describe('what an invoice refers to stays', () => {
       ['delete a currency', () => sql`DELETE FROM currencies WHERE code = 'UAH'`.execute(db)],
       ['rename a currency', () => sql`UPDATE currencies SET code = 'UAX' WHERE code = 'UAH'`.execute(db)],
     ];
-    for (const [what, run] of attempts) {
-      const error = await failure(run);
-      assert.equal(error?.code, '23001', `${what}: ${error?.message}`);
-    }
+    for (const [what, run] of attempts) await assert.rejects(run(), { code: '23001' }, what);
     // Everything else about them still changes as before.
     await sql`UPDATE merchants SET name = 'Renamed Shop' WHERE id = ${merchantId}::uuid`.execute(db);
     await sql`UPDATE currencies SET rate = 42.00 WHERE code = 'UAH'`.execute(db);
