@@ -6,7 +6,8 @@ import Fastify from 'fastify';
 import pg from 'pg';
 
 const port = Number(process.env.PORT ?? 3901);
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 8 });
+// The bench starts Kasa and this server with the same DATABASE_POOL_SIZE.
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE) });
 
 await pool.query(`CREATE TABLE IF NOT EXISTS baseline_invoices (
   id uuid PRIMARY KEY, external_id text NOT NULL, customer_id text NOT NULL, amount numeric(18, 2) NOT NULL,
