@@ -27,7 +27,13 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function serve(config: Config, options: ServeOptions): Promise<FastifyInstance> {
   const logger = createLogger(config.logLevel);
-  const database = await connect({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir, poolSizeMax: config.databasePoolSize });
+  const database = await connect({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.databaseUrl ? null : config.dataDir,
+    poolSizeMax: config.databasePoolSize,
+    // Workers run no request's statements.
+    pipelines: options.role === 'worker' ? 0 : config.databasePipelines,
+  });
   const applied = await migrate(database.db);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const admin = await resolveAdminToken(config.adminToken, config.dataDir);

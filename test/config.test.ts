@@ -15,6 +15,7 @@ describe('configuration (environment → validated config)', () => {
       publicUrl: 'http://localhost:3000',
       databaseUrl: null,
       databasePoolSize: 2 * os.availableParallelism() + 1,
+      databasePipelines: os.availableParallelism(),
       dataDir: path.resolve('./data'),
       adminToken: null,
       invoiceTtlMinutes: 20,
@@ -30,6 +31,7 @@ describe('configuration (environment → validated config)', () => {
       PUBLIC_URL: 'https://pay.example.com/',
       DATABASE_URL: 'postgresql://kasa:secret@db:5432/kasa',
       DATABASE_POOL_SIZE: '12',
+      DATABASE_PIPELINES: '0',
       DATA_DIR: '/var/lib/kasa',
       ADMIN_TOKEN: 'a-long-enough-admin-token',
       INVOICE_TTL_MINUTES: '30',
@@ -42,6 +44,7 @@ describe('configuration (environment → validated config)', () => {
       publicUrl: 'https://pay.example.com',
       databaseUrl: 'postgresql://kasa:secret@db:5432/kasa',
       databasePoolSize: 12,
+      databasePipelines: 0,
       dataDir: '/var/lib/kasa',
       adminToken: 'a-long-enough-admin-token',
       invoiceTtlMinutes: 30,
@@ -52,7 +55,7 @@ describe('configuration (environment → validated config)', () => {
 
   test('PUBLIC_URL defaults to the configured port; empty values mean the default', () => {
     assert.equal(loadConfig({ PORT: '4000' }).publicUrl, 'http://localhost:4000');
-    assert.deepEqual(loadConfig({ PORT: '', LOG_LEVEL: '', INVOICE_TTL_MINUTES: '', DATABASE_POOL_SIZE: '', WEBHOOK_ALLOW_PRIVATE: '', DATABASE_URL: '' }), loadConfig({}));
+    assert.deepEqual(loadConfig({ PORT: '', LOG_LEVEL: '', INVOICE_TTL_MINUTES: '', DATABASE_POOL_SIZE: '', DATABASE_PIPELINES: '', WEBHOOK_ALLOW_PRIVATE: '', DATABASE_URL: '' }), loadConfig({}));
     assert.equal(loadConfig({ DATABASE_URL: 'postgres://localhost/kasa' }).databaseUrl, 'postgres://localhost/kasa');
     for (const value of ['1', 'yes', 'TRUE']) assert.equal(loadConfig({ WEBHOOK_ALLOW_PRIVATE: value }).webhookAllowPrivate, true);
     for (const value of ['0', 'no', 'false']) assert.equal(loadConfig({ WEBHOOK_ALLOW_PRIVATE: value }).webhookAllowPrivate, false);
@@ -70,6 +73,8 @@ describe('configuration (environment → validated config)', () => {
     ['LOG_LEVEL', 'loud'],
     ['DATABASE_POOL_SIZE', '0'],
     ['DATABASE_POOL_SIZE', 'many'],
+    ['DATABASE_PIPELINES', '65'],
+    ['DATABASE_PIPELINES', '-1'],
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_URL', 'localhost:5432'],
     ['PUBLIC_URL', 'ftp://x'],

@@ -84,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'migrate') {
     const config = loadConfig();
     const [{ connect }, { migrate }] = await Promise.all([import('../db/connect.ts'), import('../db/migrate.ts')]);
-    const database = await connect({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir, poolSizeMax: config.databasePoolSize });
+    const database = await connect({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir, poolSizeMax: config.databasePoolSize, pipelines: 0 });
     try {
       const applied = await migrate(database.db);
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');

@@ -3,15 +3,18 @@
 import fs from 'node:fs/promises';
 import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { defaultPoolSize } from '../config.ts';
+import { defaultPipelines, defaultPoolSize } from '../config.ts';
 import type { DB } from './schema.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
+import { StatementPipelines } from './pipeline.ts';
 
 export type Engine = 'postgres' | 'pglite';
 
 /**
  * Runs one statement as a named prepared statement where the engine has them (a PostgreSQL
- * connection parses and plans it once, then only binds), as a plain query elsewhere.
+ * connection parses and plans it once, then only binds), as a plain query elsewhere. On a
+ * PostgreSQL server the statement is pipelined (see pipeline.ts): only single statements that
+ * are their own transaction and wait on no lock held across round trips belong here.
  */
 export type PreparedQuery = <R>(name: string, text: string, values: unknown[]) => Promise<R[]>;
 
@@ -38,6 +41,8 @@ export interface ConnectOptions {
   pgliteTemplate?: Blob;
   /** Default: DATABASE_POOL_SIZE's default (see defaultPoolSize in config.ts). */
   poolSizeMax?: number;
+  /** Pipelined connections for prepared statements (0: through the pool). Default: DATABASE_PIPELINES's. */
+  pipelines?: number;
 }
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -49,14 +54,16 @@ const parseBigint = (value: string) => BigInt(value);
 const keepText = (value: string) => value;
 
 export async function connect(options: ConnectOptions): Promise<Database> {
-  if (options.databaseUrl) return connectPostgres(options.databaseUrl, options.poolSizeMax ?? defaultPoolSize());
+  if (options.databaseUrl) {
+    return connectPostgres(options.databaseUrl, options.poolSizeMax ?? defaultPoolSize(), options.pipelines ?? defaultPipelines());
+  }
   return connectPglite(options.dataDir, options.pgliteTemplate);
 }
 
-async function connectPostgres(url: string, poolSizeMax: number): Promise<Database> {
-  const pool = new pg.Pool({
+async function connectPostgres(url: string, poolSizeMax: number, pipelines: number): Promise<Database> {
+  const connection: pg.ClientConfig = {
     connectionString: url,
-    max: poolSizeMax,
+    application_name: 'kasa',
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     types: {
       getTypeParser: ((oid: number, format?: string) => {
@@ -65,14 +72,26 @@ async function connectPostgres(url: string, poolSizeMax: number): Promise<Databa
         return pg.types.getTypeParser(oid, format as 'text');
       }) as typeof pg.types.getTypeParser,
     },
-  });
+  };
+  const pool = new pg.Pool({ ...connection, max: poolSizeMax });
   // An idle connection dropped by the server (restart, failover) must not crash the process:
   // the pool discards it and opens a new one on the next checkout.
   pool.on('error', () => {});
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-  const prepared: PreparedQuery = async <R>(name: string, text: string, values: unknown[]) =>
+  const pooled: PreparedQuery = async <R>(name: string, text: string, values: unknown[]) =>
     (await pool.query<R & pg.QueryResultRow>({ name, text, values })).rows;
-  return { db, engine: 'postgres', prepared, close: () => db.destroy() };
+  const lanes = pipelines > 0 ? new StatementPipelines(connection, pipelines, pooled) : null;
+  // Ready before the first request; a lane that cannot connect now leaves its share to the pool.
+  await lanes?.opened;
+  return {
+    db,
+    engine: 'postgres',
+    prepared: lanes ? lanes.run : pooled,
+    close: async () => {
+      await lanes?.close();
+      await db.destroy();
+    },
+  };
 }
 
 async function connectPglite(dataDir: string | null, template?: Blob): Promise<Database> {

@@ -14,8 +14,9 @@ export function isRetryable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string') {
-    // pg reports a connection lost mid-query as a plain Error with this message.
-    return /Connection terminated/i.test(String((error as { message?: unknown }).message));
+    // pg reports a connection lost mid-query as a plain Error with the first message, and a
+    // statement refused by a connection already lost (never sent) with the second.
+    return /Connection terminated|encountered a connection error and is not queryable/i.test(String((error as { message?: unknown }).message));
   }
   return RETRYABLE_SQLSTATES.has(code) || code.startsWith('08') || RETRYABLE_NODE_CODES.has(code);
 }
