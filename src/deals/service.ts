@@ -6,15 +6,13 @@
 // one invoice end in exactly one final state. Each final transition writes its ledger transfers
 // and its event in the same transaction.
 import { randomUUID } from 'node:crypto';
-import {
-  CompiledQuery, DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql,
-  type InferResult, type Selectable, type Transaction,
-} from 'kysely';
+import { CompiledQuery, sql, type InferResult, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { queryBuilder } from '../db/compile.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import type { Clock } from '../clock.ts';
 import { truncateToSecond } from '../clock.ts';
 import type { DB, DealsTable, DealStatus } from '../db/schema.ts';
-import { inTransaction } from '../db/retry.ts';
+import { inTransaction, retrying } from '../db/retry.ts';
 import { errors, KasaError } from '../http/errors.ts';
 import { isUuid } from '../http/validation.ts';
 import { effectiveStatus, type InvoiceRow, type Invoices, type InvoiceView } from '../invoices/service.ts';
@@ -74,16 +72,6 @@ export interface DealFilter {
 export function traderReward(grossUsdt: bigint, rewardPercent: string): bigint {
   return (grossUsdt * toScaled(rewardPercent, PERCENT_DECIMALS)) / 10_000n;
 }
-
-/** Builds and compiles queries that are fixed at startup; never executes anything. */
-const queryBuilder = new Kysely<DB>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new PostgresIntrospector(db),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
 
 /**
  * The payment page's one query, compiled once: the invoice, its merchant's name, its deal and
@@ -147,7 +135,7 @@ export class Deals {
    */
   private async readPage(db: Kysely<DB> | Transaction<DB>, invoiceId: string, now: Date, locked?: InvoiceRow): Promise<PageState> {
     const [row] = db === this.db
-      ? await this.prepared<PageRow>('kasa_page_state', PAGE_STATE_SQL, [invoiceId])
+      ? await retrying(() => this.prepared<PageRow>('kasa_page_state', PAGE_STATE_SQL, [invoiceId]))
       : (await db.executeQuery<PageRow>(CompiledQuery.raw(PAGE_STATE_SQL, [invoiceId]))).rows;
     if (!row) return { kind: 'not_found' };
     const { merchant_name: merchantName, deal_id, deal_status, bank_name, card_number, holder_name, ...read } = row;

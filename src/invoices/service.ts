@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds, truncateToSecond } from '../clock.ts';
+import { queryBuilder } from '../db/compile.ts';
 import type { DB, InvoicesTable } from '../db/schema.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import { retrying } from '../db/retry.ts';
@@ -63,10 +64,13 @@ export function effectiveStatus(row: Pick<InvoiceRow, 'status' | 'expires_at'>, 
 
 type CreateOutcome = { outcome: 'created' | 'duplicate' | 'rate' | 'pending'; invoice_id: string | null; retry_after_seconds: number | null };
 
-/** The hot path's one statement, prepared once per connection (see kasa_create_invoice in 001_foundation.sql). */
+/** The hot path's one statement, prepared once per connection (kasa_create_invoice: its latest version is in 005_create_invoice_at_scale.sql). */
 const CREATE_INVOICE_SQL = `SELECT outcome, invoice_id, retry_after_seconds FROM kasa_create_invoice(
   $1::uuid, $2::uuid, $3, $4, $5::numeric, $6, $7::numeric, $8::numeric, $9::bigint, $10::bigint,
   $11, $12, $13, $14, $15::timestamptz, $16::timestamptz, $17::integer, $18::integer)`;
+
+/** A merchant's invoice by id ($1 = invoice id, $2 = merchant id), compiled once. */
+const INVOICE_BY_ID_SQL = queryBuilder.selectFrom('invoices').selectAll().where('id', '=', '').where('merchant_id', '=', '').compile().sql;
 
 /** One trillion USDT in micro-USDT: far past any real invoice, and a tenth of what BIGINT holds. */
 export const INVOICE_USDT_MAX = 10n ** 18n;
@@ -174,12 +178,7 @@ export class Invoices {
   /** Another merchant's invoice is reported exactly like a missing one. */
   async get(merchantId: string, invoiceId: string): Promise<InvoiceView> {
     if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
-    const row = await this.db
-      .selectFrom('invoices')
-      .selectAll()
-      .where('id', '=', invoiceId)
-      .where('merchant_id', '=', merchantId)
-      .executeTakeFirst();
+    const [row] = await retrying(() => this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [invoiceId, merchantId]));
     if (!row) throw errors.invoiceNotFound();
     return this.view(row, this.clock.now());
   }
