@@ -143,6 +143,12 @@ async function setUp(base: string): Promise<{ apiKey: string }> {
   return { apiKey: merchant.api_key };
 }
 
+/** The page phases measure the page of an open deal; a page still waiting for a trader is another page. */
+async function expectDealOpen(base: string, invoiceId: string): Promise<void> {
+  const status = (await (await fetch(`${base}/pay/${invoiceId}/status`)).json()) as { deal_status: string | null };
+  if (status.deal_status !== 'awaiting_payment') throw new Error(`invoice ${invoiceId}: no open deal (deal_status ${status.deal_status})`);
+}
+
 let sequence = 0;
 function invoiceBody(): string {
   sequence += 1;
@@ -268,6 +274,7 @@ async function main(): Promise<void> {
   // The first view opens the deal and gives this browser its CSRF cookie.
   const opened = await fetch(`${kasa}/pay/${invoice.invoice_id}`);
   const csrfCookie = (opened.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  await expectDealOpen(kasa, invoice.invoice_id);
   await settle(kasaDb, baselineDb);
   // Each read is set against the baseline's create rate measured right beside it (same order).
   const beside = async (spec: Load): Promise<{ read: Measured; base: Measured }> => {
@@ -380,20 +387,39 @@ async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promis
 }
 
 async function soak(kasa: string, apiKey: string, capacity: number): Promise<void> {
-  // A fresh invoice with its deal open (the bench's trader has the card), read and viewed throughout.
-  const invoiceId: string = (await api(kasa, 'POST', '/api/v1/create-invoice', JSON.parse(invoiceBody()), { 'x-api-key': apiKey })).invoice_id;
+  // A fresh invoice with its deal open (the bench's trader has the card), read and viewed
+  // throughout. Its amount differs from the open deal of the read phases: a card takes one open
+  // deal per amount, and a second 1500.00 would leave this invoice waiting for a trader.
+  const body = { ...JSON.parse(invoiceBody()), amount: '1499.00' };
+  const invoiceId: string = (await api(kasa, 'POST', '/api/v1/create-invoice', body, { 'x-api-key': apiKey })).invoice_id;
   if ((await fetch(`${kasa}/pay/${invoiceId}`)).status !== 200) throw new Error('soak: the payment page did not open');
+  await expectDealOpen(kasa, invoiceId);
   // The mix a shop sees, side by side: invoices created, read, and their payment pages opened,
   // a third of the rate each.
+  // Kasa's own time per request (its request-duration histogram), beside what the load generator
+  // measured: the difference is time spent in the generator and the sockets, not in Kasa.
+  const routes = ['/api/v1/create-invoice', '/api/v1/invoices/:invoice_id', '/pay/:invoice_id'];
+  const serverTotals = async () => {
+    const text = await (await fetch(`${kasa}/metrics`)).text();
+    return routes.map((route) => {
+      const total = (kind: 'sum' | 'count') =>
+        [...text.matchAll(new RegExp(`^kasa_http_request_duration_seconds_${kind}\\{[^}]*route="${route}"[^}]*\\} ([0-9.e+-]+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+      return { sum: total('sum'), count: total('count') };
+    });
+  };
   const mixed = async (seconds: number, overallRate: number) => {
     const third = Math.max(1, Math.round(overallRate / 3));
+    const before = await serverTotals();
     const parts = await Promise.all([
       load({ url: `${kasa}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 16, seconds, overallRate: third }),
       load({ url: `${kasa}/api/v1/invoices/${invoiceId}`, method: 'GET', headers: { 'x-api-key': apiKey }, connections: 8, seconds, overallRate: third }),
       load({ url: `${kasa}/pay/${invoiceId}`, method: 'GET', connections: 8, seconds, overallRate: third }),
     ]);
+    const after = await serverTotals();
+    const serverMs = after.map((a, i) => (1000 * (a.sum - before[i]!.sum)) / Math.max(1, a.count - before[i]!.count));
     const names = ['create', 'GET invoice', 'page'];
-    console.error(`  soak ${seconds} s: ${parts.map((p, i) => `${names[i]} ${Math.round(p.rps)}/s p50 ${p.p50} ms p99 ${p.p99} ms`).join(', ')}`);
+    const line = parts.map((p, i) => `${names[i]} ${Math.round(p.rps)}/s p50 ${p.p50} ms p99 ${p.p99} ms (in Kasa: mean ${serverMs[i]!.toFixed(1)} ms)`);
+    console.error(`  soak ${seconds} s: ${line.join(', ')}`);
     return {
       rps: parts.reduce((sum, p) => sum + p.rps, 0),
       p50: Math.max(...parts.map((p) => p.p50)),
