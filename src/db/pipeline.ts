@@ -1,6 +1,6 @@
-// The hot path's single statements — create-invoice, the payment page's read — run on a few
-// connections in pg's pipeline mode (node-postgres `pipeline: true`) instead of being checked out
-// from the pool one at a time.
+// The hot path's single statements — create-invoice, the payment page's read, an invoice by id —
+// run on a few connections in pg's pipeline mode (node-postgres `pipeline: true`) instead of being
+// checked out from the pool one at a time.
 //
 // Why: a pooled connection sends one statement and waits for its answer, so its server backend
 // sleeps between statements and every statement pays a wake-up on each side. Pipelined, a
@@ -60,12 +60,6 @@ export class StatementPipelines {
       lane.inFlight--;
     }
   };
-
-  /** Ready lanes and the statements in flight on them (metrics, tests). */
-  state(): { ready: number; inFlight: number } {
-    const ready = this.#lanes.filter((lane) => lane.client !== null);
-    return { ready: ready.length, inFlight: ready.reduce((sum, lane) => sum + lane.inFlight, 0) };
-  }
 
   /** Waits for the statements in flight, then closes every lane. */
   async close(): Promise<void> {
