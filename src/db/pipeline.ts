@@ -6,7 +6,7 @@
 // sleeps between statements and every statement pays a wake-up on each side. Pipelined, a
 // statement is written while earlier ones still run: the backend goes from one to the next, and
 // one socket read carries several answers. Measured on a 2-core machine: the payment page served
-// ~35 % more views per second, create-invoice ~15-25 % more.
+// 30-35 % more views per second, create-invoice 12-22 % more.
 //
 // What may run here: one statement that is its own transaction (pg ends every pipelined
 // statement with Sync, so each commits or fails alone and an error touches no other statement),
