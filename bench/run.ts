@@ -394,8 +394,6 @@ async function soak(kasa: string, apiKey: string, capacity: number): Promise<voi
   const invoiceId: string = (await api(kasa, 'POST', '/api/v1/create-invoice', body, { 'x-api-key': apiKey })).invoice_id;
   if ((await fetch(`${kasa}/pay/${invoiceId}`)).status !== 200) throw new Error('soak: the payment page did not open');
   await expectDealOpen(kasa, invoiceId);
-  // The mix a shop sees, side by side: invoices created, read, and their payment pages opened,
-  // a third of the rate each.
   // Kasa's own time per request (its request-duration histogram), beside what the load generator
   // measured: the difference is time spent in the generator and the sockets, not in Kasa.
   const routes = ['/api/v1/create-invoice', '/api/v1/invoices/:invoice_id', '/pay/:invoice_id'];
@@ -407,6 +405,8 @@ async function soak(kasa: string, apiKey: string, capacity: number): Promise<voi
       return { sum: total('sum'), count: total('count') };
     });
   };
+  // The mix a shop sees, side by side: invoices created, read, and their payment pages opened,
+  // a third of the rate each.
   const mixed = async (seconds: number, overallRate: number) => {
     const third = Math.max(1, Math.round(overallRate / 3));
     const before = await serverTotals();
