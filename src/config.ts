@@ -70,6 +70,8 @@ export function defaultPoolSize(): number {
   return 2 * os.availableParallelism() + 1;
 }
 
+const PIPELINES_MAX = 64;
+
 /**
  * One pipelined connection per core: each keeps one server backend busy with the hot path's
  * statements (measured on 2 cores: 2-4 ran create-invoice equally fast, 1 was ~15 % slower; the
@@ -78,7 +80,6 @@ export function defaultPoolSize(): number {
 export function defaultPipelines(): number {
   return Math.min(os.availableParallelism(), PIPELINES_MAX);
 }
-const PIPELINES_MAX = 64;
 
 /** defaults: values used where the environment says nothing (the demo allows private webhook targets). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Partial<Pick<Config, 'webhookAllowPrivate'>> = {}): Config {

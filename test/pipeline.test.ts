@@ -1,13 +1,13 @@
 // The pipelined lanes of the hot path's statements (src/db/pipeline.ts) on a real PostgreSQL
 // server: many statements in flight on one connection each get their own answer or error, a
-// lost lane fails only what it had in flight (as a retryable error) while the pool serves until
-// it is back, and closing waits for the statements written. (PGlite has no pipelining: skipped
+// lost lane fails only what it had in flight (as a retryable error, which connect()'s statements
+// retry) while the pool serves until it is back, and closing waits for the statements written. (PGlite has no pipelining: skipped
 // without DATABASE_URL.)
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { connect, type Database } from '../src/db/connect.ts';
-import { PIPELINE_APPLICATION_NAME } from '../src/db/pipeline.ts';
+import { connect, type PreparedQuery } from '../src/db/connect.ts';
+import { PIPELINE_APPLICATION_NAME, StatementPipelines } from '../src/db/pipeline.ts';
 import { isRetryable } from '../src/db/retry.ts';
 import { createPostgresDatabase } from './helpers/database.ts';
 import { waitUntil } from './helpers/receiver.ts';
@@ -66,9 +66,14 @@ describe('pipelined statements', { skip: SKIP, timeout: 60_000 }, () => {
   });
 
   test('a lost lane fails only what it had in flight, retryably; the pool serves until the lane is back', async () => {
-    const database = await connect({ databaseUrl: url, dataDir: null, poolSizeMax: 2, pipelines: LANES });
+    // The lanes themselves, with a pool behind them: connect() adds the retry on top (next test).
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    const pooled: PreparedQuery = async <R>(name: string, text: string, values: unknown[]) =>
+      (await pool.query<R & pg.QueryResultRow>({ name, text, values })).rows;
+    const pipelines = new StatementPipelines({ connectionString: url }, LANES, pooled);
+    await pipelines.opened;
     try {
-      const inFlight = Array.from({ length: 20 }, (_, n) => database.prepared<{ n: number }>('test_sleep', SLEEP, [200, n]));
+      const inFlight = Array.from({ length: 20 }, (_, n) => pipelines.run<{ n: number }>('test_sleep', SLEEP, [200, n]));
       const lanes = await laneBackends();
       await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [lanes]);
       const settled = await Promise.allSettled(inFlight);
@@ -78,17 +83,31 @@ describe('pipelined statements', { skip: SKIP, timeout: 60_000 }, () => {
       settled.forEach((o, n) => o.status === 'fulfilled' && assert.equal(o.value[0]!.n, n));
 
       // Right away: answered (by the pool, or by a lane already back).
-      const next = await Promise.all(Array.from({ length: 10 }, (_, n) => database.prepared<{ n: number }>('test_sleep', SLEEP, [0, n])));
+      const next = await Promise.all(Array.from({ length: 10 }, (_, n) => pipelines.run<{ n: number }>('test_sleep', SLEEP, [0, n])));
       assert.deepEqual(next.map((rows) => rows[0]!.n), [...Array(10).keys()]);
 
       // Statements bring the lanes back: new backends, none of the terminated ones.
       await waitUntil(async () => (await laneBackends()).length === LANES, 10_000, 'lanes reconnected', () =>
-        database.prepared('test_sleep', SLEEP, [0, 0]),
+        pipelines.run('test_sleep', SLEEP, [0, 0]),
       );
       const back = await laneBackends();
       assert.ok(back.every((pid) => !lanes.includes(pid)));
-      const [row] = await database.prepared<Divided>('test_divide', DIVIDE, [10, 'application_name']);
+      const [row] = await pipelines.run<Divided>('test_divide', DIVIDE, [10, 'application_name']);
       assert.equal(row!.app, PIPELINE_APPLICATION_NAME);
+    } finally {
+      await pipelines.close();
+      await pool.end();
+    }
+  });
+
+  test('through connect(), the statements a lost lane had in flight are retried and answered', async () => {
+    const database = await connect({ databaseUrl: url, dataDir: null, poolSizeMax: 2, pipelines: LANES });
+    try {
+      const inFlight = Array.from({ length: 20 }, (_, n) => database.prepared<{ n: number }>('test_sleep', SLEEP, [200, n]));
+      const lanes = await laneBackends();
+      await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [lanes]);
+      const rows = await Promise.all(inFlight);
+      assert.deepEqual(rows.map((r) => r[0]!.n), [...Array(20).keys()]);
     } finally {
       await database.close();
     }

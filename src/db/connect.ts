@@ -7,6 +7,7 @@ import { defaultPipelines, defaultPoolSize } from '../config.ts';
 import type { DB } from './schema.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { StatementPipelines } from './pipeline.ts';
+import { retrying } from './retry.ts';
 
 export type Engine = 'postgres' | 'pglite';
 
@@ -14,9 +15,14 @@ export type Engine = 'postgres' | 'pglite';
  * Runs one statement as a named prepared statement where the engine has them (a PostgreSQL
  * connection parses and plans it once, then only binds), as a plain query elsewhere. On a
  * PostgreSQL server the statement is pipelined (see pipeline.ts): only single statements that
- * are their own transaction and wait on no lock held across round trips belong here.
+ * are their own transaction and wait on no lock held across round trips belong here. Each is
+ * retried as a whole where PostgreSQL says a retry can succeed (see retry.ts), as transactions are.
  */
 export type PreparedQuery = <R>(name: string, text: string, values: unknown[]) => Promise<R[]>;
+
+function retried(run: PreparedQuery): PreparedQuery {
+  return <R>(name: string, text: string, values: unknown[]) => retrying(() => run<R>(name, text, values));
+}
 
 export interface Database {
   db: Kysely<DB>;
@@ -29,7 +35,7 @@ export interface Database {
 
 /** Through Kysely's driver: keeps PGlite's one-session discipline. */
 export function kyselyPrepared(db: Kysely<DB>): PreparedQuery {
-  return async <R>(_name: string, text: string, values: unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, values))).rows;
+  return retried(async <R>(_name: string, text: string, values: unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, values))).rows);
 }
 
 export interface ConnectOptions {
@@ -86,7 +92,7 @@ async function connectPostgres(url: string, poolSizeMax: number, pipelines: numb
   return {
     db,
     engine: 'postgres',
-    prepared: lanes ? lanes.run : pooled,
+    prepared: retried(lanes ? lanes.run : pooled),
     close: async () => {
       await lanes?.close();
       await db.destroy();

@@ -12,7 +12,7 @@ import type { PreparedQuery } from '../db/connect.ts';
 import type { Clock } from '../clock.ts';
 import { truncateToSecond } from '../clock.ts';
 import type { DB, DealsTable, DealStatus } from '../db/schema.ts';
-import { inTransaction, retrying } from '../db/retry.ts';
+import { inTransaction } from '../db/retry.ts';
 import { errors, KasaError } from '../http/errors.ts';
 import { isUuid } from '../http/validation.ts';
 import { effectiveStatus, type InvoiceRow, type Invoices, type InvoiceView } from '../invoices/service.ts';
@@ -135,7 +135,7 @@ export class Deals {
    */
   private async readPage(db: Kysely<DB> | Transaction<DB>, invoiceId: string, now: Date, locked?: InvoiceRow): Promise<PageState> {
     const [row] = db === this.db
-      ? await retrying(() => this.prepared<PageRow>('kasa_page_state', PAGE_STATE_SQL, [invoiceId]))
+      ? await this.prepared<PageRow>('kasa_page_state', PAGE_STATE_SQL, [invoiceId])
       : (await db.executeQuery<PageRow>(CompiledQuery.raw(PAGE_STATE_SQL, [invoiceId]))).rows;
     if (!row) return { kind: 'not_found' };
     const { merchant_name: merchantName, deal_id, deal_status, bank_name, card_number, holder_name, ...read } = row;

@@ -6,7 +6,6 @@ import { isoSeconds, truncateToSecond } from '../clock.ts';
 import { queryBuilder } from '../db/compile.ts';
 import type { DB, InvoicesTable } from '../db/schema.ts';
 import type { PreparedQuery } from '../db/connect.ts';
-import { retrying } from '../db/retry.ts';
 import { errors } from '../http/errors.ts';
 import { isUuid } from '../http/validation.ts';
 import type { Merchant } from '../merchants/service.ts';
@@ -120,13 +119,11 @@ export class Invoices {
     const id = randomUUID();
     const callbackUrl = input.callback_url ?? merchant.webhookUrl ?? null;
 
-    const rows = await retrying(() =>
-      this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, [
-        id, merchant.id, input.external_id, input.customer_id, input.amount, currency.code, currency.rate, merchant.feePercent,
-        quote.grossUsdt.toString(), quote.merchantUsdt.toString(), input.purpose ?? null, callbackUrl, input.success_url ?? null,
-        input.fail_url ?? null, createdAt, expiresAt, settings.customerInvoicesPerMinute, settings.customerMaxPending,
-      ]),
-    );
+    const rows = await this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, [
+      id, merchant.id, input.external_id, input.customer_id, input.amount, currency.code, currency.rate, merchant.feePercent,
+      quote.grossUsdt.toString(), quote.merchantUsdt.toString(), input.purpose ?? null, callbackUrl, input.success_url ?? null,
+      input.fail_url ?? null, createdAt, expiresAt, settings.customerInvoicesPerMinute, settings.customerMaxPending,
+    ]);
     const result = rows[0];
     if (!result) throw new Error('kasa_create_invoice returned no row');
     if (result.outcome === 'rate' || result.outcome === 'pending') {
@@ -178,7 +175,7 @@ export class Invoices {
   /** Another merchant's invoice is reported exactly like a missing one. */
   async get(merchantId: string, invoiceId: string): Promise<InvoiceView> {
     if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
-    const [row] = await retrying(() => this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [invoiceId, merchantId]));
+    const [row] = await this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [invoiceId, merchantId]);
     if (!row) throw errors.invoiceNotFound();
     return this.view(row, this.clock.now());
   }
