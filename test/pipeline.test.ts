@@ -73,10 +73,11 @@ describe('pipelined statements', { skip: SKIP, timeout: 60_000 }, () => {
     const pipelines = new StatementPipelines({ connectionString: url }, LANES, pooled);
     await pipelines.opened;
     try {
-      const inFlight = Array.from({ length: 20 }, (_, n) => pipelines.run<{ n: number }>('test_sleep', SLEEP, [200, n]));
+      // Settled as they end: a rejection while the lanes are being terminated is not left unhandled.
+      const inFlight = Promise.allSettled(Array.from({ length: 20 }, (_, n) => pipelines.run<{ n: number }>('test_sleep', SLEEP, [200, n])));
       const lanes = await laneBackends();
       await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [lanes]);
-      const settled = await Promise.allSettled(inFlight);
+      const settled = await inFlight;
       const lost = settled.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
       assert.ok(lost.length > 0, 'the terminated lanes had statements in flight');
       for (const outcome of lost) assert.ok(isRetryable(outcome.reason), `not retryable: ${outcome.reason}`);
@@ -103,10 +104,13 @@ describe('pipelined statements', { skip: SKIP, timeout: 60_000 }, () => {
   test('through connect(), the statements a lost lane had in flight are retried and answered', async () => {
     const database = await connect({ databaseUrl: url, dataDir: null, poolSizeMax: 2, pipelines: LANES });
     try {
-      const inFlight = Array.from({ length: 20 }, (_, n) => database.prepared<{ n: number }>('test_sleep', SLEEP, [200, n]));
+      const inFlight = Promise.allSettled(Array.from({ length: 20 }, (_, n) => database.prepared<{ n: number }>('test_sleep', SLEEP, [200, n])));
       const lanes = await laneBackends();
       await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [lanes]);
-      const rows = await Promise.all(inFlight);
+      const rows = (await inFlight).map((outcome) => {
+        assert.equal(outcome.status, 'fulfilled', outcome.status === 'rejected' ? String(outcome.reason) : '');
+        return (outcome as PromiseFulfilledResult<{ n: number }[]>).value;
+      });
       assert.deepEqual(rows.map((r) => r[0]!.n), [...Array(20).keys()]);
     } finally {
       await database.close();
