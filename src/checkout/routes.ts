@@ -14,7 +14,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isoSeconds } from '../clock.ts';
 import type { Kasa } from '../context.ts';
 import type { PageInvoice, PageState } from '../deals/service.ts';
-import { errors, KasaError } from '../http/errors.ts';
+import { errors, KasaError } from '../errors.ts';
 import { model, string } from '../http/validation.ts';
 import { formatFiat } from '../money.ts';
 import { chooseLang, isLang, type Lang } from './i18n.ts';
@@ -64,11 +64,6 @@ const statusObject = {
   },
 };
 
-export const checkoutErrors = {
-  rateLimited: (retryAfterSeconds: number) =>
-    new KasaError(429, 'RATE_LIMITED', 'Too many requests from this address', { retry_after_seconds: retryAfterSeconds }, { 'retry-after': String(retryAfterSeconds) }),
-};
-
 interface Asset {
   body: Buffer;
   type: string;
@@ -96,7 +91,7 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
   await app.register(formbody, { bodyLimit: FORM_BODY_SIZE_MAX_BYTES });
   await app.register(rateLimit, {
     global: false,
-    errorResponseBuilder: (_request, context) => checkoutErrors.rateLimited(Math.max(1, Math.ceil(context.ttl / 1000))),
+    errorResponseBuilder: (_request, context) => errors.rateLimited(Math.max(1, Math.ceil(context.ttl / 1000))),
   });
 
   app.addHook('onRequest', async (_request, reply) => {

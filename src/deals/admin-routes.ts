@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Kasa } from '../context.ts';
 import { adminAuth } from '../http/auth.ts';
 import { enumeration, integer, model, optional, string, type ModelValue } from '../http/validation.ts';
+import { errors } from '../errors.ts';
 import { dealView } from '../traders/views.ts';
-import { dealErrors } from './service.ts';
 
 const DEAL_LIST_LIMIT_MAX = 100;
 const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
@@ -40,7 +40,7 @@ export async function dealAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Ka
       const { deal_id } = request.params as ModelValue<typeof dealParams>;
       await kasa.deals.confirm(deal_id, { admin: true });
       const [row] = await kasa.deals.list({ dealId: deal_id, limit: 1 });
-      if (!row) throw dealErrors.dealNotFound();
+      if (!row) throw errors.dealNotFound();
       return dealView(row, 'admin');
     },
   );

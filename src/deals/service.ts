@@ -13,8 +13,8 @@ import type { Clock } from '../clock.ts';
 import { truncateToSecond } from '../clock.ts';
 import type { DB, DealsTable, DealStatus } from '../db/schema.ts';
 import { inTransaction } from '../db/retry.ts';
-import { errors, KasaError } from '../http/errors.ts';
-import { isUuid } from '../http/validation.ts';
+import { errors, KasaError } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 import { effectiveStatus, type InvoiceRow, type Invoices, type InvoiceView } from '../invoices/service.ts';
 import {
   merchantAccount, PLATFORM_REVENUE, postTransfers, traderAvailable, traderLocked, type Transfer,
@@ -35,14 +35,6 @@ export type PageDeal = Pick<DealRow, 'id' | 'status'>;
 const CANDIDATES_MAX = 20;
 /** Invoices expired per transaction by the sweep. */
 export const EXPIRY_BATCH_SIZE_DEFAULT = 500;
-
-export const dealErrors = {
-  dealNotFound: () => new KasaError(404, 'DEAL_NOT_FOUND', 'Deal not found'),
-  dealNotActive: (status: string) =>
-    new KasaError(409, 'DEAL_NOT_ACTIVE', 'Deal is no longer active and cannot be confirmed', { status }),
-  paymentInProgress: () =>
-    new KasaError(409, 'PAYMENT_IN_PROGRESS', 'The customer has reported paying; the invoice can no longer be cancelled'),
-};
 
 export interface Requisite {
   bankName: string;
@@ -244,16 +236,16 @@ export class Deals {
 
   /** Trader (or operator) confirms the fiat arrived: deal completed, invoice success, money moves. */
   async confirm(dealId: string, by: Confirmer): Promise<DealRow> {
-    if (!isUuid(dealId)) throw dealErrors.dealNotFound();
+    if (!isUuid(dealId)) throw errors.dealNotFound();
     return inTransaction(this.db, async (trx) => {
       const owner = await trx.selectFrom('deals').select(['invoice_id', 'trader_id']).where('id', '=', dealId).executeTakeFirst();
       // A trader never learns whether another trader's deal exists.
-      if (!owner || ('trader' in by && owner.trader_id !== by.trader)) throw dealErrors.dealNotFound();
+      if (!owner || ('trader' in by && owner.trader_id !== by.trader)) throw errors.dealNotFound();
       const now = this.clock.now();
       const invoice = await lockInvoice(trx, owner.invoice_id);
       const deal = await trx.selectFrom('deals').selectAll().where('id', '=', dealId).forUpdate().executeTakeFirstOrThrow();
       if (!invoice || !OPEN_DEAL_STATUSES.includes(deal.status) || effectiveStatus(invoice, now) !== 'pending') {
-        throw dealErrors.dealNotActive(OPEN_DEAL_STATUSES.includes(deal.status) && invoice ? effectiveStatus(invoice, now) : deal.status);
+        throw errors.dealNotActive(OPEN_DEAL_STATUSES.includes(deal.status) && invoice ? effectiveStatus(invoice, now) : deal.status);
       }
       const paidAt = truncateToSecond(now);
       const completed = await trx
@@ -291,7 +283,7 @@ export class Deals {
       const status = effectiveStatus(invoice, now);
       if (status !== 'pending') throw errors.invoiceNotPending(status);
       const deal = await trx.selectFrom('deals').selectAll().where('invoice_id', '=', invoiceId).forUpdate().executeTakeFirst();
-      if (deal?.status === 'customer_paid') throw dealErrors.paymentInProgress();
+      if (deal?.status === 'customer_paid') throw errors.paymentInProgress();
       if (deal && OPEN_DEAL_STATUSES.includes(deal.status)) {
         await trx.updateTable('deals').set({ status: 'cancelled', closed_at: now }).where('id', '=', deal.id).execute();
         await postTransfers(trx, [releaseTransfer(deal)]);

@@ -15,7 +15,7 @@ import { traderRoutes } from '../traders/routes.ts';
 import { webhookAdminRoutes, webhookRoutes } from '../webhooks/routes.ts';
 import { merchantAdminRoutes } from '../merchants/admin-routes.ts';
 import { ratesAdminRoutes } from '../rates/admin-routes.ts';
-import { errors, KasaError, MalformedRequestError, RequestValidationError } from './errors.ts';
+import { errors, KasaError, MalformedRequestError, RequestValidationError } from '../errors.ts';
 import { opsRoutes } from './ops.ts';
 import { errorEnvelope, malformedBody, validationErrorBody } from './schemas.ts';
 import { modelOf, type JsonSchema } from './validation.ts';

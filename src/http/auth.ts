@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Kasa } from '../context.ts';
 import type { Merchant } from '../merchants/service.ts';
-import { errors } from './errors.ts';
+import { errors } from '../errors.ts';
 
 /** Longer values cannot be keys Kasa issued; refusing them early bounds the hashing work. */
 const API_KEY_LENGTH_MAX = 256;

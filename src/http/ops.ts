@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { Kasa } from '../context.ts';
-import { KasaError } from './errors.ts';
+import { errors } from '../errors.ts';
 
 const READINESS_TIMEOUT_MS = 2_000;
 
@@ -17,7 +17,7 @@ export async function opsRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) 
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READINESS_TIMEOUT_MS))),
       ]);
     } catch {
-      throw new KasaError(503, 'NOT_READY', 'Database is not reachable');
+      throw errors.notReady();
     } finally {
       clearTimeout(timer);
     }

@@ -7,18 +7,14 @@
 // Ajv's keywords loses the distinctions the contract needs (a decimal's places and digits, a
 // URL's scheme vs. its syntax), so the checks and their messages live here, next to the schema
 // they document.
+import type { ValidationIssue } from '../errors.ts';
 import { FIAT_DECIMALS } from '../money.ts';
+
+export type { ValidationIssue };
 
 export type JsonSchema = Record<string, unknown>;
 export type Loc = (string | number)[];
 
-export interface ValidationIssue {
-  type: string;
-  loc: Loc;
-  msg: string;
-  input: unknown;
-  ctx?: Record<string, unknown>;
-}
 
 type Issue = Omit<ValidationIssue, 'loc' | 'input'>;
 type Parsed<T> = { ok: true; value: T } | { ok: false; issue: Issue };
@@ -356,13 +352,6 @@ export function nullable<T>(field: Field<T>): Field<T | null | undefined> {
       return field.parse(input);
     },
   };
-}
-
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Ids in paths are looked up only when well-formed; anything else is simply not found. */
-export function isUuid(value: string): boolean {
-  return UUID_TEXT.test(value);
 }
 
 type Fields = Record<string, Field<unknown>>;

@@ -4,7 +4,7 @@
 // transfers, and no account but `world` goes below zero (a CHECK in the table).
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.ts';
-import { KasaError } from '../http/errors.ts';
+import { errors } from '../errors.ts';
 
 export const WORLD = 'world';
 export const PLATFORM_REVENUE = 'platform:revenue';
@@ -22,12 +22,6 @@ export interface Transfer {
   kind: TransferKind;
   /** The deal or deposit that caused it. */
   ref: string;
-}
-
-export class InsufficientFunds extends KasaError {
-  constructor() {
-    super(409, 'INSUFFICIENT_FUNDS', 'Not enough available balance');
-  }
 }
 
 /** A broken invariant is a programmer error: crash loudly rather than post a wrong balance. */
@@ -66,7 +60,7 @@ export async function postTransfers(trx: Transaction<DB>, transfers: Transfer[])
         FROM (SELECT unnest(${changed}::text[]) AS id, unnest(${changed.map((id) => String(net.get(id)))}::bigint[]) AS delta) d
        WHERE a.id = d.id`.execute(trx);
   } catch (error) {
-    if ((error as { code?: string }).code === '23514') throw new InsufficientFunds();
+    if ((error as { code?: string }).code === '23514') throw errors.insufficientFunds();
     throw error;
   }
   await sql`

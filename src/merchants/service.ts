@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { DB, MerchantsTable } from '../db/schema.ts';
-import { errors } from '../http/errors.ts';
-import { isUuid } from '../http/validation.ts';
+import { errors } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 import { formatPercent, PERCENT_DECIMALS, toScaled } from '../money.ts';
 import { generateApiKey, generateWebhookSecret, hashKey, sameHash } from './keys.ts';
 

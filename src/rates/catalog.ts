@@ -3,7 +3,7 @@
 // instance that made it (the cache is dropped there) and within a second on every other one.
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../db/schema.ts';
-import { errors } from '../http/errors.ts';
+import { errors } from '../errors.ts';
 import { formatFiat, formatRate, RATE_DECIMALS, toScaled } from '../money.ts';
 
 export const CACHE_TTL_MS = 1_000;

@@ -1,9 +1,8 @@
 // Trader API (X-Api-Key with a trader key): requisites, deals, confirmation, balance.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kasa } from '../context.ts';
-import { dealErrors } from '../deals/service.ts';
 import { apiKeyOf } from '../http/auth.ts';
-import { errors } from '../http/errors.ts';
+import { errors } from '../errors.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type ModelValue } from '../http/validation.ts';
 import { cardNumber } from './card.ts';
 import type { TraderRow } from './service.ts';
@@ -112,7 +111,7 @@ export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa 
       const trader = traderOf(request);
       await kasa.deals.confirm(deal_id, { trader: trader.id });
       const [row] = await kasa.deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 });
-      if (!row) throw dealErrors.dealNotFound();
+      if (!row) throw errors.dealNotFound();
       return dealView(row, 'owner');
     },
   );

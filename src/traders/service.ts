@@ -3,22 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { DB, RequisitesTable, TradersTable } from '../db/schema.ts';
 import { inTransaction } from '../db/retry.ts';
-import { KasaError } from '../http/errors.ts';
-import { isUuid } from '../http/validation.ts';
+import { errors } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 import { balanceOf, ensureAccounts, postTransfers, traderAvailable, traderLocked, WORLD } from '../ledger/ledger.ts';
 import { generateApiKey, hashKey, sameHash } from '../merchants/keys.ts';
 
 export type TraderRow = Selectable<TradersTable>;
 export type RequisiteRow = Selectable<RequisitesTable>;
-
-export const traderErrors = {
-  traderNotFound: () => new KasaError(404, 'TRADER_NOT_FOUND', 'Trader not found'),
-  requisiteNotFound: () => new KasaError(404, 'REQUISITE_NOT_FOUND', 'Requisite not found'),
-  referenceUsed: (depositId: string) =>
-    new KasaError(409, 'DEPOSIT_REFERENCE_USED', 'A deposit with this reference was already credited to this trader', { deposit_id: depositId }),
-  currencyInvalid: () => new KasaError(400, 'CURRENCY_INVALID', 'Currency not found or disabled'),
-  rangeInvalid: () => new KasaError(400, 'REQUISITE_RANGE_INVALID', 'min_amount must not be greater than max_amount'),
-};
 
 export interface NewRequisite {
   currency: string;
@@ -43,8 +34,8 @@ const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o)
 
 function mapConstraint(error: unknown): never {
   const e = error as { code?: string; constraint?: string };
-  if (e.code === '23503') throw traderErrors.currencyInvalid();
-  if (e.code === '23514') throw traderErrors.rangeInvalid();
+  if (e.code === '23503') throw errors.currencyInvalid();
+  if (e.code === '23514') throw errors.requisiteRangeInvalid();
   throw error;
 }
 
@@ -73,21 +64,21 @@ export class Traders {
   }
 
   async get(id: string): Promise<TraderRow> {
-    if (!isUuid(id)) throw traderErrors.traderNotFound();
+    if (!isUuid(id)) throw errors.traderNotFound();
     const row = await this.db.selectFrom('traders').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) throw traderErrors.traderNotFound();
+    if (!row) throw errors.traderNotFound();
     return row;
   }
 
   async update(id: string, patch: { name?: string | undefined; status?: 'active' | 'disabled' | undefined; reward_percent?: string | undefined }) {
-    if (!isUuid(id)) throw traderErrors.traderNotFound();
+    if (!isUuid(id)) throw errors.traderNotFound();
     const row = await this.db
       .updateTable('traders')
       .set({ ...defined(patch), updated_at: sql<Date>`now()` })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
-    if (!row) throw traderErrors.traderNotFound();
+    if (!row) throw errors.traderNotFound();
     return row;
   }
 
@@ -137,7 +128,7 @@ export class Traders {
           .where('trader_id', '=', traderId)
           .where('reference', '=', reference)
           .executeTakeFirstOrThrow();
-        throw traderErrors.referenceUsed(existing.id);
+        throw errors.depositReferenceUsed(existing.id);
       }
       await postTransfers(trx, [{ from: WORLD, to: traderAvailable(traderId), amount: amountUsdt, kind: 'deposit', ref: depositId }]);
       return { depositId, available: await balanceOf(trx, traderAvailable(traderId)) };
@@ -166,7 +157,7 @@ export class Traders {
   }
 
   async updateRequisite(traderId: string, requisiteId: string, patch: RequisitePatch): Promise<RequisiteRow> {
-    if (!isUuid(requisiteId)) throw traderErrors.requisiteNotFound();
+    if (!isUuid(requisiteId)) throw errors.requisiteNotFound();
     const row = await this.db
       .updateTable('requisites')
       .set({ ...defined(patch), updated_at: sql<Date>`now()` })
@@ -175,7 +166,7 @@ export class Traders {
       .returningAll()
       .executeTakeFirst()
       .catch(mapConstraint);
-    if (!row) throw traderErrors.requisiteNotFound();
+    if (!row) throw errors.requisiteNotFound();
     return row;
   }
 }

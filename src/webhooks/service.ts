@@ -5,8 +5,8 @@ import { sql, type Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds } from '../clock.ts';
 import type { DB, DeliveryStatus } from '../db/schema.ts';
-import { KasaError, errors } from '../http/errors.ts';
-import { isUuid } from '../http/validation.ts';
+import { KasaError, errors } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 import { generateWebhookSecret } from '../merchants/keys.ts';
 import type { Metrics } from '../metrics.ts';
 import { signingKeysOf, webhookBody, webhookHeaders } from './delivery.ts';
@@ -16,11 +16,6 @@ import { generateSigningKeyPair } from './signer.ts';
 /** How long a rotated-out secret keeps signing, so merchants roll without downtime. */
 export const SECRET_ROTATION_OVERLAP_MS = 24 * 3600_000;
 export const DELIVERY_LIST_LIMIT_MAX = 100;
-
-export const webhookErrors = {
-  deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),
-  noWebhookUrl: () => new KasaError(400, 'WEBHOOK_URL_MISSING', 'The merchant has no webhook_url to send a test event to'),
-};
 
 export interface DeliveryFilter {
   invoiceId?: string | undefined;
@@ -58,9 +53,9 @@ export class Webhooks {
   }
 
   async get(merchantId: string, eventId: string) {
-    if (!isUuid(eventId)) throw webhookErrors.deliveryNotFound();
+    if (!isUuid(eventId)) throw errors.deliveryNotFound();
     const row = await this.deliveriesOf(merchantId).where('d.event_id', '=', eventId).executeTakeFirst();
-    if (!row) throw webhookErrors.deliveryNotFound();
+    if (!row) throw errors.deliveryNotFound();
     const attempts = await this.db
       .selectFrom('delivery_attempts')
       .selectAll()
@@ -82,7 +77,7 @@ export class Webhooks {
 
   /** Queues a delivery again now, with a fresh retry schedule; also for failed ones. */
   async resend(merchantId: string, eventId: string) {
-    if (!isUuid(eventId)) throw webhookErrors.deliveryNotFound();
+    if (!isUuid(eventId)) throw errors.deliveryNotFound();
     const now = this.clock.now();
     // The lease is left alone: clearing it while a worker was sending let another worker claim
     // and send the same event at once. A live holder records its outcome as usual; a dead one's
@@ -94,7 +89,7 @@ export class Webhooks {
       .where('merchant_id', '=', merchantId)
       .returning('event_id')
       .executeTakeFirst();
-    if (!row) throw webhookErrors.deliveryNotFound();
+    if (!row) throw errors.deliveryNotFound();
     return this.get(merchantId, eventId);
   }
 
@@ -102,7 +97,7 @@ export class Webhooks {
   async ping(merchantId: string) {
     const merchant = await this.db.selectFrom('merchants').selectAll().where('id', '=', merchantId).executeTakeFirst();
     if (!merchant) throw errors.merchantNotFound();
-    if (!merchant.webhook_url) throw webhookErrors.noWebhookUrl();
+    if (!merchant.webhook_url) throw errors.noWebhookUrl();
     const now = this.clock.now();
     const eventId = randomUUID();
     const payload = { merchant_id: merchantId };

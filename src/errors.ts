@@ -1,8 +1,17 @@
-// Typed errors of the domain and the one place that maps them, and everything else, to HTTP.
-// Domain code throws a KasaError; routes never build error bodies themselves.
-import type { ValidationIssue } from './validation.ts';
+// Every error Kasa answers with, in one catalog: the code, its HTTP status and its message.
+// Domain code throws these; the one mapper in src/http/app.ts turns them into answers, so a
+// route never builds an error body itself, and the domains know nothing of HTTP.
 
 export type ErrorDetails = Record<string, unknown>;
+
+/** One violation in a 422 body, in Pydantic v2's shape. */
+export interface ValidationIssue {
+  type: string;
+  loc: (string | number)[];
+  msg: string;
+  input: unknown;
+  ctx?: Record<string, unknown>;
+}
 
 export class KasaError extends Error {
   constructor(
@@ -35,15 +44,15 @@ export class MalformedRequestError extends Error {
   }
 }
 
-export const DuplicateExternalId = (invoiceId: string) =>
-  new KasaError(409, 'DUPLICATE_EXTERNAL_ID', 'External ID for this merchant is already exists, try to generate another External ID', {
-    invoice_id: invoiceId,
-  });
+const retryAfter = (seconds: number) => ({ 'retry-after': String(seconds) });
 
 export const errors = {
+  // Authentication
   apiKeyMissing: () => new KasaError(401, 'API_KEY_MISSING', 'Missing X-Api-Key header'),
   apiKeyInvalid: () => new KasaError(401, 'API_KEY_INVALID', 'Invalid or inactive API key'),
   unauthorized: () => new KasaError(401, 'UNAUTHORIZED', 'Missing or invalid admin token'),
+
+  // create-invoice (the seed's codes and messages, exactly)
   dealsDisabled: () => new KasaError(503, 'DEALS_SYSTEM_DISABLED', 'Deals system is disabled'),
   currencyInvalid: () => new KasaError(400, 'CURRENCY_INVALID', 'Currency not found or disabled'),
   amountOutOfRange: (min: string | null, max: string | null) =>
@@ -56,24 +65,49 @@ export const errors = {
     new KasaError(
       429,
       'CUSTOMER_RATE_LIMITED',
-      reason === 'rate'
-        ? 'Too many invoices for this customer in the last minute'
-        : 'Too many pending invoices for this customer',
+      reason === 'rate' ? 'Too many invoices for this customer in the last minute' : 'Too many pending invoices for this customer',
       { reason, retry_after_seconds: retryAfterSeconds },
-      { 'retry-after': String(retryAfterSeconds) },
+      retryAfter(retryAfterSeconds),
     ),
-  duplicateExternalId: DuplicateExternalId,
+  duplicateExternalId: (invoiceId: string) =>
+    new KasaError(409, 'DUPLICATE_EXTERNAL_ID', 'External ID for this merchant is already exists, try to generate another External ID', {
+      invoice_id: invoiceId,
+    }),
+
+  // Invoices and deals
   invoiceNotFound: () => new KasaError(404, 'INVOICE_NOT_FOUND', 'Invoice not found'),
   invoiceNotPending: (status: string) =>
     new KasaError(409, 'INVOICE_NOT_PENDING', `Invoice is ${status} and can no longer change`, { status }),
+  dealNotFound: () => new KasaError(404, 'DEAL_NOT_FOUND', 'Deal not found'),
+  dealNotActive: (status: string) => new KasaError(409, 'DEAL_NOT_ACTIVE', 'Deal is no longer active and cannot be confirmed', { status }),
+  paymentInProgress: () =>
+    new KasaError(409, 'PAYMENT_IN_PROGRESS', 'The customer has reported paying; the invoice can no longer be cancelled'),
+
+  // Merchants, traders, currencies
   merchantNotFound: () => new KasaError(404, 'MERCHANT_NOT_FOUND', 'Merchant not found'),
   apiKeyNotFound: () => new KasaError(404, 'API_KEY_NOT_FOUND', 'API key not found'),
-  currencyRangeInvalid: () =>
-    new KasaError(400, 'CURRENCY_RANGE_INVALID', 'min_amount must not be greater than max_amount'),
+  currencyRangeInvalid: () => new KasaError(400, 'CURRENCY_RANGE_INVALID', 'min_amount must not be greater than max_amount'),
+  traderNotFound: () => new KasaError(404, 'TRADER_NOT_FOUND', 'Trader not found'),
+  requisiteNotFound: () => new KasaError(404, 'REQUISITE_NOT_FOUND', 'Requisite not found'),
+  depositReferenceUsed: (depositId: string) =>
+    new KasaError(409, 'DEPOSIT_REFERENCE_USED', 'A deposit with this reference was already credited to this trader', { deposit_id: depositId }),
+  requisiteRangeInvalid: () => new KasaError(400, 'REQUISITE_RANGE_INVALID', 'min_amount must not be greater than max_amount'),
+
+  // Ledger
+  insufficientFunds: () => new KasaError(409, 'INSUFFICIENT_FUNDS', 'Not enough available balance'),
+
+  // Webhooks
+  deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),
+  noWebhookUrl: () => new KasaError(400, 'WEBHOOK_URL_MISSING', 'The merchant has no webhook_url to send a test event to'),
+
+  // Requests as such
+  rateLimited: (retryAfterSeconds: number) =>
+    new KasaError(429, 'RATE_LIMITED', 'Too many requests from this address', { retry_after_seconds: retryAfterSeconds }, retryAfter(retryAfterSeconds)),
   invalidCursor: () => new KasaError(400, 'INVALID_CURSOR', 'The cursor is malformed or expired'),
   payloadTooLarge: (limitBytes: number) =>
     new KasaError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than ${limitBytes} bytes`, { limit_bytes: limitBytes }),
   notFound: () => new KasaError(404, 'NOT_FOUND', 'Route not found'),
   methodNotAllowed: () => new KasaError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed'),
+  notReady: () => new KasaError(503, 'NOT_READY', 'Database is not reachable'),
   internal: () => new KasaError(500, 'INTERNAL_ERROR', 'Internal server error'),
 };
