@@ -5,30 +5,9 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import { errors } from '../errors.ts';
+import { assertTransfer, WORLD, type Transfer } from './accounts.ts';
 
-export const WORLD = 'world';
-export const PLATFORM_REVENUE = 'platform:revenue';
-export const merchantAccount = (merchantId: string) => `merchant:${merchantId}`;
-export const traderAvailable = (traderId: string) => `trader:${traderId}:available`;
-export const traderLocked = (traderId: string) => `trader:${traderId}:locked`;
-
-export type TransferKind = 'deposit' | 'deal_lock' | 'deal_release' | 'deal_credit' | 'deal_revenue';
-
-export interface Transfer {
-  from: string;
-  to: string;
-  /** micro-USDT, > 0 */
-  amount: bigint;
-  kind: TransferKind;
-  /** The deal or deposit that caused it. */
-  ref: string;
-}
-
-/** A broken invariant is a programmer error: crash loudly rather than post a wrong balance. */
-function assertTransfer(t: Transfer): void {
-  if (t.amount <= 0n) throw new Error(`ledger invariant: transfer amount must be > 0, got ${t.amount} (${t.kind} ${t.ref})`);
-  if (t.from === t.to) throw new Error(`ledger invariant: transfer from an account to itself (${t.from})`);
-}
+export * from './accounts.ts';
 
 /** Creates accounts that do not exist yet (merchants' and traders' accounts open lazily). */
 export async function ensureAccounts(trx: Transaction<DB> | Kysely<DB>, ids: string[]): Promise<void> {
