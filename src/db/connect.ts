@@ -1,7 +1,7 @@
 // One database module for both engines: a PostgreSQL server when DATABASE_URL is set, the
 // embedded PGlite otherwise. Same SQL, same migrations, same Kysely interface above them.
 import fs from 'node:fs/promises';
-import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, type Dialect } from 'kysely';
 import pg from 'pg';
 import { defaultPipelines, defaultPoolSize } from '../config.ts';
 import type { DB } from './schema.ts';
@@ -26,6 +26,8 @@ function retried(run: PreparedQuery): PreparedQuery {
 
 export interface Database {
   db: Kysely<DB>;
+  /** What db was made from; another Kysely on the same connections can be made from it. */
+  dialect: Dialect;
   engine: Engine;
   prepared: PreparedQuery;
   close(): Promise<void>;
@@ -83,7 +85,8 @@ async function connectPostgres(url: string, poolSizeMax: number, pipelines: numb
   // An idle connection dropped by the server (restart, failover) must not crash the process:
   // the pool discards it and opens a new one on the next checkout.
   pool.on('error', () => {});
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const dialect = new PostgresDialect({ pool });
+  const db = new Kysely<DB>({ dialect });
   const pooled: PreparedQuery = async <R>(name: string, text: string, values: unknown[]) =>
     (await pool.query<R & pg.QueryResultRow>({ name, text, values })).rows;
   const lanes = pipelines > 0 ? new StatementPipelines(connection, pipelines, pooled) : null;
@@ -91,6 +94,7 @@ async function connectPostgres(url: string, poolSizeMax: number, pipelines: numb
   await lanes?.opened;
   return {
     db,
+    dialect,
     engine: 'postgres',
     prepared: retried(lanes ? lanes.run : pooled),
     close: async () => {
@@ -109,9 +113,11 @@ async function connectPglite(dataDir: string | null, template?: Blob): Promise<D
     parsers: { [PG_TYPE_INT8]: parseBigint, [PG_TYPE_NUMERIC]: keepText },
   });
   await client.waitReady;
-  const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
+  const dialect = new PGliteDialect(client);
+  const db = new Kysely<DB>({ dialect });
   return {
     db,
+    dialect,
     engine: 'pglite',
     prepared: kyselyPrepared(db),
     close: () => db.destroy(),

@@ -1,6 +1,9 @@
 // Row types of Kysely's view of the database. NUMERIC arrives as a decimal string and BIGINT as
 // a JS bigint on both engines (see connect.ts), so money never passes through a float.
 import type { ColumnType, Generated } from 'kysely';
+import type { DealStatus, InvoiceStatus } from '../lifecycle.ts';
+
+export type { DealStatus, InvoiceStatus };
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 /** A timestamp column with a database default: optional on insert. */
@@ -48,6 +51,8 @@ export interface SettingsTable {
   invoice_ttl_minutes: number | null;
   customer_invoices_per_minute: number;
   customer_max_pending: number;
+  /** HMAC key binding the payment page's form token to its invoice. */
+  page_token_key: ColumnType<string, never, never>;
   updated_at: DefaultTimestamp;
 }
 
@@ -63,7 +68,7 @@ export interface InvoicesTable {
   fee_percent: Numeric;
   gross_usdt: ColumnType<bigint, bigint | string, bigint | string>;
   merchant_usdt: ColumnType<bigint, bigint | string, bigint | string>;
-  status: WithDefault<'pending' | 'success' | 'expired' | 'cancelled'>;
+  status: WithDefault<InvoiceStatus>;
   purpose: string | null;
   callback_url: string | null;
   success_url: string | null;
@@ -73,6 +78,8 @@ export interface InvoicesTable {
   paid_at: NullableTimestamp;
   cancelled_at: NullableTimestamp;
   expired_at: NullableTimestamp;
+  /** The transition that last changed the row; lets a retried transition recognise its own success. */
+  transition_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface TradersTable {
@@ -135,7 +142,6 @@ export interface DepositsTable {
   created_at: DefaultTimestamp;
 }
 
-export type DealStatus = 'awaiting_payment' | 'customer_paid' | 'completed' | 'expired' | 'cancelled';
 type Micro = ColumnType<bigint, bigint | string, bigint | string>;
 
 export interface DealsTable {
@@ -155,6 +161,11 @@ export interface DealsTable {
   opened_at: Timestamp;
   customer_paid_at: NullableTimestamp;
   closed_at: NullableTimestamp;
+  /** The requisite as it was when the deal opened. */
+  bank_name: string;
+  card_number: string;
+  holder_name: string;
+  transition_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface EventsTable {

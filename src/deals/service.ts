@@ -6,25 +6,27 @@
 // one invoice end in exactly one final state. Each final transition writes its ledger transfers
 // and its event in the same transaction.
 import { randomUUID } from 'node:crypto';
-import { CompiledQuery, sql, type InferResult, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type InferResult, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
 import { queryBuilder } from '../db/compile.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import type { Clock } from '../clock.ts';
 import { truncateToSecond } from '../clock.ts';
-import type { DB, DealsTable, DealStatus } from '../db/schema.ts';
+import type { DB, DealsTable, InvoicesTable } from '../db/schema.ts';
 import { inTransaction } from '../db/retry.ts';
-import { errors, KasaError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
-import { effectiveStatus, type InvoiceRow, type Invoices, type InvoiceView } from '../invoices/service.ts';
+import type { InvoiceRow, Invoices, InvoiceView } from '../invoices/service.ts';
+import { postTransfers, traderAvailable } from '../ledger/ledger.ts';
 import {
-  merchantAccount, PLATFORM_REVENUE, postTransfers, traderAvailable, traderLocked, type Transfer,
-} from '../ledger/ledger.ts';
-import { PERCENT_DECIMALS, toScaled } from '../money.ts';
+  assertDealTransition, assertInvoiceTransition, completeTransfers, dealStatusesLeadingTo, dueForExpirySql, effectiveStatus,
+  invoiceStatusesLeadingTo, isOpenDeal, OPEN_DEAL_STATUSES, openTransfers, payableSql, releaseTransfers,
+  type DealStatus, type InvoiceStatus,
+} from '../lifecycle.ts';
+import { asMicroUsdt, percentHundredths, traderReward } from '../money.ts';
 import type { Catalog } from '../rates/catalog.ts';
 import { recordEvents, type InvoiceEvent } from '../webhooks/outbox.ts';
 
 export type DealRow = Selectable<DealsTable>;
-export const OPEN_DEAL_STATUSES: readonly DealStatus[] = ['awaiting_payment', 'customer_paid'];
 
 /** What the payment page shows of an invoice, and all it reads. */
 const PAGE_INVOICE_COLUMNS = ['id', 'status', 'amount', 'currency', 'purpose', 'success_url', 'fail_url', 'expires_at'] as const;
@@ -60,23 +62,17 @@ export interface DealFilter {
   limit: number;
 }
 
-/** floor6(gross × reward%/100), in micro-USDT. */
-export function traderReward(grossUsdt: bigint, rewardPercent: string): bigint {
-  return (grossUsdt * toScaled(rewardPercent, PERCENT_DECIMALS)) / 10_000n;
-}
-
 /**
  * The payment page's one query, compiled once: the invoice, its merchant's name, its deal and
- * the deal's card ($1 = invoice id). Only the columns the page shows: every column costs its
- * parsing on each view.
+ * the card the deal was opened with ($1 = invoice id). Only the columns the page shows: every
+ * column costs its parsing on each view.
  */
 const pageStateQuery = queryBuilder
   .selectFrom('invoices as i')
   .innerJoin('merchants as m', 'm.id', 'i.merchant_id')
   .leftJoin('deals as d', 'd.invoice_id', 'i.id')
-  .leftJoin('requisites as r', 'r.id', 'd.requisite_id')
   .select(PAGE_INVOICE_COLUMNS.map((c) => `i.${c}` as const))
-  .select(['m.name as merchant_name', 'd.id as deal_id', 'd.status as deal_status', 'r.bank_name', 'r.card_number', 'r.holder_name'])
+  .select(['m.name as merchant_name', 'd.id as deal_id', 'd.status as deal_status', 'd.bank_name', 'd.card_number', 'd.holder_name'])
   .where('i.id', '=', '');
 type PageRow = InferResult<typeof pageStateQuery>[number];
 const PAGE_STATE_SQL = pageStateQuery.compile().sql;
@@ -165,9 +161,10 @@ export class Deals {
 
     const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
     for (const candidate of candidates) {
-      const { rows: locked } = await sql<{ id: string }>`
-        SELECT id FROM requisites WHERE id = ${candidate.id} AND active FOR UPDATE SKIP LOCKED`.execute(trx);
-      if (locked.length === 0) continue;
+      const { rows: locked } = await sql<{ id: string; bank_name: string; card_number: string; holder_name: string }>`
+        SELECT id, bank_name, card_number, holder_name FROM requisites WHERE id = ${candidate.id} AND active FOR UPDATE SKIP LOCKED`.execute(trx);
+      const requisite = locked[0];
+      if (!requisite) continue;
       const { rows: checks } = await sql<{ eligible: boolean; reward_percent: string }>`
         SELECT t.status = 'active'
                AND (SELECT count(*) FROM deals d WHERE d.requisite_id = r.id
@@ -184,7 +181,7 @@ export class Deals {
       const check = checks[0];
       if (!check?.eligible) continue;
 
-      const reward = traderReward(gross, check.reward_percent);
+      const reward = traderReward(asMicroUsdt(gross), percentHundredths(check.reward_percent));
       const cost = gross - reward;
       if (cost <= 0n || cost < invoice.merchant_usdt) continue;
       const available = traderAvailable(candidate.trader_id);
@@ -193,11 +190,14 @@ export class Deals {
       if ((balance[0]?.balance ?? 0n) < cost) continue;
 
       const dealId = randomUUID();
-      await postTransfers(trx, [{ from: available, to: traderLocked(candidate.trader_id), amount: cost, kind: 'deal_lock', ref: dealId }]);
+      await postTransfers(trx, openTransfers({ id: dealId, trader_id: candidate.trader_id, trader_cost: cost }));
       const deal = await trx
         .insertInto('deals')
         .values({
           id: dealId,
+          bank_name: requisite.bank_name,
+          card_number: requisite.card_number,
+          holder_name: requisite.holder_name,
           invoice_id: invoice.id,
           merchant_id: invoice.merchant_id,
           trader_id: candidate.trader_id,
@@ -224,11 +224,12 @@ export class Deals {
     const now = this.clock.now();
     // One statement: the deal row's lock and the re-checked WHERE settle races with confirm,
     // cancel and expiry, which all change the deal's status under the same lock.
+    const from = dealStatusesLeadingTo('customer_paid');
     await sql`
       UPDATE deals d SET status = 'customer_paid', customer_paid_at = ${now}::timestamptz
         FROM invoices i
-       WHERE d.invoice_id = ${invoiceId}::uuid AND i.id = d.invoice_id AND d.status = 'awaiting_payment'
-         AND i.status = 'pending' AND i.expires_at > ${now}::timestamptz`.execute(this.db);
+       WHERE d.invoice_id = ${invoiceId}::uuid AND i.id = d.invoice_id AND d.status = ANY(${from}::text[])
+         AND ${payableSql('i', now)}`.execute(this.db);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -237,6 +238,8 @@ export class Deals {
   /** Trader (or operator) confirms the fiat arrived: deal completed, invoice success, money moves. */
   async confirm(dealId: string, by: Confirmer): Promise<DealRow> {
     if (!isUuid(dealId)) throw errors.dealNotFound();
+    // Outside the retried body: a retry whose first attempt did commit finds this id on the deal.
+    const transitionId = randomUUID();
     return inTransaction(this.db, async (trx) => {
       const owner = await trx.selectFrom('deals').select(['invoice_id', 'trader_id']).where('id', '=', dealId).executeTakeFirst();
       // A trader never learns whether another trader's deal exists.
@@ -244,30 +247,13 @@ export class Deals {
       const now = this.clock.now();
       const invoice = await lockInvoice(trx, owner.invoice_id);
       const deal = await trx.selectFrom('deals').selectAll().where('id', '=', dealId).forUpdate().executeTakeFirstOrThrow();
-      if (!invoice || !OPEN_DEAL_STATUSES.includes(deal.status) || effectiveStatus(invoice, now) !== 'pending') {
-        throw errors.dealNotActive(OPEN_DEAL_STATUSES.includes(deal.status) && invoice ? effectiveStatus(invoice, now) : deal.status);
+      if (deal.transition_id === transitionId) return deal;
+      if (!invoice || !isOpenDeal(deal.status) || effectiveStatus(invoice, now) !== 'pending') {
+        throw errors.dealNotActive(isOpenDeal(deal.status) && invoice ? effectiveStatus(invoice, now) : deal.status);
       }
-      const paidAt = truncateToSecond(now);
-      const completed = await trx
-        .updateTable('deals')
-        .set({ status: 'completed', closed_at: now, confirmed_by: 'trader' in by ? 'trader' : 'admin' })
-        .where('id', '=', dealId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const paid = await trx
-        .updateTable('invoices')
-        .set({ status: 'success', paid_at: paidAt })
-        .where('id', '=', invoice.id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const locked = traderLocked(deal.trader_id);
-      const transfers: Transfer[] = [];
-      if (deal.merchant_usdt > 0n) {
-        transfers.push({ from: locked, to: merchantAccount(deal.merchant_id), amount: deal.merchant_usdt, kind: 'deal_credit', ref: dealId });
-      }
-      const revenue = deal.trader_cost - deal.merchant_usdt;
-      if (revenue > 0n) transfers.push({ from: locked, to: PLATFORM_REVENUE, amount: revenue, kind: 'deal_revenue', ref: dealId });
-      await postTransfers(trx, transfers);
+      const completed = await moveDeal(trx, deal, 'completed', { closed_at: now, confirmed_by: 'trader' in by ? 'trader' : 'admin', transition_id: transitionId });
+      const paid = await moveInvoice(trx, invoice, 'success', { paid_at: truncateToSecond(now), transition_id: transitionId });
+      await postTransfers(trx, completeTransfers(completed));
       await recordEvents(trx, [this.event(paid, 'invoice.success', now)]);
       return completed;
     });
@@ -276,24 +262,21 @@ export class Deals {
   /** Merchant cancel: only a pending invoice whose customer has not reported paying. */
   async cancelInvoice(merchantId: string, invoiceId: string): Promise<InvoiceView> {
     if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
+    const transitionId = randomUUID();
     return inTransaction(this.db, async (trx) => {
       const now = this.clock.now();
       const invoice = await lockInvoice(trx, invoiceId);
       if (!invoice || invoice.merchant_id !== merchantId) throw errors.invoiceNotFound();
+      if (invoice.transition_id === transitionId) return this.invoices.view(invoice, now);
       const status = effectiveStatus(invoice, now);
       if (status !== 'pending') throw errors.invoiceNotPending(status);
       const deal = await trx.selectFrom('deals').selectAll().where('invoice_id', '=', invoiceId).forUpdate().executeTakeFirst();
       if (deal?.status === 'customer_paid') throw errors.paymentInProgress();
-      if (deal && OPEN_DEAL_STATUSES.includes(deal.status)) {
-        await trx.updateTable('deals').set({ status: 'cancelled', closed_at: now }).where('id', '=', deal.id).execute();
-        await postTransfers(trx, [releaseTransfer(deal)]);
+      if (deal && isOpenDeal(deal.status)) {
+        await moveDeal(trx, deal, 'cancelled', { closed_at: now, transition_id: transitionId });
+        await postTransfers(trx, releaseTransfers(deal));
       }
-      const cancelled = await trx
-        .updateTable('invoices')
-        .set({ status: 'cancelled', cancelled_at: truncateToSecond(now) })
-        .where('id', '=', invoiceId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const cancelled = await moveInvoice(trx, invoice, 'cancelled', { cancelled_at: truncateToSecond(now), transition_id: transitionId });
       await recordEvents(trx, [this.event(cancelled, 'invoice.cancelled', now)]);
       return this.invoices.view(cancelled, now);
     });
@@ -308,8 +291,8 @@ export class Deals {
     return inTransaction(this.db, async (trx) => {
       const now = this.clock.now();
       const { rows: due } = await sql<{ id: string }>`
-        SELECT id FROM invoices
-         WHERE status = 'pending' AND expires_at <= ${now}::timestamptz
+        SELECT id FROM invoices i
+         WHERE ${dueForExpirySql('i', now)}
          ORDER BY expires_at
          LIMIT ${batchSize}
          FOR UPDATE SKIP LOCKED`.execute(trx);
@@ -319,16 +302,19 @@ export class Deals {
         .updateTable('invoices')
         .set({ status: 'expired', expired_at: now })
         .where('id', 'in', ids)
+        .where('status', 'in', invoiceStatusesLeadingTo('expired'))
         .returningAll()
         .execute();
+      // Every row was locked as pending above; fewer rows changed means the lock did not hold.
+      assertChanged('invoice', 'expired', expired.length, ids.length);
       const deals = await trx
         .updateTable('deals')
         .set({ status: 'expired', closed_at: now })
         .where('invoice_id', 'in', ids)
-        .where('status', 'in', OPEN_DEAL_STATUSES)
+        .where('status', 'in', dealStatusesLeadingTo('expired', OPEN_DEAL_STATUSES))
         .returningAll()
         .execute();
-      await postTransfers(trx, deals.map(releaseTransfer));
+      await postTransfers(trx, deals.flatMap(releaseTransfers));
       await recordEvents(trx, expired.map((invoice) => this.event(invoice, 'invoice.expired', now)));
       return expired.length;
     });
@@ -351,13 +337,8 @@ export class Deals {
   // -------------------------------------------------------------------------------------------
   // Reads
 
-  async list(filter: DealFilter): Promise<(DealRow & { card_number: string; bank_name: string; holder_name: string; expires_at: Date })[]> {
-    let query = this.db
-      .selectFrom('deals as d')
-      .innerJoin('requisites as r', 'r.id', 'd.requisite_id')
-      .innerJoin('invoices as i', 'i.id', 'd.invoice_id')
-      .selectAll('d')
-      .select(['r.card_number', 'r.bank_name', 'r.holder_name', 'i.expires_at']);
+  async list(filter: DealFilter): Promise<(DealRow & { expires_at: Date })[]> {
+    let query = this.db.selectFrom('deals as d').innerJoin('invoices as i', 'i.id', 'd.invoice_id').selectAll('d').select('i.expires_at');
     if (filter.status) query = query.where('d.status', '=', filter.status);
     if (filter.traderId) query = query.where('d.trader_id', '=', filter.traderId);
     if (filter.dealId) query = query.where('d.id', '=', filter.dealId);
@@ -365,8 +346,32 @@ export class Deals {
   }
 }
 
-function releaseTransfer(deal: Pick<DealRow, 'id' | 'trader_id' | 'trader_cost'>): Transfer {
-  return { from: traderLocked(deal.trader_id), to: traderAvailable(deal.trader_id), amount: deal.trader_cost, kind: 'deal_release', ref: deal.id };
+/**
+ * Moves one deal along the lifecycle: the UPDATE re-checks the from-state it was read in, and
+ * exactly one row must change (the caller holds the row's lock, so anything else is a bug).
+ */
+async function moveDeal(trx: Transaction<DB>, deal: DealRow, to: DealStatus, set: Updateable<DealsTable>): Promise<DealRow> {
+  assertDealTransition(deal.status, to);
+  const rows = await trx.updateTable('deals').set({ ...set, status: to }).where('id', '=', deal.id).where('status', '=', deal.status).returningAll().execute();
+  assertChanged('deal', to, rows.length, 1);
+  return rows[0] as DealRow;
+}
+
+async function moveInvoice(trx: Transaction<DB>, invoice: InvoiceRow, to: InvoiceStatus, set: Updateable<InvoicesTable>): Promise<InvoiceRow> {
+  assertInvoiceTransition(invoice.status, to);
+  const rows = await trx
+    .updateTable('invoices')
+    .set({ ...set, status: to })
+    .where('id', '=', invoice.id)
+    .where('status', '=', invoice.status)
+    .returningAll()
+    .execute();
+  assertChanged('invoice', to, rows.length, 1);
+  return rows[0] as InvoiceRow;
+}
+
+function assertChanged(entity: 'invoice' | 'deal', to: string, changed: number, expected: number): void {
+  if (changed !== expected) throw new Error(`lifecycle invariant: ${expected} ${entity}(s) → ${to} expected, ${changed} changed`);
 }
 
 async function lockInvoice(trx: Transaction<DB>, invoiceId: string): Promise<InvoiceRow | undefined> {

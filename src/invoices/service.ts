@@ -8,11 +8,11 @@ import type { DB, InvoicesTable } from '../db/schema.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
+import { dueForExpirySql, effectiveStatus, payableSql, type InvoiceStatus } from '../lifecycle.ts';
 import type { Merchant } from '../merchants/service.ts';
-import { FIAT_DECIMALS, formatFiat, fromScaled, formatRate, formatUsdt, quoteInvoice, toScaled } from '../money.ts';
+import { cents, formatCents, formatFiat, formatRate, formatUsdt, maxFiatFor, quoteInvoice, type MicroUsdt } from '../money.ts';
 import type { Catalog } from '../rates/catalog.ts';
 
-export type InvoiceStatus = 'pending' | 'success' | 'expired' | 'cancelled';
 export type InvoiceRow = Selectable<InvoicesTable>;
 
 export interface CreateInvoiceInput {
@@ -56,11 +56,6 @@ export interface ListFilters {
   cursor?: string | undefined;
 }
 
-/** An invoice is never reported pending after expires_at, whether or not the expiry worker has run. */
-export function effectiveStatus(row: Pick<InvoiceRow, 'status' | 'expires_at'>, now: Date): InvoiceStatus {
-  return row.status === 'pending' && row.expires_at.getTime() <= now.getTime() ? 'expired' : row.status;
-}
-
 type CreateOutcome = { outcome: 'created' | 'duplicate' | 'rate' | 'pending'; invoice_id: string | null; retry_after_seconds: number | null };
 
 /** The hot path's one statement, prepared once per connection (kasa_create_invoice: its latest version is in 005_create_invoice_at_scale.sql). */
@@ -72,7 +67,7 @@ const CREATE_INVOICE_SQL = `SELECT outcome, invoice_id, retry_after_seconds FROM
 const INVOICE_BY_ID_SQL = queryBuilder.selectFrom('invoices').selectAll().where('id', '=', '').where('merchant_id', '=', '').compile().sql;
 
 /** One trillion USDT in micro-USDT: far past any real invoice, and a tenth of what BIGINT holds. */
-export const INVOICE_USDT_MAX = 10n ** 18n;
+export const INVOICE_USDT_MAX = (10n ** 18n) as MicroUsdt;
 
 export class Invoices {
   constructor(
@@ -96,23 +91,18 @@ export class Invoices {
     if (!settings.dealsEnabled) throw errors.dealsDisabled();
     const currency = currencies.get(input.currency_code);
     if (!currency || !currency.enabled) throw errors.currencyInvalid();
-    const amountCents = toScaled(input.amount, FIAT_DECIMALS);
-    const below = currency.minAmount !== null && amountCents < toScaled(currency.minAmount, FIAT_DECIMALS);
-    const above = currency.maxAmount !== null && amountCents > toScaled(currency.maxAmount, FIAT_DECIMALS);
-    if (below || above) {
-      throw errors.amountOutOfRange(
-        currency.minAmount === null ? null : formatFiat(currency.minAmount),
-        currency.maxAmount === null ? null : formatFiat(currency.maxAmount),
-      );
+    const amount = cents(input.amount);
+    const min = currency.minAmount === null ? null : cents(currency.minAmount);
+    const max = currency.maxAmount === null ? null : cents(currency.maxAmount);
+    if ((min !== null && amount < min) || (max !== null && amount > max)) {
+      throw errors.amountOutOfRange(min === null ? null : formatCents(min), max === null ? null : formatCents(max));
     }
     if (currency.rate === null || currency.rateMicro === null) throw errors.rateUnavailable();
 
-    const quote = quoteInvoice(amountCents, currency.rateMicro, merchant.feeHundredths);
+    const quote = quoteInvoice(amount, currency.rateMicro, merchant.feeHundredths);
     if (quote.grossUsdt > INVOICE_USDT_MAX) {
-      // The largest fiat amount worth INVOICE_USDT_MAX at this rate, floored to cents.
-      const ceiling = (INVOICE_USDT_MAX * currency.rateMicro) / 10n ** 10n;
-      const max = currency.maxAmount === null ? ceiling : [ceiling, toScaled(currency.maxAmount, FIAT_DECIMALS)].reduce((a, b) => (a < b ? a : b));
-      throw errors.amountOutOfRange(currency.minAmount === null ? null : formatFiat(currency.minAmount), fromScaled(max, FIAT_DECIMALS));
+      const ceiling = maxFiatFor(INVOICE_USDT_MAX, currency.rateMicro);
+      throw errors.amountOutOfRange(min === null ? null : formatCents(min), formatCents(max !== null && max < ceiling ? max : ceiling));
     }
     const createdAt = truncateToSecond(this.clock.now());
     const expiresAt = new Date(createdAt.getTime() + settings.invoiceTtlMinutes * 60_000);
@@ -127,9 +117,13 @@ export class Invoices {
     const result = rows[0];
     if (!result) throw new Error('kasa_create_invoice returned no row');
     if (result.outcome === 'rate' || result.outcome === 'pending') {
-      throw errors.customerRateLimited(result.outcome, result.retry_after_seconds ?? 1);
+      // A retried statement whose first attempt committed counts its own invoice against the
+      // customer's limits: that invoice existing under this id means this request succeeded.
+      if (!(await this.exists(id))) throw errors.customerRateLimited(result.outcome, result.retry_after_seconds ?? 1);
     }
-    if (result.outcome === 'duplicate') throw errors.duplicateExternalId(result.invoice_id ?? '');
+    // A duplicate carrying this request's own id is its own earlier attempt, whose commit
+    // succeeded although its answer was lost with the connection: answer as that attempt would.
+    if (result.outcome === 'duplicate' && result.invoice_id !== id) throw errors.duplicateExternalId(result.invoice_id ?? '');
 
     return {
       invoice_id: id,
@@ -149,6 +143,10 @@ export class Invoices {
       expires_at: isoSeconds(expiresAt),
       paid_at: null,
     };
+  }
+
+  private async exists(invoiceId: string): Promise<boolean> {
+    return (await this.db.selectFrom('invoices').select('id').where('id', '=', invoiceId).executeTakeFirst()) !== undefined;
   }
 
   view(row: InvoiceRow, now: Date): InvoiceView {
@@ -191,12 +189,10 @@ export class Invoices {
     if (filters.created_to !== undefined) query = query.where('created_at', '<', filters.created_to);
     switch (filters.status) {
       case 'pending':
-        query = query.where('status', '=', 'pending').where('expires_at', '>', now);
+        query = query.where(payableSql('invoices', now));
         break;
       case 'expired':
-        query = query.where((eb) =>
-          eb.or([eb('status', '=', 'expired'), eb.and([eb('status', '=', 'pending'), eb('expires_at', '<=', now)])]),
-        );
+        query = query.where((eb) => eb.or([eb('status', '=', 'expired'), dueForExpirySql('invoices', now)]));
         break;
       case 'success':
       case 'cancelled':

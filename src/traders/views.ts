@@ -38,7 +38,7 @@ export function balanceView(b: { available: bigint; locked: bigint }) {
   return { currency: 'USDT', available: formatUsdt(b.available, 2), locked: formatUsdt(b.locked, 2) };
 }
 
-export function dealView(d: DealRow & { card_number: string; bank_name: string; holder_name: string; expires_at: Date }, audience: 'owner' | 'admin') {
+export function dealView(d: DealRow & { expires_at: Date }, audience: 'owner' | 'admin') {
   return {
     deal_id: d.id,
     invoice_id: d.invoice_id,

@@ -12,6 +12,7 @@ import { createKasa, type Kasa } from '../../src/context.ts';
 import { connect, type Database } from '../../src/db/connect.ts';
 import { loadMigrations, migrate } from '../../src/db/migrate.ts';
 import { buildApp } from '../../src/http/app.ts';
+import { verifyLedger } from '../../src/ledger/ledger.ts';
 import { createPostgresDatabase } from './database.ts';
 
 export const PUBLIC_URL = 'https://pay.kasa.test';
@@ -142,9 +143,13 @@ export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKa
       return Number(row.n);
     },
     async close() {
+      // Whatever the file's tests did, the ledger must still verify: every balance the sum of
+      // its transfers, all balances summing to zero, no account but world below zero.
+      const report = await verifyLedger(database.db);
       await app.close();
       await database.close();
       await drop();
+      if (!report.ok) throw new Error(`ledger verify failed after the tests: ${JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
     },
   };
 }
