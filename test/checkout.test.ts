@@ -202,6 +202,12 @@ describe('payment page', () => {
       ["another browser's token", `_csrf=${encodeURIComponent(other.token)}`, cookie],
       ['the token with another browser\'s cookie', `_csrf=${encodeURIComponent(token)}`, other.cookie],
     ];
+    // The same browser's cookie and a token its other open invoice's page served: bound to that invoice.
+    const second = await newInvoice();
+    const secondPage = await t.inject({ method: 'GET', url: `/pay/${second.invoice_id}`, headers: { cookie } });
+    const secondToken = /name="_csrf" value="([^"]+)"/.exec(secondPage.body)?.[1];
+    assert.ok(secondToken, "the other invoice's page carries its form");
+    attempts.push(["the same browser's token for another invoice", `_csrf=${encodeURIComponent(secondToken)}`, cookie]);
     for (const [what, form, withCookie] of attempts) {
       const res = await pressPaid(invoice.invoice_id, form, withCookie);
       assert.equal(res.statusCode, 403, `${what}: ${res.body.slice(0, 200)}`);
@@ -353,7 +359,8 @@ describe('payment page', () => {
 
   test('success: 303 to success_url after the trader confirms, else a success page without the card', async () => {
     const invoice = await newInvoice();
-    await view(invoice.invoice_id);
+    // The form as the customer's page served it, before the trader confirmed.
+    const { cookie, token } = csrfOf(await view(invoice.invoice_id));
     await confirm(invoice.invoice_id);
     const res = await view(invoice.invoice_id);
     assert.equal(res.statusCode, 303);
@@ -362,7 +369,6 @@ describe('payment page', () => {
 
     // Pressed after the trader confirmed: the form's redirect must stay on Kasa (browsers apply
     // form-action 'self' to it), so the page leaves for success_url by meta refresh instead.
-    const { cookie, token } = csrfOf(await view((await newInvoice()).invoice_id));
     const late = await pressPaid(invoice.invoice_id, `_csrf=${encodeURIComponent(token)}&lang=en`, cookie);
     assert.equal(late.statusCode, 303);
     const leaving = await t.inject({ method: 'GET', url: late.headers.location as string });
@@ -385,7 +391,7 @@ describe('payment page', () => {
   test('cancelled by the merchant: 303 to fail_url, else a page that says so', async () => {
     for (const failUrl of ['https://yoursite.com/payment/failed', null]) {
       const invoice = await newInvoice({ fail_url: failUrl });
-      await view(invoice.invoice_id);
+      const { cookie, token } = csrfOf(await view(invoice.invoice_id));
       const cancel = await t.inject({ method: 'POST', url: `/api/v1/invoices/${invoice.invoice_id}/cancel`, headers: { 'x-api-key': apiKey } });
       assert.equal(cancel.statusCode, 200, cancel.body);
       const res = await view(invoice.invoice_id, {}, '?lang=en');
@@ -399,7 +405,6 @@ describe('payment page', () => {
       }
       assert.equal((await status(invoice.invoice_id)).json().status, 'cancelled');
       // "I have paid" on a final invoice changes nothing.
-      const { cookie, token } = csrfOf(await view((await newInvoice()).invoice_id));
       assert.equal((await pressPaid(invoice.invoice_id, `_csrf=${encodeURIComponent(token)}`, cookie)).statusCode, 303);
       assert.equal((await dealsOf(invoice.invoice_id))[0]?.status, 'cancelled');
     }

@@ -87,7 +87,14 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
   // any instance can check any form. SameSite=Lax: the merchant's redirect to the page is a
   // top-level GET (cookie sent), a foreign site's POST is not.
   const csrfCookieOptions = { path: '/pay', sameSite: 'lax', httpOnly: true, secure: publicUrl.startsWith('https:') } as const;
-  await app.register(csrfProtection, { cookieKey: CSRF_COOKIE, cookieOpts: csrfCookieOptions });
+  // The token is bound to its invoice (the plugin hashes the invoice id into it): a token served
+  // with one invoice's page is refused by every other invoice's form.
+  await app.register(csrfProtection, {
+    cookieKey: CSRF_COOKIE,
+    cookieOpts: csrfCookieOptions,
+    getUserInfo: (request) => (request.params as { invoice_id?: string }).invoice_id ?? '',
+    csrfOpts: { hmacKey: await kasa.catalog.pageTokenKey() },
+  });
   await app.register(formbody, { bodyLimit: FORM_BODY_SIZE_MAX_BYTES });
   await app.register(rateLimit, {
     global: false,
@@ -230,7 +237,7 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
         return reply.send(assigningPage(chrome, summary, polling));
       case 'deal':
         if (state.deal.status === 'customer_paid') return reply.send(confirmingPage(chrome, summary, state.requisite, polling));
-        return reply.send(awaitingPaymentPage(chrome, summary, state.requisite, polling, csrfToken(request, reply)));
+        return reply.send(awaitingPaymentPage(chrome, summary, state.requisite, polling, csrfToken(request, reply, state.invoice.id)));
     }
   }
 
@@ -239,13 +246,13 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
    * randomUUID (122 random bits, drawn from Node's buffered entropy pool) rather than by the
    * plugin's randomBytes, which costs a system call on every cookieless view of the busiest page.
    */
-  function csrfToken(request: FastifyRequest, reply: FastifyReply): string {
+  function csrfToken(request: FastifyRequest, reply: FastifyReply, invoiceId: string): string {
     if (!request.cookies[CSRF_COOKIE]) {
       const secret = randomUUID().replaceAll('-', '');
       reply.setCookie(CSRF_COOKIE, secret, csrfCookieOptions);
       request.cookies[CSRF_COOKIE] = secret;
     }
-    return reply.generateCsrf();
+    return reply.generateCsrf({ userInfo: invoiceId });
   }
 
   function summaryOf(invoice: PageInvoice, merchantName: string): InvoiceSummary {

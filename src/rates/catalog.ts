@@ -4,7 +4,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import { errors } from '../errors.ts';
-import { formatFiat, formatRate, RATE_DECIMALS, toScaled } from '../money.ts';
+import { formatFiat, formatRate, rateMicro, type RateMicro } from '../money.ts';
 
 export const CACHE_TTL_MS = 1_000;
 
@@ -13,7 +13,7 @@ export interface Currency {
   enabled: boolean;
   /** Fiat per 1 USDT as stored (6 decimals), or null before the rate is known. */
   rate: string | null;
-  rateMicro: bigint | null;
+  rateMicro: RateMicro | null;
   minAmount: string | null;
   maxAmount: string | null;
   updatedAt: Date;
@@ -136,6 +136,11 @@ export class Catalog {
     return toCurrency(row);
   }
 
+  /** The installation's key for binding the payment page's form token to its invoice (never shown). */
+  async pageTokenKey(): Promise<string> {
+    return (await this.db.selectFrom('settings').select('page_token_key').executeTakeFirstOrThrow()).page_token_key;
+  }
+
   async getSettings(): Promise<Settings> {
     return this.toSettings(await this.db.selectFrom('settings').selectAll().executeTakeFirstOrThrow());
   }
@@ -164,7 +169,7 @@ function toCurrency(row: {
     code: row.code,
     enabled: row.enabled,
     rate: row.rate,
-    rateMicro: row.rate === null ? null : toScaled(row.rate, RATE_DECIMALS),
+    rateMicro: row.rate === null ? null : rateMicro(row.rate),
     minAmount: row.min_amount,
     maxAmount: row.max_amount,
     updatedAt: row.updated_at,
