@@ -8,7 +8,7 @@
 // URL's scheme vs. its syntax), so the checks and their messages live here, next to the schema
 // they document.
 import type { ValidationIssue } from '../errors.ts';
-import { FIAT_DECIMALS } from '../money.ts';
+import { canonicalDecimal, compareDecimal, FIAT_DECIMALS, parseDecimal, placesOf, wholeDigitsOf } from '../money.ts';
 
 export type { ValidationIssue };
 
@@ -187,54 +187,9 @@ export interface DecimalOptions extends Doc {
   maxDigits: number;
 }
 
-const DECIMAL_TEXT = /^([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d{1,6}))?$/;
-
-interface DecimalParts {
-  negative: boolean;
-  /** Significant digits without leading zeros ("" for zero). */
-  digits: string;
-  /** value = digits × 10^-scale; scale may be negative. */
-  scale: number;
-}
-
-function decimalParts(text: string): DecimalParts | null {
-  const match = DECIMAL_TEXT.exec(text.trim());
-  if (!match) return null;
-  const [, sign, mantissa = '', exponent = '0'] = match;
-  const [whole = '', fraction = ''] = mantissa.split('.');
-  let digits = (whole + fraction).replace(/^0+/, '');
-  let scale = fraction.length - Number(exponent);
-  // Normalize: trailing zeros carry no value ("1500.000" has 0 decimal places, like Decimal.normalize()).
-  while (digits.endsWith('0')) {
-    digits = digits.slice(0, -1);
-    scale -= 1;
-  }
-  if (digits === '') scale = 0;
-  return { negative: sign === '-' && digits !== '', digits, scale };
-}
-
-function compareDecimal(a: DecimalParts, b: DecimalParts): number {
-  const sign = (p: DecimalParts) => (p.digits === '' ? 0 : p.negative ? -1 : 1);
-  if (sign(a) !== sign(b)) return Math.sign(sign(a) - sign(b));
-  const scale = Math.max(a.scale, b.scale, 0);
-  const scaled = (p: DecimalParts) => BigInt(p.digits || '0') * 10n ** BigInt(scale - p.scale);
-  const x = scaled(a) * BigInt(sign(a) || 1);
-  const y = scaled(b) * BigInt(sign(b) || 1);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-function canonical(p: DecimalParts, places: number): string {
-  if (p.digits === '') return places > 0 ? '0.' + '0'.repeat(places) : '0';
-  const padded = p.digits + '0'.repeat(Math.max(0, places - p.scale));
-  const intLength = padded.length - places;
-  const whole = intLength > 0 ? padded.slice(0, intLength) : '0';
-  const fraction = intLength >= 0 ? padded.slice(intLength) : '0'.repeat(-intLength) + padded;
-  return (p.negative ? '-' : '') + whole + (places > 0 ? '.' + fraction : '');
-}
-
 export function decimal(options: DecimalOptions): Field<string> {
   const { gt, ge, lt, maxPlaces, maxDigits } = options;
-  const bound = (b: string | undefined) => (b === undefined ? null : decimalParts(b));
+  const bound = (b: string | undefined) => (b === undefined ? null : parseDecimal(b));
   const [gtParts, geParts, ltParts] = [bound(gt), bound(ge), bound(lt)];
   const schema: JsonSchema = {
     anyOf: [{ type: 'string', pattern: '^[+-]?\\d*\\.?\\d+$' }, { type: 'number' }],
@@ -249,13 +204,13 @@ export function decimal(options: DecimalOptions): Field<string> {
       else if (typeof input === 'number' && Number.isFinite(input)) text = String(input);
       else if (typeof input === 'number') return fail('finite_number', 'Input should be a finite number');
       else return fail('decimal_type', 'Decimal input should be an integer, float, string or Decimal object');
-      const parts = decimalParts(text);
+      const parts = parseDecimal(text);
       if (!parts) {
         if (/^\s*[+-]?(nan|inf|infinity)\s*$/i.test(text)) return fail('finite_number', 'Input should be a finite number');
         return fail('decimal_parsing', 'Input should be a valid decimal');
       }
-      const places = Math.max(0, parts.scale);
-      const wholeDigits = Math.max(0, parts.digits.length - parts.scale);
+      const places = placesOf(parts);
+      const wholeDigits = wholeDigitsOf(parts);
       if (wholeDigits + places > maxDigits) {
         return fail('decimal_max_digits', `Decimal input should have no more than ${maxDigits} digit${maxDigits === 1 ? '' : 's'} in total`, { max_digits: maxDigits });
       }
@@ -273,7 +228,7 @@ export function decimal(options: DecimalOptions): Field<string> {
         return fail('greater_than_equal', `Input should be greater than or equal to ${ge}`, { ge });
       }
       if (ltParts && compareDecimal(parts, ltParts) >= 0) return fail('less_than', `Input should be less than ${lt}`, { lt });
-      return ok(canonical(parts, maxPlaces));
+      return ok(canonicalDecimal(parts, maxPlaces));
     },
   };
 }

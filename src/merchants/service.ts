@@ -5,7 +5,7 @@ import { LRUCache } from 'lru-cache';
 import type { DB, MerchantsTable } from '../db/schema.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
-import { formatPercent, PERCENT_DECIMALS, toScaled } from '../money.ts';
+import { formatPercent, percentHundredths, type PercentHundredths } from '../money.ts';
 import { generateApiKey, generateWebhookSecret, hashKey, sameHash } from './keys.ts';
 
 /** A revoked key or a disabled merchant stops working within this long on every instance. */
@@ -19,7 +19,7 @@ export interface Merchant {
   status: 'active' | 'disabled';
   feePercent: string;
   /** fee_percent × 100 as an integer (2.00 % → 200n), for exact arithmetic. */
-  feeHundredths: bigint;
+  feeHundredths: PercentHundredths;
   webhookUrl: string | null;
   webhookSecret: string;
   createdAt: Date;
@@ -54,7 +54,7 @@ function toMerchant(row: Selectable<MerchantsTable>): Merchant {
     name: row.name,
     status: row.status,
     feePercent: row.fee_percent,
-    feeHundredths: toScaled(row.fee_percent, PERCENT_DECIMALS),
+    feeHundredths: percentHundredths(row.fee_percent),
     webhookUrl: row.webhook_url,
     webhookSecret: row.webhook_secret,
     createdAt: row.created_at,
