@@ -1,28 +1,18 @@
 // One database module for both engines: a PostgreSQL server when DATABASE_URL is set, the
 // embedded PGlite otherwise. Same SQL, same migrations, same Kysely interface above them.
 import fs from 'node:fs/promises';
-import { CompiledQuery, Kysely, PostgresDialect, type Dialect } from 'kysely';
+import { Kysely, PostgresDialect, type Dialect } from 'kysely';
 import pg from 'pg';
 import { defaultPipelines, defaultPoolSize } from '../config.ts';
 import type { DB } from './schema.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { StatementPipelines } from './pipeline.ts';
-import { retrying } from './retry.ts';
+import { kyselyPrepared, retried, type PreparedQuery } from './prepared.ts';
+
+export type { PreparedQuery };
+export { kyselyPrepared };
 
 export type Engine = 'postgres' | 'pglite';
-
-/**
- * Runs one statement as a named prepared statement where the engine has them (a PostgreSQL
- * connection parses and plans it once, then only binds), as a plain query elsewhere. On a
- * PostgreSQL server the statement is pipelined (see pipeline.ts): only single statements that
- * are their own transaction and wait on no lock held across round trips belong here. Each is
- * retried as a whole where PostgreSQL says a retry can succeed (see retry.ts), as transactions are.
- */
-export type PreparedQuery = <R>(name: string, text: string, values: unknown[]) => Promise<R[]>;
-
-function retried(run: PreparedQuery): PreparedQuery {
-  return <R>(name: string, text: string, values: unknown[]) => retrying(() => run<R>(name, text, values));
-}
 
 export interface Database {
   db: Kysely<DB>;
@@ -33,11 +23,6 @@ export interface Database {
   close(): Promise<void>;
   /** PGlite only: the data directory as a tarball, to start other instances from. */
   dump?: () => Promise<Blob>;
-}
-
-/** Through Kysely's driver: keeps PGlite's one-session discipline. */
-export function kyselyPrepared(db: Kysely<DB>): PreparedQuery {
-  return retried(async <R>(_name: string, text: string, values: unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, values))).rows);
 }
 
 export interface ConnectOptions {

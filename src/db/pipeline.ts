@@ -18,7 +18,7 @@
 // keeps the lanes: the least busy ready lane takes a statement; a lane that is not connected yet,
 // was lost or is full sends the statement through the pool instead, so nothing waits on a lane.
 import pg from 'pg';
-import type { PreparedQuery } from './connect.ts';
+import type { PreparedQuery } from './prepared.ts';
 
 /** Statements in flight on one lane at most; past it a statement goes through the pool. */
 const LANE_DEPTH_MAX = 32;

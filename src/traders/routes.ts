@@ -4,7 +4,7 @@ import type { Kasa } from '../context.ts';
 import { apiKeyOf } from '../http/auth.ts';
 import { errors } from '../errors.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type ModelValue } from '../http/validation.ts';
-import { cardNumber } from './card.ts';
+import { cardNumber } from './schema.ts';
 import type { TraderRow } from './service.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 
