@@ -11,16 +11,17 @@ import { queryBuilder } from '../db/compile.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import type { Clock } from '../clock.ts';
 import { truncateToSecond } from '../clock.ts';
-import type { DB, DealsTable, InvoicesTable } from '../db/schema.ts';
+import type { DB, DealsTable } from '../db/schema.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import type { InvoiceRow, Invoices, InvoiceView } from '../invoices/service.ts';
+import { assertChanged, expireInvoices, lockInvoice, moveInvoice } from '../invoices/transitions.ts';
+import { markRequisiteUsed } from '../traders/service.ts';
 import { postTransfers, traderAvailable } from '../ledger/ledger.ts';
 import {
-  assertDealTransition, assertInvoiceTransition, completeTransfers, dealStatusesLeadingTo, dueForExpirySql, effectiveStatus,
-  invoiceStatusesLeadingTo, isOpenDeal, OPEN_DEAL_STATUSES, openTransfers, payableSql, releaseTransfers,
-  type DealStatus, type InvoiceStatus,
+  assertDealTransition, completeTransfers, dealStatusesLeadingTo, dueForExpirySql, effectiveStatus, isOpenDeal,
+  OPEN_DEAL_STATUSES, openTransfers, payableSql, releaseTransfers, type DealStatus,
 } from '../lifecycle.ts';
 import { asMicroUsdt, percentHundredths, traderReward } from '../money.ts';
 import type { Catalog } from '../rates/catalog.ts';
@@ -212,7 +213,7 @@ export class Deals {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      await trx.updateTable('requisites').set({ last_used_at: now }).where('id', '=', candidate.id).execute();
+      await markRequisiteUsed(trx, candidate.id, now);
       return deal;
     }
     return null;
@@ -298,15 +299,7 @@ export class Deals {
          FOR UPDATE SKIP LOCKED`.execute(trx);
       if (due.length === 0) return 0;
       const ids = due.map((r) => r.id);
-      const expired = await trx
-        .updateTable('invoices')
-        .set({ status: 'expired', expired_at: now })
-        .where('id', 'in', ids)
-        .where('status', 'in', invoiceStatusesLeadingTo('expired'))
-        .returningAll()
-        .execute();
-      // Every row was locked as pending above; fewer rows changed means the lock did not hold.
-      assertChanged('invoice', 'expired', expired.length, ids.length);
+      const expired = await expireInvoices(trx, ids, now);
       const deals = await trx
         .updateTable('deals')
         .set({ status: 'expired', closed_at: now })
@@ -357,23 +350,3 @@ async function moveDeal(trx: Transaction<DB>, deal: DealRow, to: DealStatus, set
   return rows[0] as DealRow;
 }
 
-async function moveInvoice(trx: Transaction<DB>, invoice: InvoiceRow, to: InvoiceStatus, set: Updateable<InvoicesTable>): Promise<InvoiceRow> {
-  assertInvoiceTransition(invoice.status, to);
-  const rows = await trx
-    .updateTable('invoices')
-    .set({ ...set, status: to })
-    .where('id', '=', invoice.id)
-    .where('status', '=', invoice.status)
-    .returningAll()
-    .execute();
-  assertChanged('invoice', to, rows.length, 1);
-  return rows[0] as InvoiceRow;
-}
-
-function assertChanged(entity: 'invoice' | 'deal', to: string, changed: number, expected: number): void {
-  if (changed !== expected) throw new Error(`lifecycle invariant: ${expected} ${entity}(s) → ${to} expected, ${changed} changed`);
-}
-
-async function lockInvoice(trx: Transaction<DB>, invoiceId: string): Promise<InvoiceRow | undefined> {
-  return trx.selectFrom('invoices').selectAll().where('id', '=', invoiceId).forUpdate().executeTakeFirst();
-}

@@ -4,6 +4,8 @@
 // transfers, and no account but `world` goes below zero (a CHECK in the table).
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.ts';
+import { mapConstraints } from '../db/constraints.ts';
+import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { assertTransfer, WORLD, type Transfer } from './accounts.ts';
 
@@ -39,8 +41,7 @@ export async function postTransfers(trx: Transaction<DB>, transfers: Transfer[])
         FROM (SELECT unnest(${changed}::text[]) AS id, unnest(${changed.map((id) => String(net.get(id)))}::bigint[]) AS delta) d
        WHERE a.id = d.id`.execute(trx);
   } catch (error) {
-    if ((error as { code?: string }).code === '23514') throw errors.insufficientFunds();
-    throw error;
+    mapConstraints({ accounts_no_overdraft: errors.insufficientFunds })(error);
   }
   await sql`
     INSERT INTO transfers (from_account, to_account, amount, kind, ref)
@@ -78,7 +79,7 @@ export interface VerifyReport {
 
 /** Recomputes every balance from the transfers and checks the ledger's invariants. */
 export async function verifyLedger(db: Kysely<DB>): Promise<VerifyReport> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     // One snapshot for all three reads, so a concurrent posting cannot look like a mismatch.
     await sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`.execute(trx);
     const { rows: mismatched } = await sql<{ account: string; balance: bigint; computed: bigint }>`

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { DB, MerchantsTable } from '../db/schema.ts';
+import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { formatPercent, percentHundredths, type PercentHundredths } from '../money.ts';
@@ -100,7 +101,7 @@ export class Merchants {
     const key = generateApiKey();
     const merchantId = randomUUID();
     const keyId = randomUUID();
-    const row = await this.db.transaction().execute(async (trx) => {
+    const row = await inTransaction(this.db, async (trx) => {
       const merchant = await trx
         .insertInto('merchants')
         .values({

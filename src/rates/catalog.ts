@@ -3,6 +3,7 @@
 // instance that made it (the cache is dropped there) and within a second on every other one.
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../db/schema.ts';
+import { mapConstraints } from '../db/constraints.ts';
 import { errors } from '../errors.ts';
 import { formatFiat, formatRate, rateMicro, type RateMicro } from '../money.ts';
 
@@ -127,11 +128,8 @@ export class Catalog {
       )
       .returningAll()
       .executeTakeFirstOrThrow()
-      .catch((error: unknown) => {
-        // The table's CHECK keeps min ≤ max even when only one side is sent.
-        if ((error as { code?: string }).code === '23514') throw errors.currencyRangeInvalid();
-        throw error;
-      });
+      // The table's CHECK keeps min ≤ max even when only one side is sent.
+      .catch(mapConstraints({ currencies_check: errors.currencyRangeInvalid }));
     this.invalidate();
     return toCurrency(row);
   }

@@ -4,6 +4,7 @@ import type { Kasa } from '../context.ts';
 import { adminAuth } from '../http/auth.ts';
 import { decimal, enumeration, model, optional, string, type ModelValue } from '../http/validation.ts';
 import { formatUsdt, toScaled, USDT_DECIMALS } from '../money.ts';
+import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
 import { balanceView, traderView } from './views.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
@@ -25,6 +26,7 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
     reference: string({ min: 1, max: 200, description: 'Your reference of the incoming transfer (e.g. a transaction hash); unique per trader' }),
   });
   const notFound = { ...ADMIN_ERRORS, 404: 'TRADER_NOT_FOUND' };
+  const listQuery = model(pageFields);
 
   app.post(
     '/traders',
@@ -36,11 +38,15 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
     },
   );
 
-  app.get('/traders', { schema: { summary: 'List traders', tags, security }, config: { errorDocs: ADMIN_ERRORS } }, async () => {
-    const traders = await kasa.traders.list();
-    const balances = await Promise.all(traders.map((t) => kasa.traders.balance(t.id)));
-    return { items: traders.map((t, i) => ({ ...traderView(t), balance: balanceView(balances[i]!) })) };
-  });
+  app.get(
+    '/traders',
+    { schema: { summary: 'List traders, newest first', tags, security, querystring: listQuery.schema }, config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } } },
+    async (request) => {
+      const q = request.query as ModelValue<typeof listQuery>;
+      const { items, next_cursor } = await kasa.traders.list({ limit: q.limit ?? LIST_LIMIT_DEFAULT, cursor: q.cursor });
+      return { items: items.map((t) => ({ ...traderView(t), balance: balanceView(t) })), next_cursor };
+    },
+  );
 
   app.get(
     '/traders/:id',

@@ -1,7 +1,9 @@
 // Traders: their API keys, USDT deposits, balances and fiat requisites.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { DB, RequisitesTable, TradersTable } from '../db/schema.ts';
+import { mapConstraints } from '../db/constraints.ts';
+import { afterCursor, decodeCursor, keyOf, page, type PageRequest } from '../db/cursor.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
@@ -32,11 +34,11 @@ export type RequisitePatch = Partial<Omit<NewRequisite, 'currency' | 'method' | 
 
 const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
-function mapConstraint(error: unknown): never {
-  const e = error as { code?: string; constraint?: string };
-  if (e.code === '23503') throw errors.currencyInvalid();
-  if (e.code === '23514') throw errors.requisiteRangeInvalid();
-  throw error;
+const mapConstraint = mapConstraints({ requisites_currency_fkey: errors.currencyInvalid, requisites_check: errors.requisiteRangeInvalid });
+
+/** The deals engine took this requisite: it goes to the back of the least-recently-used order. */
+export async function markRequisiteUsed(trx: Transaction<DB>, requisiteId: string, now: Date): Promise<void> {
+  await trx.updateTable('requisites').set({ last_used_at: now }).where('id', '=', requisiteId).execute();
 }
 
 export class Traders {
@@ -46,7 +48,7 @@ export class Traders {
     const key = generateApiKey('tk');
     const traderId = randomUUID();
     const keyId = randomUUID();
-    const trader = await this.db.transaction().execute(async (trx) => {
+    const trader = await inTransaction(this.db, async (trx) => {
       const row = await trx
         .insertInto('traders')
         .values({ id: traderId, name: input.name, reward_percent: input.reward_percent ?? '1.00' })
@@ -59,8 +61,17 @@ export class Traders {
     return { trader, apiKey: key.apiKey, prefix: key.prefix, keyId };
   }
 
-  async list(): Promise<TraderRow[]> {
-    return this.db.selectFrom('traders').selectAll().orderBy('created_at').orderBy('id').execute();
+  /** Newest first, each with its balances, in one query (accounts joined, not fetched per trader). */
+  async list(request: PageRequest): Promise<{ items: (TraderRow & { available: bigint; locked: bigint })[]; next_cursor: string | null }> {
+    let query = this.db
+      .selectFrom('traders as t')
+      .leftJoin('accounts as a', (join) => join.on('a.id', '=', sql<string>`'trader:' || t.id::text || ':available'`))
+      .leftJoin('accounts as l', (join) => join.on('l.id', '=', sql<string>`'trader:' || t.id::text || ':locked'`))
+      .selectAll('t')
+      .select([sql<bigint>`coalesce(a.balance, 0)`.as('available'), sql<bigint>`coalesce(l.balance, 0)`.as('locked')]);
+    if (request.cursor !== undefined) query = query.where(afterCursor('t', decodeCursor(request.cursor)));
+    const rows = await query.orderBy(keyOf('t'), 'desc').orderBy('t.id', 'desc').limit(request.limit + 1).execute();
+    return page(rows, request.limit, (r) => r.created_at);
   }
 
   async get(id: string): Promise<TraderRow> {
