@@ -9,6 +9,7 @@ import { KasaError, errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { generateWebhookSecret } from '../merchants/keys.ts';
 import type { Metrics } from '../metrics.ts';
+import { answerView } from './answer.ts';
 import { signingKeysOf, webhookBody, webhookHeaders } from './delivery.ts';
 import type { WebhookSender } from './sender.ts';
 import { generateSigningKeyPair } from './signer.ts';
@@ -69,7 +70,7 @@ export class Webhooks {
         attempted_at: a.attempted_at.toISOString(),
         status_code: a.status_code,
         duration_ms: a.duration_ms,
-        response_body: a.response_body,
+        ...answerView(a.response_body),
         error: a.error,
       })),
     };
@@ -132,7 +133,7 @@ export class Webhooks {
         .values({ event_id: eventId, merchant_id: merchantId, attempted_at: now, status_code: result.statusCode, duration_ms: result.durationMs, response_body: result.responseBody, error: result.error })
         .execute();
     });
-    return { event_id: eventId, delivered: ok, status_code: result.statusCode, duration_ms: result.durationMs, response_body: result.responseBody, error: result.error };
+    return { event_id: eventId, delivered: ok, status_code: result.statusCode, duration_ms: result.durationMs, ...answerView(result.responseBody), error: result.error };
   }
 
   /** A new signing secret; the previous one keeps signing for SECRET_ROTATION_OVERLAP_MS. */
