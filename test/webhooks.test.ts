@@ -8,11 +8,12 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { Webhook } from 'standardwebhooks';
-import { ATTEMPTS_MAX, CLAIM_SCAN_MAX, DeliveryWorker, LEASE_MS, nextStep, RETRY_AFTER_MS_MAX, RETRY_JITTER_RATIO, RETRY_SCHEDULE_MS, type DeliveryOptions } from '../src/webhooks/delivery.ts';
+import { ATTEMPTS_MAX, CLAIM_SCAN_MAX, DeliveryWorker, LEASE_MS, nextStep, PER_TARGET_IN_FLIGHT_MAX, RETRY_AFTER_MS_MAX, RETRY_JITTER_RATIO, RETRY_SCHEDULE_MS, type DeliveryOptions } from '../src/webhooks/delivery.ts';
 import { connect } from '../src/db/connect.ts';
 import { loadMigrations, migrate } from '../src/db/migrate.ts';
 import { answerView, RESPONSE_BODY_BYTES_MAX } from '../src/webhooks/answer.ts';
-import { WebhookSender, type AttemptResult } from '../src/webhooks/sender.ts';
+import { DELIVERY_TIMEOUT_MS, WebhookSender, type AttemptResult } from '../src/webhooks/sender.ts';
+import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from '../src/webhooks/test-pings.ts';
 import { isBlockedAddress } from '../src/webhooks/ssrf.ts';
 import { createPostgresDatabase } from './helpers/database.ts';
 import { assertEnvelope } from './helpers/http.ts';
@@ -764,6 +765,76 @@ describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () 
       const log = await attempts(shop, body.event_id);
       assert.deepEqual(log.attempts.map((a) => [a.response_body, a.response_body_encoding]), [answer.shown]);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('test pings in flight are bounded per merchant and per target host', () => {
+  afterEach(() => h.settle());
+
+  type Answer = Awaited<ReturnType<Harness['api']>>;
+
+  /** Starts `n` pings at once; resolves when all but the ones the receiver holds have answered. */
+  async function burst(shops: Shop[], rx: Receiver, held: number) {
+    const answered: Answer[] = [];
+    const all = Promise.all(shops.map((shop) => h.api(shop, 'POST', '/api/v1/webhooks/test').then((res) => (answered.push(res), res))));
+    await waitUntil(() => answered.length === shops.length - held && rx.heldCount === held, 20_000, `${held} pings held, the rest answered`);
+    return { refused: [...answered], all };
+  }
+
+  function assertBusy(res: Answer, reason: string, inFlightMax: number, retryAfterSeconds: number): void {
+    const body = assertEnvelope(res, 429, 'WEBHOOK_TEST_BUSY');
+    assert.deepEqual(body.error.details, { reason, in_flight_max: inFlightMax, retry_after_seconds: retryAfterSeconds });
+    assert.equal(res.headers['retry-after'], String(retryAfterSeconds));
+  }
+
+  test(`60 parallel pings from one merchant: ${TEST_PINGS_IN_FLIGHT_MAX} reach a slow receiver, the rest are 429 with Retry-After`, async () => {
+    const rx = await h.receiver();
+    rx.reply = () => 'hold';
+    const shop = await h.shop(rx.url);
+    const { refused, all } = await burst(Array.from({ length: 60 }, () => shop), rx, TEST_PINGS_IN_FLIGHT_MAX);
+    assert.equal(refused.length, 60 - TEST_PINGS_IN_FLIGHT_MAX);
+    // A held ping ends within the delivery timeout: that is when a slot is sure to be free.
+    for (const res of refused) assertBusy(res, 'merchant', TEST_PINGS_IN_FLIGHT_MAX, DELIVERY_TIMEOUT_MS / 1000);
+    h.t.clock.advance(4_000);
+    assertBusy(await h.api(shop, 'POST', '/api/v1/webhooks/test'), 'merchant', TEST_PINGS_IN_FLIGHT_MAX, DELIVERY_TIMEOUT_MS / 1000 - 4);
+    assert.equal(rx.received.length, TEST_PINGS_IN_FLIGHT_MAX);
+    assert.equal(rx.maxOpenPerHost, TEST_PINGS_IN_FLIGHT_MAX);
+    assert.ok(rx.maxOpenSockets <= TEST_PINGS_IN_FLIGHT_MAX, `${rx.maxOpenSockets} connections at once`);
+    const refusedEvents = await h.t.database.db.selectFrom('events').select('id').where('merchant_id', '=', shop.merchant_id).execute();
+    assert.equal(refusedEvents.length, 0, 'a refused ping records nothing (the held ones record when answered)');
+
+    rx.release(200);
+    const answers = await all;
+    assert.deepEqual(answers.filter((r) => r.statusCode === 200).map((r) => r.json().delivered), Array(TEST_PINGS_IN_FLIGHT_MAX).fill(true));
+    // The slots are free again.
+    rx.reply = () => ({ status: 200 });
+    const again = await h.api(shop, 'POST', '/api/v1/webhooks/test');
+    assert.equal(again.statusCode, 200, again.body);
+  });
+
+  test(`pings of several merchants to one host: at most ${TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX} in flight there; another host is not held up`, async () => {
+    assert.equal(TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX, PER_TARGET_IN_FLIGHT_MAX, "the delivery worker's per-target bound");
+    const rx = await h.receiver('127.0.0.1');
+    const elsewhere = await h.receiver('127.0.0.2');
+    rx.reply = () => 'hold';
+    const shops = [await h.shop(rx.url), await h.shop(rx.url), await h.shop(rx.url)];
+    const pings = shops.flatMap((shop) => Array.from({ length: TEST_PINGS_IN_FLIGHT_MAX }, () => shop));
+    assert.ok(pings.length > TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+    const { refused, all } = await burst(pings, rx, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+    assert.equal(refused.length, pings.length - TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+    for (const res of refused) assertBusy(res, 'target_host', TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX, DELIVERY_TIMEOUT_MS / 1000);
+    assert.equal(rx.maxOpenPerHost, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+    assert.ok(rx.maxOpenSockets <= TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX, `${rx.maxOpenSockets} connections at once`);
+
+    const other = await h.shop(elsewhere.url);
+    const ping = await h.api(other, 'POST', '/api/v1/webhooks/test');
+    assert.equal(ping.statusCode, 200, ping.body);
+    assert.equal(ping.json().delivered, true);
+
+    rx.release(200);
+    assert.equal((await all).filter((r) => r.statusCode === 200).length, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
   });
 });
 
