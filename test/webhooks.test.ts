@@ -802,6 +802,8 @@ describe('test pings in flight are bounded per merchant and per target host', ()
     assert.equal(rx.received.length, TEST_PINGS_IN_FLIGHT_MAX);
     assert.equal(rx.maxOpenPerHost, TEST_PINGS_IN_FLIGHT_MAX);
     assert.ok(rx.maxOpenSockets <= TEST_PINGS_IN_FLIGHT_MAX, `${rx.maxOpenSockets} connections at once`);
+    const documented = (await h.t.inject({ method: 'GET', url: '/openapi.json' })).json().paths['/api/v1/webhooks/test'].post.responses['429'];
+    assert.match(documented.description, /^WEBHOOK_TEST_BUSY: .*Retry-After/);
     const refusedEvents = await h.t.database.db.selectFrom('events').select('id').where('merchant_id', '=', shop.merchant_id).execute();
     assert.equal(refusedEvents.length, 0, 'a refused ping records nothing (the held ones record when answered)');
 

@@ -44,7 +44,7 @@ export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
 
   app.post(
     '/api/v1/webhooks/test',
-    { schema: { summary: 'Send a signed ping to your webhook_url and return the attempt', tags, security, response: { 200: testPingResult } }, config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING' } } },
+    { schema: { summary: 'Send a signed ping to your webhook_url and return the attempt', tags, security, response: { 200: testPingResult } }, config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING', 429: PING_BUSY } } },
     async (request) => kasa.webhooks.ping(merchantOf(request).id),
   );
 }
