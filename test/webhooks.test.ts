@@ -753,6 +753,8 @@ describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () 
       { body: NUL_ANSWER, shown: ['{"ok":true}\u0000trailer', 'utf8'] },
       { body: INVALID_UTF8, shown: [INVALID_UTF8.toString('base64'), 'base64'] },
       { body: MIB_ANSWER, shown: [MIB_KEPT, 'utf8'] },
+      // Not text at all: cut at exactly the limit.
+      { body: Buffer.alloc(1024 * 1024, 0xff), shown: [Buffer.alloc(RESPONSE_BODY_BYTES_MAX, 0xff).toString('base64'), 'base64'] },
       { body: 'streaming:', endless: true, shown: [`streaming:${'x'.repeat(RESPONSE_BODY_BYTES_MAX - 10)}`, 'utf8'] },
     ];
     rx.reply = (_r, n) => ({ status: 200, body: answers[n]!.body, endless: answers[n]!.endless ?? false });
