@@ -99,6 +99,14 @@ export const errors = {
   // Webhooks
   deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),
   noWebhookUrl: () => new KasaError(400, 'WEBHOOK_URL_MISSING', 'The merchant has no webhook_url to send a test event to'),
+  webhookTestBusy: (reason: 'merchant' | 'target_host', inFlightMax: number, retryAfterSeconds: number) =>
+    new KasaError(
+      429,
+      'WEBHOOK_TEST_BUSY',
+      reason === 'merchant' ? `This merchant has ${inFlightMax} test pings in flight already` : `${inFlightMax} test pings to this webhook_url's host are in flight already`,
+      { reason, in_flight_max: inFlightMax, retry_after_seconds: retryAfterSeconds },
+      retryAfter(retryAfterSeconds),
+    ),
 
   // Requests as such
   rateLimited: (retryAfterSeconds: number) =>

@@ -8,9 +8,14 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { Webhook } from 'standardwebhooks';
-import { ATTEMPTS_MAX, CLAIM_SCAN_MAX, DeliveryWorker, nextStep, RETRY_AFTER_MS_MAX, RETRY_JITTER_RATIO, RETRY_SCHEDULE_MS, type DeliveryOptions } from '../src/webhooks/delivery.ts';
-import { WebhookSender, type AttemptResult } from '../src/webhooks/sender.ts';
+import { ATTEMPTS_MAX, CLAIM_SCAN_MAX, DeliveryWorker, LEASE_MS, nextStep, PER_TARGET_IN_FLIGHT_MAX, RETRY_AFTER_MS_MAX, RETRY_JITTER_RATIO, RETRY_SCHEDULE_MS, type DeliveryOptions } from '../src/webhooks/delivery.ts';
+import { connect } from '../src/db/connect.ts';
+import { loadMigrations, migrate } from '../src/db/migrate.ts';
+import { answerView, RESPONSE_BODY_BYTES_MAX } from '../src/webhooks/answer.ts';
+import { DELIVERY_TIMEOUT_MS, WebhookSender, type AttemptResult } from '../src/webhooks/sender.ts';
+import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from '../src/webhooks/test-pings.ts';
 import { isBlockedAddress } from '../src/webhooks/ssrf.ts';
+import { createPostgresDatabase } from './helpers/database.ts';
 import { assertEnvelope } from './helpers/http.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { Receiver, waitUntil, type Received } from './helpers/receiver.ts';
@@ -613,6 +618,232 @@ describe('webhook retries', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () => {
+  let worker: DeliveryWorker;
+
+  before(() => {
+    worker = h.worker();
+  });
+  afterEach(() => h.settle());
+
+  // A NUL is valid UTF-8 (shown as text) but was refused by a text column; 0xff and a broken
+  // two-byte sequence are not UTF-8 at all.
+  const NUL_ANSWER = Buffer.from('{"ok":true}\0trailer', 'utf8');
+  const INVALID_UTF8 = Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0xc3, 0x28, 0x7d]);
+  // 1 MiB + 1 byte of text whose 1 KiB cut falls inside a two-byte character.
+  const MIB_ANSWER = Buffer.from(`x${'я'.repeat(512 * 1024)}`, 'utf8');
+  const MIB_KEPT = `x${'я'.repeat(511)}`;
+
+  async function attempts(shop: Shop, eventId: string) {
+    const res = await h.api(shop, 'GET', `/api/v1/webhooks/deliveries/${eventId}`);
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json() as { status: string; failure_reason: string | null; attempts: { status_code: number | null; response_body: string | null; response_body_encoding: string | null; error: string | null }[] };
+  }
+
+  async function storedAnswers(eventId: string): Promise<Buffer[]> {
+    const rows = await h.t.database.db.selectFrom('delivery_attempts').select('response_body').where('event_id', '=', eventId).orderBy('id').execute();
+    return rows.map((r) => Buffer.from(r.response_body!));
+  }
+
+  /** Moves the clock to the delivery's next attempt and drains. */
+  async function atNextAttempt(eventId: string): Promise<void> {
+    h.t.clock.set((await h.delivery(eventId)).next_attempt_at.toISOString());
+    await worker.drain();
+  }
+
+  test('a NUL in the answer: the attempt is logged, retried on the schedule, and a 200 delivers it once', async () => {
+    const rx = await h.receiver();
+    rx.reply = (_r, n) => ({ status: n === 0 ? 500 : 200, body: NUL_ANSWER });
+    const shop = await h.shop(rx.url);
+    const eventId = await h.cancelledEvent(shop);
+    await worker.drain();
+    let d = await h.delivery(eventId);
+    assert.deepEqual([d.status, d.attempts, d.last_status, d.lease_token], ['pending', 1, 500, null], 'the outcome was written');
+    assert.equal(d.next_attempt_at.getTime() - h.t.clock.now().getTime(), RETRY_SCHEDULE_MS[0]);
+
+    await atNextAttempt(eventId);
+    d = await h.delivery(eventId);
+    assert.deepEqual([d.status, d.attempts, d.last_status], ['delivered', 2, 200]);
+    // Past any lease: a delivered event is not sent again.
+    h.t.clock.advance(10 * LEASE_MS);
+    await worker.drain();
+    assert.equal(rx.received.length, 2);
+
+    const log = await attempts(shop, eventId);
+    assert.deepEqual(log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]), [
+      [500, '{"ok":true}\u0000trailer', 'utf8'],
+      [200, '{"ok":true}\u0000trailer', 'utf8'],
+    ]);
+    assert.deepEqual(await storedAnswers(eventId), [NUL_ANSWER, NUL_ANSWER], 'the exact bytes are stored');
+  });
+
+  test('invalid UTF-8 in the answer: shown as base64 of the exact bytes; 410 still ends the retries', async () => {
+    const rx = await h.receiver();
+    rx.reply = (_r, n) => ({ status: n === 0 ? 503 : 410, body: INVALID_UTF8 });
+    const shop = await h.shop(rx.url);
+    const eventId = await h.cancelledEvent(shop);
+    await worker.drain();
+    assert.equal((await h.delivery(eventId)).status, 'pending');
+    await atNextAttempt(eventId);
+    const d = await h.delivery(eventId);
+    assert.deepEqual([d.status, d.failure_reason, d.attempts], ['failed', 'gone', 2]);
+
+    const log = await attempts(shop, eventId);
+    assert.deepEqual(log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]), [
+      [503, INVALID_UTF8.toString('base64'), 'base64'],
+      [410, INVALID_UTF8.toString('base64'), 'base64'],
+    ]);
+    assert.deepEqual(Buffer.from(log.attempts[0]!.response_body!, 'base64'), INVALID_UTF8);
+    assert.deepEqual(await storedAnswers(eventId), [INVALID_UTF8, INVALID_UTF8]);
+  });
+
+  test('a 1 MiB answer every time: the first KiB is kept (whole characters), the schedule runs to failed', async () => {
+    const rx = await h.receiver();
+    rx.reply = () => ({ status: 500, body: MIB_ANSWER });
+    const shop = await h.shop(rx.url);
+    const eventId = await h.cancelledEvent(shop);
+    await worker.drain();
+    const delays: number[] = [];
+    for (let attempt = 1; attempt < ATTEMPTS_MAX; attempt++) {
+      const d = await h.delivery(eventId);
+      assert.deepEqual([d.status, d.attempts], ['pending', attempt]);
+      delays.push(d.next_attempt_at.getTime() - h.t.clock.now().getTime());
+      await atNextAttempt(eventId);
+    }
+    assert.deepEqual(delays, RETRY_SCHEDULE_MS);
+    const d = await h.delivery(eventId);
+    assert.deepEqual([d.status, d.failure_reason, d.attempts], ['failed', 'attempts_exhausted', ATTEMPTS_MAX]);
+    assert.equal(rx.received.length, ATTEMPTS_MAX);
+
+    const log = await attempts(shop, eventId);
+    assert.equal(log.attempts.length, ATTEMPTS_MAX);
+    for (const a of log.attempts) assert.deepEqual([a.status_code, a.response_body, a.response_body_encoding], [500, MIB_KEPT, 'utf8']);
+    for (const stored of await storedAnswers(eventId)) {
+      assert.equal(stored.length, RESPONSE_BODY_BYTES_MAX - 1, 'the cut inside "я" ends before it');
+      assert.deepEqual(stored, MIB_ANSWER.subarray(0, RESPONSE_BODY_BYTES_MAX - 1));
+    }
+  });
+
+  test('an endless answer: read only as far as the kept KiB, then the connection is dropped; a 200 delivers', async () => {
+    const rx = await h.receiver();
+    rx.reply = () => ({ status: 200, body: 'streaming:', endless: true });
+    const shop = await h.shop(rx.url);
+    const eventId = await h.cancelledEvent(shop);
+    await worker.drain();
+    assert.equal((await h.delivery(eventId)).status, 'delivered');
+    const log = await attempts(shop, eventId);
+    assert.deepEqual(log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]), [[200, `streaming:${'x'.repeat(RESPONSE_BODY_BYTES_MAX - 10)}`, 'utf8']]);
+    await waitUntil(() => rx.endlessBytesWritten.length === 1, 10_000, 'the receiver to see the connection dropped');
+  });
+
+  test('the OpenAPI document says how an answer is shown, on the attempt and on the ping', async () => {
+    const spec = (await h.t.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const detail = spec.paths['/api/v1/webhooks/deliveries/{event_id}'].get.responses['200'].content['application/json'].schema;
+    const ping = spec.paths['/api/v1/webhooks/test'].post.responses['200'].content['application/json'].schema;
+    for (const shown of [detail.properties.attempts.items, ping]) {
+      assert.deepEqual(shown.properties.response_body_encoding.enum, ['utf8', 'base64', null]);
+      assert.match(shown.properties.response_body.description, /base64/);
+      assert.ok(shown.required.includes('response_body_encoding'));
+    }
+  });
+
+  test('the test ping answers 200 with the receiver\'s answer whatever its bytes', async () => {
+    const rx = await h.receiver();
+    const answers: { body: Buffer | string; endless?: boolean; shown: [string, string] }[] = [
+      { body: NUL_ANSWER, shown: ['{"ok":true}\u0000trailer', 'utf8'] },
+      { body: INVALID_UTF8, shown: [INVALID_UTF8.toString('base64'), 'base64'] },
+      { body: MIB_ANSWER, shown: [MIB_KEPT, 'utf8'] },
+      // Not text at all: cut at exactly the limit.
+      { body: Buffer.alloc(1024 * 1024, 0xff), shown: [Buffer.alloc(RESPONSE_BODY_BYTES_MAX, 0xff).toString('base64'), 'base64'] },
+      { body: 'streaming:', endless: true, shown: [`streaming:${'x'.repeat(RESPONSE_BODY_BYTES_MAX - 10)}`, 'utf8'] },
+    ];
+    rx.reply = (_r, n) => ({ status: 200, body: answers[n]!.body, endless: answers[n]!.endless ?? false });
+    const shop = await h.shop(rx.url);
+    for (const answer of answers) {
+      const ping = await h.api(shop, 'POST', '/api/v1/webhooks/test');
+      assert.equal(ping.statusCode, 200, ping.body);
+      const body = ping.json();
+      assert.deepEqual([body.delivered, body.status_code, body.response_body, body.response_body_encoding, body.error], [true, 200, ...answer.shown, null]);
+      const log = await attempts(shop, body.event_id);
+      assert.deepEqual(log.attempts.map((a) => [a.response_body, a.response_body_encoding]), [answer.shown]);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('test pings in flight are bounded per merchant and per target host', () => {
+  afterEach(() => h.settle());
+
+  type Answer = Awaited<ReturnType<Harness['api']>>;
+
+  /** Starts `n` pings at once; resolves when all but the ones the receiver holds have answered. */
+  async function burst(shops: Shop[], rx: Receiver, held: number) {
+    const answered: Answer[] = [];
+    const all = Promise.all(shops.map((shop) => h.api(shop, 'POST', '/api/v1/webhooks/test').then((res) => (answered.push(res), res))));
+    await waitUntil(() => answered.length === shops.length - held && rx.heldCount === held, 20_000, `${held} pings held, the rest answered`);
+    return { refused: [...answered], all };
+  }
+
+  function assertBusy(res: Answer, reason: string, inFlightMax: number, retryAfterSeconds: number): void {
+    const body = assertEnvelope(res, 429, 'WEBHOOK_TEST_BUSY');
+    assert.deepEqual(body.error.details, { reason, in_flight_max: inFlightMax, retry_after_seconds: retryAfterSeconds });
+    assert.equal(res.headers['retry-after'], String(retryAfterSeconds));
+  }
+
+  test(`60 parallel pings from one merchant: ${TEST_PINGS_IN_FLIGHT_MAX} reach a slow receiver, the rest are 429 with Retry-After`, async () => {
+    const rx = await h.receiver();
+    rx.reply = () => 'hold';
+    const shop = await h.shop(rx.url);
+    const { refused, all } = await burst(Array.from({ length: 60 }, () => shop), rx, TEST_PINGS_IN_FLIGHT_MAX);
+    assert.equal(refused.length, 60 - TEST_PINGS_IN_FLIGHT_MAX);
+    // A held ping ends within the delivery timeout: that is when a slot is sure to be free.
+    for (const res of refused) assertBusy(res, 'merchant', TEST_PINGS_IN_FLIGHT_MAX, DELIVERY_TIMEOUT_MS / 1000);
+    h.t.clock.advance(4_000);
+    assertBusy(await h.api(shop, 'POST', '/api/v1/webhooks/test'), 'merchant', TEST_PINGS_IN_FLIGHT_MAX, DELIVERY_TIMEOUT_MS / 1000 - 4);
+    assert.equal(rx.received.length, TEST_PINGS_IN_FLIGHT_MAX);
+    assert.equal(rx.maxOpenPerHost, TEST_PINGS_IN_FLIGHT_MAX);
+    assert.ok(rx.maxOpenSockets <= TEST_PINGS_IN_FLIGHT_MAX, `${rx.maxOpenSockets} connections at once`);
+    const documented = (await h.t.inject({ method: 'GET', url: '/openapi.json' })).json().paths['/api/v1/webhooks/test'].post.responses['429'];
+    assert.match(documented.description, /^WEBHOOK_TEST_BUSY: .*Retry-After/);
+    const refusedEvents = await h.t.database.db.selectFrom('events').select('id').where('merchant_id', '=', shop.merchant_id).execute();
+    assert.equal(refusedEvents.length, 0, 'a refused ping records nothing (the held ones record when answered)');
+
+    rx.release(200);
+    const answers = await all;
+    assert.deepEqual(answers.filter((r) => r.statusCode === 200).map((r) => r.json().delivered), Array(TEST_PINGS_IN_FLIGHT_MAX).fill(true));
+    // The slots are free again.
+    rx.reply = () => ({ status: 200 });
+    const again = await h.api(shop, 'POST', '/api/v1/webhooks/test');
+    assert.equal(again.statusCode, 200, again.body);
+  });
+
+  test(`pings of several merchants to one host: at most ${TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX} in flight there; another host is not held up`, async () => {
+    assert.equal(TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX, PER_TARGET_IN_FLIGHT_MAX, "the delivery worker's per-target bound");
+    const rx = await h.receiver('127.0.0.1');
+    const elsewhere = await h.receiver('127.0.0.2');
+    rx.reply = () => 'hold';
+    const shops = [await h.shop(rx.url), await h.shop(rx.url), await h.shop(rx.url)];
+    const pings = shops.flatMap((shop) => Array.from({ length: TEST_PINGS_IN_FLIGHT_MAX }, () => shop));
+    assert.ok(pings.length > TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+    const { refused, all } = await burst(pings, rx, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+    assert.equal(refused.length, pings.length - TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+    for (const res of refused) assertBusy(res, 'target_host', TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX, DELIVERY_TIMEOUT_MS / 1000);
+    assert.equal(rx.maxOpenPerHost, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+    assert.ok(rx.maxOpenSockets <= TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX, `${rx.maxOpenSockets} connections at once`);
+
+    const other = await h.shop(elsewhere.url);
+    const ping = await h.api(other, 'POST', '/api/v1/webhooks/test');
+    assert.equal(ping.statusCode, 200, ping.body);
+    assert.equal(ping.json().delivered, true);
+
+    rx.release(200);
+    assert.equal((await all).filter((r) => r.statusCode === 200).length, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
 describe('webhook worker concurrency', () => {
   afterEach(() => h.settle());
 
@@ -825,6 +1056,44 @@ describe('webhook SSRF guard (private targets not allowed)', () => {
     for (const address of blocked) assert.equal(isBlockedAddress(address), true, address);
     for (const address of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '169.253.255.255', '2606:4700::1111', '2001:4860:4860::8888']) {
       assert.equal(isBlockedAddress(address), false, address);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('migration 007: the answers already logged are kept', () => {
+  test('text answers become their UTF-8 bytes and show as before', async () => {
+    const serverUrl = process.env.DATABASE_URL;
+    const scratch = serverUrl ? await createPostgresDatabase(serverUrl) : null;
+    const database = await connect({ databaseUrl: scratch?.url ?? null, dataDir: null });
+    try {
+      const db = database.db;
+      // The schema as it was before 007, with an attempt logged by then.
+      await sql`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`.execute(db);
+      for (const m of (await loadMigrations()).filter((m) => m.version < 7)) {
+        await sql.raw(m.sql).execute(db);
+        await sql`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`.execute(db);
+      }
+      const merchant = '00000000-0000-4000-8000-000000000001';
+      const event = '00000000-0000-4000-8000-000000000002';
+      const answers = ['ok', 'Дякую, отримано ✓', '', null];
+      await sql`INSERT INTO merchants (id, name, webhook_secret) VALUES (${merchant}::uuid, 'Old shop', 'whsec_x')`.execute(db);
+      await sql`INSERT INTO events (id, merchant_id, invoice_id, type, payload, created_at) VALUES (${event}::uuid, ${merchant}::uuid, NULL, 'ping', '{}', now())`.execute(db);
+      await sql`INSERT INTO deliveries (event_id, merchant_id, target_url, target_host, next_attempt_at, created_at, updated_at)
+                VALUES (${event}::uuid, ${merchant}::uuid, 'https://shop.example/hook', 'shop.example', now(), now(), now())`.execute(db);
+      for (const answer of answers) {
+        await sql`INSERT INTO delivery_attempts (event_id, merchant_id, attempted_at, status_code, duration_ms, response_body)
+                  VALUES (${event}::uuid, ${merchant}::uuid, now(), 200, 1, ${answer})`.execute(db);
+      }
+
+      assert.deepEqual(await migrate(db), (await loadMigrations()).filter((m) => m.version >= 7).map((m) => m.name));
+      const rows = await db.selectFrom('delivery_attempts').select('response_body').orderBy('id').execute();
+      assert.deepEqual(rows.map((r) => (r.response_body === null ? null : Buffer.from(r.response_body))), answers.map((a) => (a === null ? null : Buffer.from(a, 'utf8'))));
+      assert.deepEqual(rows.map((r) => answerView(r.response_body)), answers.map((a) => ({ response_body: a, response_body_encoding: a === null ? null : 'utf8' })));
+    } finally {
+      await database.close();
+      await scratch?.drop();
     }
   });
 });

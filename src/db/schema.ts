@@ -205,7 +205,8 @@ export interface DeliveryAttemptsTable {
   attempted_at: Timestamp;
   status_code: number | null;
   duration_ms: number;
-  response_body: string | null;
+  /** The receiver's answer as sent (bytea: a Buffer from pg, a Uint8Array from PGlite). */
+  response_body: Uint8Array | null;
   error: string | null;
 }
 

@@ -3,9 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Kasa } from '../context.ts';
 import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
 import { enumeration, integer, model, optional, string, type ModelValue } from '../http/validation.ts';
+import { deliveryDetail, testPingResult } from './schema.ts';
 import { DELIVERY_LIST_LIMIT_MAX } from './service.ts';
+import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from './test-pings.ts';
 
 const MERCHANT_ERRORS = { 401: 'API_KEY_MISSING; API_KEY_INVALID', 422: 'Validation error' };
+const PING_BUSY = `WEBHOOK_TEST_BUSY: ${TEST_PINGS_IN_FLIGHT_MAX} test pings of this merchant, or ${TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX} to its host, in flight already (details.reason); Retry-After header`;
 
 export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
   app.addHook('onRequest', merchantAuth(kasa));
@@ -29,19 +32,19 @@ export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
 
   app.get(
     '/api/v1/webhooks/deliveries/:event_id',
-    { schema: { summary: 'One delivery with every attempt', tags, security, params: eventParams.schema }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
+    { schema: { summary: 'One delivery with every attempt', tags, security, params: eventParams.schema, response: { 200: deliveryDetail } }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
     async (request) => kasa.webhooks.get(merchantOf(request).id, (request.params as ModelValue<typeof eventParams>).event_id),
   );
 
   app.post(
     '/api/v1/webhooks/deliveries/:event_id/resend',
-    { schema: { summary: 'Queue a delivery again now (also a failed one)', tags, security, params: eventParams.schema }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
+    { schema: { summary: 'Queue a delivery again now (also a failed one)', tags, security, params: eventParams.schema, response: { 200: deliveryDetail } }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
     async (request) => kasa.webhooks.resend(merchantOf(request).id, (request.params as ModelValue<typeof eventParams>).event_id),
   );
 
   app.post(
     '/api/v1/webhooks/test',
-    { schema: { summary: 'Send a signed ping to your webhook_url and return the attempt', tags, security }, config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING' } } },
+    { schema: { summary: 'Send a signed ping to your webhook_url and return the attempt', tags, security, response: { 200: testPingResult } }, config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING', 429: PING_BUSY } } },
     async (request) => kasa.webhooks.ping(merchantOf(request).id),
   );
 }

@@ -5,18 +5,17 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import { Agent, request } from 'undici';
+import { keptPrefix, RESPONSE_BODY_BYTES_MAX } from './answer.ts';
 import { isBlockedAddress } from './ssrf.ts';
 
 /** A 2xx within this long is a success; anything slower is a failed attempt. */
 export const DELIVERY_TIMEOUT_MS = 15_000;
-/** How much of the merchant's answer is kept in the attempt log. */
-export const RESPONSE_BODY_BYTES_MAX = 1024;
 
 export interface AttemptResult {
   statusCode: number | null;
   durationMs: number;
-  /** First RESPONSE_BODY_BYTES_MAX bytes of the answer. */
-  responseBody: string | null;
+  /** The answer's first RESPONSE_BODY_BYTES_MAX bytes, exactly as sent (see keptPrefix). */
+  responseBody: Buffer | null;
   /** Connection, timeout, TLS or SSRF error; null when an HTTP answer came back. */
   error: string | null;
   /** Seconds from a Retry-After header, when one came with the answer. */
@@ -91,17 +90,22 @@ export class WebhookSender {
   }
 }
 
-/** Reads at most `limit` bytes, then drops the connection's remaining body unread. */
-async function readPrefix(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string> {
+/**
+ * Reads the answer only until more than `limit` bytes are in (one chunk past it at most, never
+ * the whole of a large or endless answer), then drops the connection with the rest unread. Time
+ * is bounded by the request's signal, which also covers the body. The bytes are not decoded
+ * here: whatever a receiver sends must reach the attempt log intact.
+ */
+async function readPrefix(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     chunks.push(chunk);
     size += chunk.length;
-    if (size >= limit) break;
+    if (size > limit) break; // one byte past the limit tells keptPrefix the answer was cut
   }
   body.destroy();
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+  return keptPrefix(Buffer.concat(chunks), limit);
 }
 
 function parseRetryAfter(value: string | string[] | undefined): number | null {
@@ -119,5 +123,7 @@ function describe(error: unknown): string {
     return `timeout after ${DELIVERY_TIMEOUT_MS} ms`;
   }
   const cause = e.cause?.message ? ` (${e.cause.code ?? ''} ${e.cause.message})` : '';
-  return `${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(error)}${cause}`.slice(0, 500);
+  // The error is stored as text, which cannot hold a NUL: a message that quoted one would again
+  // make the attempt's record fail.
+  return `${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(error)}${cause}`.slice(0, 500).replaceAll('\0', '\\0');
 }

@@ -1,17 +1,19 @@
 // What merchants and operators see and do with webhooks: the delivery log, resend, a test ping,
 // secret rotation, the Ed25519 key pair, and delivery statistics.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds } from '../clock.ts';
-import type { DB, DeliveryStatus } from '../db/schema.ts';
+import type { DB, DeliveryStatus, MerchantsTable } from '../db/schema.ts';
 import { KasaError, errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { generateWebhookSecret } from '../merchants/keys.ts';
 import type { Metrics } from '../metrics.ts';
+import { answerView } from './answer.ts';
 import { signingKeysOf, webhookBody, webhookHeaders } from './delivery.ts';
 import type { WebhookSender } from './sender.ts';
 import { generateSigningKeyPair } from './signer.ts';
+import { PingsInFlight, TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from './test-pings.ts';
 
 /** How long a rotated-out secret keeps signing, so merchants roll without downtime. */
 export const SECRET_ROTATION_OVERLAP_MS = 24 * 3600_000;
@@ -24,6 +26,9 @@ export interface DeliveryFilter {
 }
 
 export class Webhooks {
+  private readonly pingsByMerchant = new PingsInFlight(TEST_PINGS_IN_FLIGHT_MAX);
+  private readonly pingsByHost = new PingsInFlight(TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX);
+
   constructor(
     private readonly db: Kysely<DB>,
     private readonly clock: Clock,
@@ -69,7 +74,7 @@ export class Webhooks {
         attempted_at: a.attempted_at.toISOString(),
         status_code: a.status_code,
         duration_ms: a.duration_ms,
-        response_body: a.response_body,
+        ...answerView(a.response_body),
         error: a.error,
       })),
     };
@@ -93,19 +98,41 @@ export class Webhooks {
     return this.get(merchantId, eventId);
   }
 
-  /** Sends a signed `ping` to the merchant's webhook_url now and answers with the attempt. */
+  /**
+   * Sends a signed `ping` to the merchant's webhook_url now and answers with the attempt; at most
+   * TEST_PINGS_IN_FLIGHT_MAX per merchant and TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX per target host
+   * at once. The merchant's slot is taken first, so a burst of pings is refused before it costs
+   * a query each.
+   */
   async ping(merchantId: string) {
-    const merchant = await this.db.selectFrom('merchants').selectAll().where('id', '=', merchantId).executeTakeFirst();
-    if (!merchant) throw errors.merchantNotFound();
-    if (!merchant.webhook_url) throw errors.noWebhookUrl();
     const now = this.clock.now();
+    const merchantSlot = this.pingsByMerchant.take(merchantId, now);
+    if (!('release' in merchantSlot)) throw errors.webhookTestBusy('merchant', this.pingsByMerchant.max, merchantSlot.retryAfterSeconds);
+    try {
+      const merchant = await this.db.selectFrom('merchants').selectAll().where('id', '=', merchantId).executeTakeFirst();
+      if (!merchant) throw errors.merchantNotFound();
+      if (!merchant.webhook_url) throw errors.noWebhookUrl();
+      const host = new URL(merchant.webhook_url).hostname.toLowerCase();
+      const hostSlot = this.pingsByHost.take(host, now);
+      if (!('release' in hostSlot)) throw errors.webhookTestBusy('target_host', this.pingsByHost.max, hostSlot.retryAfterSeconds);
+      try {
+        return await this.sendPing(merchant, merchant.webhook_url, host, now);
+      } finally {
+        hostSlot.release();
+      }
+    } finally {
+      merchantSlot.release();
+    }
+  }
+
+  private async sendPing(merchant: Selectable<MerchantsTable>, url: string, host: string, now: Date) {
+    const merchantId = merchant.id;
     const eventId = randomUUID();
     const payload = { merchant_id: merchantId };
     const body = webhookBody({ id: eventId, type: 'ping', createdAt: now, payload });
-    const result = await this.sender.send(merchant.webhook_url, webhookHeaders(signingKeysOf(merchant, now), eventId, now, body), body);
+    const result = await this.sender.send(url, webhookHeaders(signingKeysOf(merchant, now), eventId, now, body), body);
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     this.metrics.webhookAttempts.inc({ outcome: ok ? 'delivered' : 'failed' });
-    const host = new URL(merchant.webhook_url).hostname.toLowerCase();
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('events').values({ id: eventId, merchant_id: merchantId, invoice_id: null, type: 'ping', payload: JSON.stringify(payload), created_at: now }).execute();
       await trx
@@ -114,7 +141,7 @@ export class Webhooks {
           event_id: eventId,
           merchant_id: merchantId,
           invoice_id: null,
-          target_url: merchant.webhook_url!,
+          target_url: url,
           target_host: host,
           status: ok ? 'delivered' : 'failed',
           failure_reason: ok ? null : 'test',
@@ -132,7 +159,7 @@ export class Webhooks {
         .values({ event_id: eventId, merchant_id: merchantId, attempted_at: now, status_code: result.statusCode, duration_ms: result.durationMs, response_body: result.responseBody, error: result.error })
         .execute();
     });
-    return { event_id: eventId, delivered: ok, status_code: result.statusCode, duration_ms: result.durationMs, response_body: result.responseBody, error: result.error };
+    return { event_id: eventId, delivered: ok, status_code: result.statusCode, duration_ms: result.durationMs, ...answerView(result.responseBody), error: result.error };
   }
 
   /** A new signing secret; the previous one keeps signing for SECRET_ROTATION_OVERLAP_MS. */

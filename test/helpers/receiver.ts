@@ -16,7 +16,14 @@ export interface Received {
   body: string;
 }
 
-export type Reply = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'hold';
+/**
+ * body: any bytes; endless: after the body, chunks of filler without end, as fast as the client
+ * reads them, until it hangs up.
+ */
+export type Reply = { status: number; headers?: Record<string, string>; body?: string | Buffer; endless?: boolean; delayMs?: number } | 'hold';
+
+/** The filler an endless answer repeats. */
+const ENDLESS_CHUNK = Buffer.alloc(64 * 1024, 'x');
 
 export class Receiver {
   readonly received: Received[] = [];
@@ -36,6 +43,11 @@ export class Receiver {
   /** webhook-ids answered 2xx, and those that came again after that. */
   readonly completed = new Set<string>();
   readonly afterCompletion: string[] = [];
+  /** Connections open right now, and the most open at once (all hosts). */
+  private openSockets = 0;
+  maxOpenSockets = 0;
+  /** Bytes written by each endless answer before its client hung up, in order. */
+  readonly endlessBytesWritten: number[] = [];
 
   private constructor() {}
 
@@ -48,6 +60,10 @@ export class Receiver {
     const receiver = new Receiver();
     for (const host of Array.isArray(hosts) ? hosts : [hosts]) {
       const server = http.createServer((req, res) => receiver.handle(host, req, res));
+      server.on('connection', (socket) => {
+        receiver.maxOpenSockets = Math.max(receiver.maxOpenSockets, ++receiver.openSockets);
+        socket.once('close', () => receiver.openSockets--);
+      });
       await new Promise<void>((resolve) => server.listen(0, host, resolve));
       receiver.servers.push(server);
       receiver.urls.push(`http://${host}:${(server.address() as AddressInfo).port}/hook`);
@@ -68,12 +84,29 @@ export class Receiver {
         this.held.push({ res, id });
         return;
       }
-      if (reply.delayMs) setTimeout(() => this.answer(res, id, reply.status, reply.headers, reply.body), reply.delayMs);
+      if (reply.endless) this.answerEndless(res, reply.status, reply.headers, reply.body);
+      else if (reply.delayMs) setTimeout(() => this.answer(res, id, reply.status, reply.headers, reply.body), reply.delayMs);
       else this.answer(res, id, reply.status, reply.headers, reply.body);
     });
   }
 
-  private answer(res: http.ServerResponse, id: string, status: number, headers: Record<string, string> = {}, body = ''): void {
+  private answerEndless(res: http.ServerResponse, status: number, headers: Record<string, string> = {}, body: string | Buffer = ''): void {
+    let written = 0;
+    res.writeHead(status, headers);
+    const write = (chunk: string | Buffer) => {
+      written += Buffer.byteLength(chunk);
+      return res.write(chunk);
+    };
+    const pump = () => {
+      while (!res.destroyed && write(ENDLESS_CHUNK));
+    };
+    res.on('drain', pump);
+    res.once('close', () => this.endlessBytesWritten.push(written));
+    write(body);
+    pump();
+  }
+
+  private answer(res: http.ServerResponse, id: string, status: number, headers: Record<string, string> = {}, body: string | Buffer = ''): void {
     if (res.writableEnded || res.destroyed) return;
     if (status >= 200 && status < 300) res.once('finish', () => this.completed.add(id));
     res.writeHead(status, headers).end(body);
