@@ -56,6 +56,12 @@ export interface StringOptions extends Doc {
 const NUL = '\u0000';
 const NUL_MESSAGE = 'String must not contain NUL characters';
 
+// A lone UTF-16 surrogate (JSON "\ud800") is not Unicode text: stored, it would become U+FFFD and
+// collide with other values; Pydantic refuses it before any other check. With the u flag a
+// paired surrogate is one code point, so only a lone one matches.
+const LONE_SURROGATE = /\p{Cs}/u;
+const notUnicode = <T>() => fail<T>('string_unicode', 'Input should be a valid string, unable to parse raw data as a unicode string');
+
 export function string(options: StringOptions = {}): Field<string> {
   const { min, max, pattern } = options;
   const regex = pattern ? new RegExp(pattern) : null;
@@ -68,6 +74,7 @@ export function string(options: StringOptions = {}): Field<string> {
     required: true,
     parse(input) {
       if (typeof input !== 'string') return fail('string_type', 'Input should be a valid string');
+      if (LONE_SURROGATE.test(input)) return notUnicode();
       // Length in characters (code points), as Python counts it.
       const length = [...input].length;
       if (min !== undefined && length < min) {
@@ -301,6 +308,7 @@ export function url(options: UrlOptions): Field<string> {
     required: true,
     parse(input) {
       if (typeof input !== 'string') return fail('url_type', 'URL input should be a string or URL');
+      if (LONE_SURROGATE.test(input)) return notUnicode();
       if (input.length > maxLength) {
         return fail('url_too_long', `URL should have at most ${maxLength} characters`, { max_length: maxLength });
       }
