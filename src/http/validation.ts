@@ -92,6 +92,64 @@ export function string(options: StringOptions = {}): Field<string> {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// UUIDs: the spellings Pydantic's UUID accepts (hyphenated, 32 hex digits, {braced}, urn:uuid:),
+// given to the route in the one form Kasa issues and SQL compares: lowercase and hyphenated.
+
+const UUID_HYPHENATED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID_SIMPLE = /^[0-9a-f]{32}$/i;
+const UUID_GROUP_LENGTHS = [8, 4, 4, 4, 12] as const;
+const UUID_GROUP_STARTS = [0, 9, 14, 19, 24] as const;
+const URN_PREFIX = 'urn:uuid:';
+
+export function uuid(d: Doc = {}): Field<string> {
+  return {
+    schema: doc({ type: 'string', format: 'uuid' }, d),
+    required: true,
+    parse(input) {
+      if (typeof input !== 'string') return fail('uuid_type', 'UUID input should be a string, bytes or UUID object');
+      if (LONE_SURROGATE.test(input)) return notUnicode();
+      const braced = input.length === 38 && input.startsWith('{') && input.endsWith('}');
+      const urn = input.length === 45 && input.startsWith(URN_PREFIX);
+      const hyphenated = braced ? input.slice(1, -1) : urn ? input.slice(URN_PREFIX.length) : input;
+      if ((input.length === 36 || braced || urn) && UUID_HYPHENATED.test(hyphenated)) return ok(hyphenated.toLowerCase());
+      if (UUID_SIMPLE.test(input)) {
+        const hex = input.toLowerCase();
+        return ok(UUID_GROUP_STARTS.map((start, i) => hex.slice(start - i, start - i + UUID_GROUP_LENGTHS[i]!)).join('-'));
+      }
+      const error = uuidParsingError(input);
+      return fail('uuid_parsing', `Input should be a valid UUID, ${error}`, { error });
+    },
+  };
+}
+
+/** The first problem with a text that is not a UUID, worded and positioned as the Rust uuid crate (Pydantic's) does. */
+function uuidParsingError(input: string): string {
+  const [inner, offset, simple] =
+    input.length >= 2 && input.startsWith('{') && input.endsWith('}') ? [input.slice(1, -1), 1, false]
+      : input.startsWith(URN_PREFIX) ? [input.slice(URN_PREFIX.length), URN_PREFIX.length, false]
+        : [input, 0, true];
+  const hyphens: number[] = [];
+  let index = 0;
+  // Positions count bytes, 1-based; every character before the first bad one is ASCII.
+  for (const character of inner) {
+    if (character === '-') hyphens.push(index);
+    else if (!/^[0-9a-f]$/i.test(character)) return `invalid character: found \`${character}\` at ${index + offset + 1}`;
+    index += 1;
+  }
+  if (hyphens.length === 0 && simple) return `invalid length: expected length 32 for simple format, found ${input.length}`;
+  if (hyphens.length !== 4) return `invalid group count: expected 5, found ${hyphens.length + 1}`;
+  for (let group = 0; group < 4; group++) {
+    const end = hyphens[group] ?? 0;
+    const start = UUID_GROUP_STARTS[group] ?? 0;
+    if (end !== (UUID_GROUP_STARTS[group + 1] ?? 0) - 1) {
+      return `invalid group length in group ${group}: expected ${UUID_GROUP_LENGTHS[group]}, found ${end - start}`;
+    }
+  }
+  // The crate measures the last group against the whole input, braces or prefix included.
+  return `invalid group length in group 4: expected 12, found ${input.length - UUID_GROUP_STARTS[4]}`;
+}
+
 export function enumeration<const V extends string>(values: readonly V[], d: Doc = {}): Field<V> {
   const expected = values.map((v) => `'${v}'`).join(values.length > 2 ? ', ' : ' or ').replace(/, ([^,]*)$/, ' or $1');
   return {
