@@ -478,3 +478,63 @@ describe('no route answers a malformed id in its path or query with a 5xx', () =
     });
   });
 });
+
+describe('an empty JSON body on a route that takes no body is no body', () => {
+  let t: TestKasa;
+  let merchant: { merchant_id: string; api_key: string };
+
+  before(async () => {
+    t = await startKasa();
+    merchant = await t.createMerchant();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  const withoutIds = (body: string) => body.replace(/"request_id":"[^"]*"/, '');
+
+  test('every action answers an empty application/json body as it answers none', async () => {
+    const trader = (await t.admin('POST', '/admin/v1/traders', { name: 'Trader' })).json();
+    const keys: Record<string, Record<string, string>> = {
+      merchantKey: { 'x-api-key': merchant.api_key },
+      traderKey: { 'x-api-key': trader.api_key },
+      adminToken: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    };
+    const operations = operationsOf((await t.inject({ method: 'GET', url: '/openapi.json' })).json());
+    const actions = operations.filter((o) => o.method === 'POST' && o.body === null && !o.path.startsWith('/pay/'));
+    assert.ok(actions.length >= 8, actions.map((o) => o.path).join('\n'));
+    for (const action of actions) {
+      // Unknown ids: both requests end where the action would start, so neither changes anything.
+      const url = action.path.replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000');
+      const headers = action.security ? keys[action.security] : {};
+      const none = await t.inject({ method: 'POST', url, headers });
+      const empty = await t.inject({ method: 'POST', url, headers: { ...headers, 'content-type': 'application/json' }, payload: '' });
+      assert.ok(empty.statusCode < 500, `${action.path}: ${empty.body}`);
+      assert.equal(empty.statusCode, none.statusCode, `${action.path}: ${empty.body}`);
+      assert.equal(withoutIds(empty.body), withoutIds(none.body), action.path);
+    }
+  });
+
+  test('cancel with an empty JSON body cancels the invoice', async () => {
+    const invoice = (await t.createInvoice(merchant.api_key)).json();
+    const res = await t.inject({
+      method: 'POST',
+      url: `/api/v1/invoices/${invoice.invoice_id}/cancel`,
+      headers: { 'x-api-key': merchant.api_key, 'content-type': 'application/json' },
+      payload: '',
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().status, 'cancelled');
+  });
+
+  test('a route that takes a body still refuses an empty one (400, as before)', async () => {
+    for (const [url, headers] of [
+      ['/api/v1/create-invoice', { 'x-api-key': merchant.api_key }],
+      ['/admin/v1/merchants', { authorization: `Bearer ${ADMIN_TOKEN}` }],
+    ] as const) {
+      const res = await t.inject({ method: 'POST', url, headers: { ...headers, 'content-type': 'application/json' }, payload: '' });
+      assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+      assert.equal(res.json().error, 'Bad Request');
+    }
+  });
+});
