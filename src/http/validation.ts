@@ -7,6 +7,7 @@
 // Ajv's keywords loses the distinctions the contract needs (a decimal's places and digits, a
 // URL's scheme vs. its syntax), so the checks and their messages live here, next to the schema
 // they document.
+import { domainToASCII } from 'node:url';
 import type { ValidationIssue } from '../errors.ts';
 import { FIAT_DECIMALS } from '../money.ts';
 
@@ -252,7 +253,33 @@ export interface DecimalOptions extends Doc {
   maxDigits: number;
 }
 
-const DECIMAL_TEXT = /^([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d{1,6}))?$/;
+const DECIMAL_TEXT = /^([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?$/;
+const NON_FINITE_TEXT = /^[+-]?(inf|infinity|s?nan\d*)$/i;
+// What Python's str.strip() removes, which Decimal() ignores around a number.
+const PYTHON_EDGE_WHITESPACE = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+const UNICODE_DIGITS = /\p{Nd}/gu;
+const UNICODE_DIGIT = /^\p{Nd}$/u;
+
+/**
+ * A decimal string as Pydantic reads it: every underscore removed ("1_000" is 1000, and so is
+ * "_1_000_"), then Python's Decimal(): whitespace around it ignored, and any Unicode decimal
+ * digit ("١٥٠٠", full-width "１５００") read as its value.
+ */
+function decimalText(input: string): string {
+  return asciiDigits(input.replaceAll('_', '')).replace(PYTHON_EDGE_WHITESPACE, '');
+}
+
+function asciiDigits(text: string): string {
+  return text.replace(UNICODE_DIGITS, (digit) => {
+    const codePoint = digit.codePointAt(0) ?? 0;
+    if (codePoint < 0x80) return digit;
+    // Unicode assigns decimal digits only in whole runs from 0 to 9, so a digit's value is its
+    // distance from the first digit of its block of runs, modulo 10.
+    let first = codePoint;
+    while (UNICODE_DIGIT.test(String.fromCodePoint(first - 1))) first -= 1;
+    return String((codePoint - first) % 10);
+  });
+}
 
 interface DecimalParts {
   negative: boolean;
@@ -263,11 +290,12 @@ interface DecimalParts {
 }
 
 function decimalParts(text: string): DecimalParts | null {
-  const match = DECIMAL_TEXT.exec(text.trim());
+  const match = DECIMAL_TEXT.exec(text);
   if (!match) return null;
   const [, sign, mantissa = '', exponent = '0'] = match;
   const [whole = '', fraction = ''] = mantissa.split('.');
   let digits = (whole + fraction).replace(/^0+/, '');
+  // An exponent too long for a number makes the scale infinite, which the digit limits refuse.
   let scale = fraction.length - Number(exponent);
   // Normalize: trailing zeros carry no value ("1500.000" has 0 decimal places, like Decimal.normalize()).
   while (digits.endsWith('0')) {
@@ -310,13 +338,13 @@ export function decimal(options: DecimalOptions): Field<string> {
     required: true,
     parse(input) {
       let text: string;
-      if (typeof input === 'string') text = input;
+      if (typeof input === 'string') text = decimalText(input);
       else if (typeof input === 'number' && Number.isFinite(input)) text = String(input);
       else if (typeof input === 'number') return fail('finite_number', 'Input should be a finite number');
       else return fail('decimal_type', 'Decimal input should be an integer, float, string or Decimal object');
       const parts = decimalParts(text);
       if (!parts) {
-        if (/^\s*[+-]?(nan|inf|infinity)\s*$/i.test(text)) return fail('finite_number', 'Input should be a finite number');
+        if (NON_FINITE_TEXT.test(text)) return fail('finite_number', 'Input should be a finite number');
         return fail('decimal_parsing', 'Input should be a valid decimal');
       }
       const places = Math.max(0, parts.scale);
@@ -333,11 +361,12 @@ export function decimal(options: DecimalOptions): Field<string> {
       if (wholeDigits > wholeDigitsMax) {
         return fail('decimal_whole_digits', `Decimal input should have no more than ${wholeDigitsMax} digit${wholeDigitsMax === 1 ? '' : 's'} before the decimal point`, { whole_digits: wholeDigitsMax });
       }
-      if (gtParts && compareDecimal(parts, gtParts) <= 0) return fail('greater_than', `Input should be greater than ${gt}`, { gt });
+      // FastAPI renders a Decimal bound in ctx as a JSON number (its decimal_encoder), the message as written.
+      if (gtParts && compareDecimal(parts, gtParts) <= 0) return fail('greater_than', `Input should be greater than ${gt}`, { gt: Number(gt) });
       if (geParts && compareDecimal(parts, geParts) < 0) {
-        return fail('greater_than_equal', `Input should be greater than or equal to ${ge}`, { ge });
+        return fail('greater_than_equal', `Input should be greater than or equal to ${ge}`, { ge: Number(ge) });
       }
-      if (ltParts && compareDecimal(parts, ltParts) >= 0) return fail('less_than', `Input should be less than ${lt}`, { lt });
+      if (ltParts && compareDecimal(parts, ltParts) >= 0) return fail('less_than', `Input should be less than ${lt}`, { lt: Number(lt) });
       return ok(canonical(parts, maxPlaces));
     },
   };
@@ -367,22 +396,22 @@ export function url(options: UrlOptions): Field<string> {
     parse(input) {
       if (typeof input !== 'string') return fail('url_type', 'URL input should be a string or URL');
       if (LONE_SURROGATE.test(input)) return notUnicode();
-      if (input.length > maxLength) {
+      // Pydantic measures the input in UTF-8 bytes, though its message says characters.
+      if (Buffer.byteLength(input, 'utf8') > maxLength) {
         return fail('url_too_long', `URL should have at most ${maxLength} characters`, { max_length: maxLength });
       }
-      if (input.trim() === '') return fail('url_parsing', 'Input should be a valid URL, input is empty', { error: 'input is empty' });
+      if (input === '') return fail('url_parsing', 'Input should be a valid URL, input is empty', { error: 'input is empty' });
       let parsed: URL;
       try {
         parsed = new URL(input);
       } catch {
-        const error = /^[a-z][a-z0-9+.-]*:/i.test(input) ? 'invalid URL' : 'relative URL without a base';
+        const error = urlParsingError(input);
         return fail('url_parsing', `Input should be a valid URL, ${error}`, { error });
       }
       const scheme = parsed.protocol.slice(0, -1);
       if (!(schemes as readonly string[]).includes(scheme)) {
         return fail('url_scheme', `URL scheme should be ${expected}`, { expected_schemes: expected });
       }
-      if (!parsed.hostname) return fail('url_parsing', 'Input should be a valid URL, empty host', { error: 'empty host' });
       const problem = check?.(parsed);
       if (problem?.type === 'url_scheme') return fail('url_scheme', problem.msg, { expected_schemes: "'https'" });
       if (problem) return fail('value_error', `Value error, ${problem.msg}`, { error: problem.msg });
@@ -390,6 +419,74 @@ export function url(options: UrlOptions): Field<string> {
       return ok(input);
     },
   };
+}
+
+// Node's URL parser and Pydantic's (the Rust url crate) both implement the WHATWG URL standard,
+// so they accept and refuse the same inputs; but Node's error gives no reason. The reason Pydantic
+// names is worked out here from the part that broke, in the order the Rust parser checks them:
+// the scheme, then the host, then the port.
+
+const SPECIAL_SCHEMES = new Set(['http', 'https', 'ws', 'wss', 'ftp', 'file']);
+// Removed by every WHATWG parser before it starts: C0 controls and spaces around the input, and
+// tabs and newlines anywhere.
+const URL_EDGE_JUNK = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
+const URL_TAB_OR_NEWLINE = /[\t\n\r]/g;
+// The WHATWG forbidden domain code points, which IDNA refuses after percent-decoding.
+const FORBIDDEN_DOMAIN_CHARACTER = /[\u0000-\u0020#%/:<>?@[\\\]^|\u007f]/;
+
+function urlParsingError(input: string): string {
+  const text = input.replace(URL_EDGE_JUNK, '').replace(URL_TAB_OR_NEWLINE, '');
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(text);
+  if (!scheme) return 'relative URL without a base';
+  const special = SPECIAL_SCHEMES.has((scheme[1] ?? '').toLowerCase());
+  let rest = text.slice(scheme[0].length);
+  if (special) rest = rest.replace(/^[/\\]+/, '');
+  else rest = rest.slice(2); // a non-special URL fails only in an authority, after "//"
+  const authority = rest.split(special ? /[/\\?#]/ : /[/?#]/)[0] ?? '';
+  const hostAndPort = authority.slice(authority.lastIndexOf('@') + 1);
+  const bracketEnd = hostAndPort.startsWith('[') ? hostAndPort.indexOf(']') : -1;
+  const colon = hostAndPort.indexOf(':', bracketEnd + 1);
+  const host = colon === -1 ? hostAndPort : hostAndPort.slice(0, colon);
+  const hostProblem = hostParsingError(host, special, colon !== -1);
+  if (hostProblem) return hostProblem;
+  if (colon !== -1) return 'invalid port number';
+  return special ? 'invalid international domain name' : 'invalid domain character';
+}
+
+/** Why a URL's host is refused, or null if it is a valid host. */
+function hostParsingError(host: string, special: boolean, port: boolean): string | null {
+  if (host === '') return special || port ? 'empty host' : null;
+  try {
+    new URL(`${special ? 'http' : 'kasa'}://${host}/`);
+    return null;
+  } catch {
+    // refused: find out why below
+  }
+  if (host.startsWith('[')) return 'invalid IPv6 address';
+  if (!special) return 'invalid domain character';
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(host);
+  } catch {
+    return 'invalid international domain name'; // a broken escape decodes to U+FFFD, which IDNA refuses
+  }
+  if (FORBIDDEN_DOMAIN_CHARACTER.test(decoded)) return 'invalid international domain name';
+  // A trailing label that is not a number makes the host a domain for IDNA alone, so what is
+  // left shows whether the host mapped to nothing or ends in a number (an IPv4 address).
+  const mapped = domainToASCII(`${decoded}.a`);
+  if (mapped === '') return 'invalid international domain name';
+  const domain = mapped.slice(0, -'.a'.length);
+  if (domain === '') return 'empty host';
+  if (endsInNumber(domain)) return 'invalid IPv4 address';
+  return 'invalid international domain name';
+}
+
+/** The WHATWG "ends in a number" test: such a host must be a valid IPv4 address. */
+function endsInNumber(domain: string): boolean {
+  const labels = domain.split('.');
+  if (labels.at(-1) === '' && labels.length > 1) labels.pop();
+  const last = labels.at(-1) ?? '';
+  return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
 }
 
 // ---------------------------------------------------------------------------------------------
