@@ -31,7 +31,7 @@ export interface Decimal {
   scale: number;
 }
 
-const DECIMAL_TEXT = /^([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d{1,6}))?$/;
+const DECIMAL_TEXT = /^([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?$/;
 
 /**
  * Parses "1500.50", "-0.5", ".5", "15e2" (what a JSON number prints as), surrounding spaces
@@ -44,6 +44,8 @@ export function parseDecimal(text: string): Decimal | null {
   const [, sign, mantissa = '', exponent = '0'] = match;
   const [whole = '', fraction = ''] = mantissa.split('.');
   let digits = (whole + fraction).replace(/^0+/, '');
+  // An exponent too long for a number makes the scale infinite: such a value has more digits
+  // than any field allows, and toScaled refuses it.
   let scale = fraction.length - Number(exponent);
   while (digits.endsWith('0')) {
     digits = digits.slice(0, -1);
@@ -87,7 +89,7 @@ export function canonicalDecimal(d: Decimal, places: number): string {
 export function toScaled(value: string, scale: number): bigint {
   const d = parseDecimal(value);
   if (!d) throw new RangeError(`not a decimal: "${value}"`);
-  if (placesOf(d) > scale) throw new RangeError(`"${value}" has more than ${scale} decimal places`);
+  if (!Number.isFinite(d.scale) || placesOf(d) > scale) throw new RangeError(`"${value}" has more than ${scale} decimal places`);
   const scaled = BigInt((d.digits || '0') + '0'.repeat(scale - d.scale));
   return d.negative ? -scaled : scaled;
 }

@@ -234,6 +234,42 @@ describe('POST /api/v1/create-invoice', () => {
       });
     }
 
+    test('a lone UTF-16 surrogate in any text field → 422 string_unicode, echoed as sent', async () => {
+      const before = await t.countInvoices();
+      const fields = ['currency_code', 'customer_id', 'external_id', 'purpose', 'callback_url', 'success_url', 'fail_url'] as const;
+      for (const name of fields) {
+        for (const surrogate of ['\\ud800', '\\udfff']) {
+          const value = name.endsWith('_url') ? `https://yoursite.com/a${surrogate}` : `a${surrogate}`;
+          // Written by hand: JSON.stringify would escape the surrogate the same way, but this is what a client sends.
+          const payload = JSON.stringify({ ...SEED_BODY, external_id: unique() }).replace(/}$/, `,"${name}":"${value}"}`);
+          const res = await t.inject({ method: 'POST', url: '/api/v1/create-invoice', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, payload });
+          assert.equal(res.statusCode, 422, `${name}: ${res.body}`);
+          assert.deepEqual(res.json().detail, [
+            {
+              type: 'string_unicode',
+              loc: ['body', name],
+              msg: 'Input should be a valid string, unable to parse raw data as a unicode string',
+              input: JSON.parse(`"${value}"`),
+            },
+          ]);
+          assert.ok(res.body.includes(value), res.body);
+        }
+      }
+      assert.equal(await t.countInvoices(), before);
+    });
+
+    test('two external_ids that differ only in a lone surrogate are both refused, not a 200 and a 409', async () => {
+      const externalId = unique();
+      const answers = [];
+      for (const surrogate of ['\\ud800', '\\udbff']) {
+        const payload = JSON.stringify({ ...SEED_BODY }).replace(/"external_id":"[^"]*"/, `"external_id":"${externalId}${surrogate}"`);
+        answers.push((await t.inject({ method: 'POST', url: '/api/v1/create-invoice', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, payload })).statusCode);
+      }
+      assert.deepEqual(answers, [422, 422]);
+      // A surrogate pair is one character, and welcome.
+      assert.equal((await t.createInvoice(apiKey, { external_id: `${externalId}-\u{1F600}` })).statusCode, 200);
+    });
+
     test('a body that is not an object → 422 model_attributes_type', async () => {
       const res = await t.inject({ method: 'POST', url: '/api/v1/create-invoice', headers: { 'x-api-key': apiKey }, payload: [1, 2] });
       assert.equal(res.statusCode, 422);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
-import { SEED_BODY, startKasa, type TestKasa } from './helpers/kasa.ts';
+import { ADMIN_TOKEN, SEED_BODY, startKasa, type TestKasa } from './helpers/kasa.ts';
 import { UUID_V4 } from './helpers/http.ts';
 
 const BODY_LIMIT = 64 * 1024;
@@ -302,5 +302,239 @@ describe('create-invoice never answers bad input with a 5xx', () => {
 
   test('the properties covered every kind of answer', () => {
     for (const status of [200, 400, 409, 413, 422]) assert.ok(statuses.has(status), `no ${status} seen: ${JSON.stringify([...statuses])}`);
+  });
+});
+
+// --- every route's ids ---------------------------------------------------------------------------
+
+interface Operation {
+  method: string;
+  path: string;
+  security: string | null;
+  pathParams: string[];
+  /** Query parameters that are Kasa's ids (named *_id), and whether each is documented as a uuid. */
+  idQueries: string[];
+  uuidQueries: string[];
+  body: JsonSchema | null;
+}
+
+type JsonSchema = { [key: string]: unknown };
+
+/** The merchant's own identifiers: any text, not Kasa's ids. */
+const MERCHANT_IDENTIFIERS = ['external_id', 'customer_id'];
+
+/** Every operation the OpenAPI document lists: the routes as Kasa serves them. */
+function operationsOf(document: { paths: Record<string, Record<string, Record<string, unknown>>> }): Operation[] {
+  const operations: Operation[] = [];
+  for (const [path, methods] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      const parameters = (operation.parameters ?? []) as { in: string; name: string; schema?: JsonSchema }[];
+      const security = (operation.security as Record<string, unknown>[] | undefined)?.[0];
+      const body = (operation.requestBody as { content?: Record<string, { schema?: JsonSchema }> } | undefined)?.content?.['application/json']?.schema;
+      operations.push({
+        method: method.toUpperCase(),
+        path,
+        security: security ? (Object.keys(security)[0] ?? null) : null,
+        pathParams: parameters.filter((p) => p.in === 'path').map((p) => p.name),
+        idQueries: parameters.filter((p) => p.in === 'query' && p.name.endsWith('_id') && !MERCHANT_IDENTIFIERS.includes(p.name)).map((p) => p.name),
+        uuidQueries: parameters.filter((p) => p.in === 'query' && p.schema?.format === 'uuid').map((p) => p.name),
+        body: body ?? null,
+      });
+    }
+  }
+  return operations;
+}
+
+/** A value the schema accepts, so that a request gets past its body to the id. */
+function sampleOf(schema: JsonSchema): unknown {
+  if (Array.isArray(schema.examples)) return schema.examples[0];
+  if (Array.isArray(schema.anyOf)) return sampleOf(schema.anyOf[0] as JsonSchema);
+  if (Array.isArray(schema.enum)) return schema.enum[0];
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  switch (type) {
+    case 'object': {
+      const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
+      const required = (schema.required ?? []) as string[];
+      return Object.fromEntries(required.map((name) => [name, sampleOf(properties[name] ?? {})]));
+    }
+    case 'integer':
+    case 'number':
+      return (schema.minimum as number | undefined) ?? 1;
+    case 'boolean':
+      return true;
+    case 'string': {
+      if (schema.format === 'uri') return 'https://shop.example/hook';
+      if (schema.format === 'uuid') return '00000000-0000-4000-8000-000000000000';
+      const pattern = typeof schema.pattern === 'string' ? new RegExp(schema.pattern) : null;
+      return ['UAH', '10.00', 'x'.repeat(Math.max(1, Number(schema.minLength ?? 1)))].find((candidate) => !pattern || pattern.test(candidate));
+    }
+    default:
+      return {};
+  }
+}
+
+/** Ids as they arrive in a URL, already percent-encoded: none of them is a UUID. */
+const MALFORMED_IDS = [
+  'x', '1', '0', '-1', 'null', 'undefined', '%20', '%00', 'a%00b', '%ED%A0%80', '%FF', '%C3%A9', '%F0%9F%98%80',
+  "'%20OR%20'1'%3D'1", '1%3BDROP%20TABLE%20invoices', '%25', '..', '%2E%2E', 'a%2Fb', '00000000-0000-0000-0000-00000000000g',
+  '00000000-0000-0000-0000-0000000000000', '00000000-0000-0000-0000-00000000000', '00000000000000000000000000000000a',
+  'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz', '{00000000-0000-0000-0000-000000000000', 'x'.repeat(5000),
+];
+const malformedIds = fc.oneof(
+  fc.constantFrom(...MALFORMED_IDS),
+  fc.string({ minLength: 1, maxLength: 60 }).map(encodeURIComponent),
+  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).map(encodeURIComponent),
+  fc.uuid().map((id) => `${id}x`),
+);
+
+describe('no route answers a malformed id in its path or query with a 5xx', () => {
+  let t: TestKasa;
+  let operations: Operation[];
+  const keys: Record<string, Record<string, string>> = {};
+
+  before(async () => {
+    t = await startKasa();
+    const merchant = await t.createMerchant();
+    const trader = (await t.admin('POST', '/admin/v1/traders', { name: 'Trader' })).json();
+    keys.merchantKey = { 'x-api-key': merchant.api_key };
+    keys.traderKey = { 'x-api-key': trader.api_key };
+    keys.adminToken = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    operations = operationsOf((await t.inject({ method: 'GET', url: '/openapi.json' })).json());
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  const send = (operation: Operation, pathId: string, queryIds: Record<string, string>) => {
+    const path = operation.path.replace(/\{[^}]+\}/g, pathId);
+    const query = Object.entries(queryIds).map(([name, value]) => `${name}=${value}`).join('&');
+    return t.inject({
+      method: operation.method as 'GET',
+      url: query ? `${path}?${query}` : path,
+      headers: operation.security ? keys[operation.security] : {},
+      ...(operation.body ? { payload: sampleOf(operation.body) as object } : {}),
+    });
+  };
+
+  test('the document lists the routes that take ids', () => {
+    const withPathIds = operations.filter((o) => o.pathParams.length > 0).map((o) => `${o.method} ${o.path}`);
+    const withQueryIds = operations.filter((o) => o.idQueries.length > 0).map((o) => `${o.method} ${o.path} ${o.idQueries.join(',')}`);
+    assert.ok(withPathIds.length >= 15, withPathIds.join('\n'));
+    assert.deepEqual(withQueryIds.sort(), ['GET /admin/v1/deals trader_id', 'GET /api/v1/webhooks/deliveries invoice_id']);
+    for (const operation of operations) assert.deepEqual(operation.uuidQueries, operation.idQueries, `${operation.method} ${operation.path}`);
+  });
+
+  test('a malformed id in a path: a 4xx, never a 5xx', async () => {
+    for (const operation of operations.filter((o) => o.pathParams.length > 0)) {
+      await fc.assert(
+        fc.asyncProperty(malformedIds, async (id) => {
+          const res = await send(operation, id, {});
+          assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${operation.method} ${operation.path} with ${id.slice(0, 80)}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+        }),
+        { numRuns: 20, examples: MALFORMED_IDS.map((id) => [id]) },
+      );
+    }
+  });
+
+  test('a malformed id in a query filter: 422 before any SQL', async () => {
+    for (const operation of operations.filter((o) => o.idQueries.length > 0)) {
+      for (const name of operation.idQueries) {
+        await fc.assert(
+          fc.asyncProperty(malformedIds, async (id) => {
+            const res = await send(operation, 'x', { [name]: id });
+            assert.equal(res.statusCode, 422, `${operation.path}?${name}=${id.slice(0, 80)}: ${res.body.slice(0, 300)}`);
+            const [issue] = res.json().detail;
+            assert.deepEqual(issue.loc, ['query', name]);
+            assert.ok(['uuid_parsing', 'string_unicode'].includes(issue.type), res.body.slice(0, 300));
+          }),
+          { numRuns: 60, examples: MALFORMED_IDS.map((id) => [id]) },
+        );
+      }
+    }
+  });
+
+  test('a query id in any spelling Pydantic accepts is found in its canonical form', async () => {
+    const canonical = '5f0c2a4e-8b1d-4c3a-9e7f-0a1b2c3d4e5f';
+    for (const spelling of [canonical, canonical.toUpperCase(), canonical.replaceAll('-', ''), `{${canonical}}`, `urn:uuid:${canonical}`]) {
+      const res = await t.admin('GET', `/admin/v1/deals?trader_id=${encodeURIComponent(spelling)}`);
+      assert.equal(res.statusCode, 200, `${spelling}: ${res.body}`);
+      assert.deepEqual(res.json(), { items: [] });
+    }
+  });
+
+  test("GET /admin/v1/deals?trader_id=x → Pydantic's uuid_parsing 422", async () => {
+    const res = await t.admin('GET', '/admin/v1/deals?trader_id=x');
+    assert.equal(res.statusCode, 422, res.body);
+    assert.deepEqual(res.json(), {
+      detail: [
+        {
+          type: 'uuid_parsing',
+          loc: ['query', 'trader_id'],
+          msg: 'Input should be a valid UUID, invalid character: found `x` at 1',
+          input: 'x',
+          ctx: { error: 'invalid character: found `x` at 1' },
+        },
+      ],
+    });
+  });
+});
+
+describe('an empty JSON body on a route that takes no body is no body', () => {
+  let t: TestKasa;
+  let merchant: { merchant_id: string; api_key: string };
+
+  before(async () => {
+    t = await startKasa();
+    merchant = await t.createMerchant();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  const withoutIds = (body: string) => body.replace(/"request_id":"[^"]*"/, '');
+
+  test('every action answers an empty application/json body as it answers none', async () => {
+    const trader = (await t.admin('POST', '/admin/v1/traders', { name: 'Trader' })).json();
+    const keys: Record<string, Record<string, string>> = {
+      merchantKey: { 'x-api-key': merchant.api_key },
+      traderKey: { 'x-api-key': trader.api_key },
+      adminToken: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    };
+    const operations = operationsOf((await t.inject({ method: 'GET', url: '/openapi.json' })).json());
+    const actions = operations.filter((o) => o.method === 'POST' && o.body === null && !o.path.startsWith('/pay/'));
+    assert.ok(actions.length >= 8, actions.map((o) => o.path).join('\n'));
+    for (const action of actions) {
+      // Unknown ids: both requests end where the action would start, so neither changes anything.
+      const url = action.path.replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000');
+      const headers = action.security ? keys[action.security] : {};
+      const none = await t.inject({ method: 'POST', url, headers });
+      const empty = await t.inject({ method: 'POST', url, headers: { ...headers, 'content-type': 'application/json' }, payload: '' });
+      assert.ok(empty.statusCode < 500, `${action.path}: ${empty.body}`);
+      assert.equal(empty.statusCode, none.statusCode, `${action.path}: ${empty.body}`);
+      assert.equal(withoutIds(empty.body), withoutIds(none.body), action.path);
+    }
+  });
+
+  test('cancel with an empty JSON body cancels the invoice', async () => {
+    const invoice = (await t.createInvoice(merchant.api_key)).json();
+    const res = await t.inject({
+      method: 'POST',
+      url: `/api/v1/invoices/${invoice.invoice_id}/cancel`,
+      headers: { 'x-api-key': merchant.api_key, 'content-type': 'application/json' },
+      payload: '',
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().status, 'cancelled');
+  });
+
+  test('a route that takes a body still refuses an empty one (400, as before)', async () => {
+    for (const [url, headers] of [
+      ['/api/v1/create-invoice', { 'x-api-key': merchant.api_key }],
+      ['/admin/v1/merchants', { authorization: `Bearer ${ADMIN_TOKEN}` }],
+    ] as const) {
+      const res = await t.inject({ method: 'POST', url, headers: { ...headers, 'content-type': 'application/json' }, payload: '' });
+      assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+      assert.equal(res.json().error, 'Bad Request');
+    }
   });
 });

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kasa } from '../context.ts';
 import { adminAuth } from '../http/auth.ts';
-import { enumeration, integer, model, optional, string, type ModelValue } from '../http/validation.ts';
+import { enumeration, integer, model, optional, string, uuid, type ModelValue } from '../http/validation.ts';
 import { errors } from '../errors.ts';
 import { dealView } from '../traders/views.ts';
 
@@ -15,7 +15,7 @@ export async function dealAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Ka
   const tags = ['admin: deals'];
   const dealQuery = model({
     status: optional(enumeration(DEAL_STATUSES)),
-    trader_id: optional(string({ min: 1, max: 64 })),
+    trader_id: optional(uuid()),
     limit: optional(integer({ min: 1, max: DEAL_LIST_LIMIT_MAX })),
   });
   const dealParams = model({ deal_id: string({ min: 1, max: 64 }) });

@@ -7,6 +7,7 @@
 // Ajv's keywords loses the distinctions the contract needs (a decimal's places and digits, a
 // URL's scheme vs. its syntax), so the checks and their messages live here, next to the schema
 // they document.
+import { domainToASCII } from 'node:url';
 import type { ValidationIssue } from '../errors.ts';
 import { canonicalDecimal, compareDecimal, FIAT_DECIMALS, parseDecimal, placesOf, wholeDigitsOf } from '../money.ts';
 
@@ -56,6 +57,12 @@ export interface StringOptions extends Doc {
 const NUL = '\u0000';
 const NUL_MESSAGE = 'String must not contain NUL characters';
 
+// A lone UTF-16 surrogate (JSON "\ud800") is not Unicode text: stored, it would become U+FFFD and
+// collide with other values; Pydantic refuses it before any other check. With the u flag a
+// paired surrogate is one code point, so only a lone one matches.
+const LONE_SURROGATE = /\p{Cs}/u;
+const notUnicode = <T>() => fail<T>('string_unicode', 'Input should be a valid string, unable to parse raw data as a unicode string');
+
 export function string(options: StringOptions = {}): Field<string> {
   const { min, max, pattern } = options;
   const regex = pattern ? new RegExp(pattern) : null;
@@ -68,6 +75,7 @@ export function string(options: StringOptions = {}): Field<string> {
     required: true,
     parse(input) {
       if (typeof input !== 'string') return fail('string_type', 'Input should be a valid string');
+      if (LONE_SURROGATE.test(input)) return notUnicode();
       // Length in characters (code points), as Python counts it.
       const length = [...input].length;
       if (min !== undefined && length < min) {
@@ -83,6 +91,64 @@ export function string(options: StringOptions = {}): Field<string> {
       return ok(input);
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// UUIDs: the spellings Pydantic's UUID accepts (hyphenated, 32 hex digits, {braced}, urn:uuid:),
+// given to the route in the one form Kasa issues and SQL compares: lowercase and hyphenated.
+
+const UUID_HYPHENATED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID_SIMPLE = /^[0-9a-f]{32}$/i;
+const UUID_GROUP_LENGTHS = [8, 4, 4, 4, 12] as const;
+const UUID_GROUP_STARTS = [0, 9, 14, 19, 24] as const;
+const URN_PREFIX = 'urn:uuid:';
+
+export function uuid(d: Doc = {}): Field<string> {
+  return {
+    schema: doc({ type: 'string', format: 'uuid' }, d),
+    required: true,
+    parse(input) {
+      if (typeof input !== 'string') return fail('uuid_type', 'UUID input should be a string, bytes or UUID object');
+      if (LONE_SURROGATE.test(input)) return notUnicode();
+      const braced = input.length === 38 && input.startsWith('{') && input.endsWith('}');
+      const urn = input.length === 45 && input.startsWith(URN_PREFIX);
+      const hyphenated = braced ? input.slice(1, -1) : urn ? input.slice(URN_PREFIX.length) : input;
+      if ((input.length === 36 || braced || urn) && UUID_HYPHENATED.test(hyphenated)) return ok(hyphenated.toLowerCase());
+      if (UUID_SIMPLE.test(input)) {
+        const hex = input.toLowerCase();
+        return ok(UUID_GROUP_STARTS.map((start, i) => hex.slice(start - i, start - i + UUID_GROUP_LENGTHS[i]!)).join('-'));
+      }
+      const error = uuidParsingError(input);
+      return fail('uuid_parsing', `Input should be a valid UUID, ${error}`, { error });
+    },
+  };
+}
+
+/** The first problem with a text that is not a UUID, worded and positioned as the Rust uuid crate (Pydantic's) does. */
+function uuidParsingError(input: string): string {
+  const [inner, offset, simple] =
+    input.length >= 2 && input.startsWith('{') && input.endsWith('}') ? [input.slice(1, -1), 1, false]
+      : input.startsWith(URN_PREFIX) ? [input.slice(URN_PREFIX.length), URN_PREFIX.length, false]
+        : [input, 0, true];
+  const hyphens: number[] = [];
+  let index = 0;
+  // Positions count bytes, 1-based; every character before the first bad one is ASCII.
+  for (const character of inner) {
+    if (character === '-') hyphens.push(index);
+    else if (!/^[0-9a-f]$/i.test(character)) return `invalid character: found \`${character}\` at ${index + offset + 1}`;
+    index += 1;
+  }
+  if (hyphens.length === 0 && simple) return `invalid length: expected length 32 for simple format, found ${input.length}`;
+  if (hyphens.length !== 4) return `invalid group count: expected 5, found ${hyphens.length + 1}`;
+  for (let group = 0; group < 4; group++) {
+    const end = hyphens[group] ?? 0;
+    const start = UUID_GROUP_STARTS[group] ?? 0;
+    if (end !== (UUID_GROUP_STARTS[group + 1] ?? 0) - 1) {
+      return `invalid group length in group ${group}: expected ${UUID_GROUP_LENGTHS[group]}, found ${end - start}`;
+    }
+  }
+  // The crate measures the last group against the whole input, braces or prefix included.
+  return `invalid group length in group 4: expected 12, found ${input.length - UUID_GROUP_STARTS[4]}`;
 }
 
 export function enumeration<const V extends string>(values: readonly V[], d: Doc = {}): Field<V> {
@@ -187,6 +253,33 @@ export interface DecimalOptions extends Doc {
   maxDigits: number;
 }
 
+const NON_FINITE_TEXT = /^[+-]?(inf|infinity|s?nan\d*)$/i;
+// What Python's str.strip() removes, which Decimal() ignores around a number.
+const PYTHON_EDGE_WHITESPACE = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+const UNICODE_DIGITS = /\p{Nd}/gu;
+const UNICODE_DIGIT = /^\p{Nd}$/u;
+
+/**
+ * A decimal string as Pydantic reads it: every underscore removed ("1_000" is 1000, and so is
+ * "_1_000_"), then Python's Decimal(): whitespace around it ignored, and any Unicode decimal
+ * digit ("١٥٠٠", full-width "１５００") read as its value.
+ */
+function decimalText(input: string): string {
+  return asciiDigits(input.replaceAll('_', '')).replace(PYTHON_EDGE_WHITESPACE, '');
+}
+
+function asciiDigits(text: string): string {
+  return text.replace(UNICODE_DIGITS, (digit) => {
+    const codePoint = digit.codePointAt(0) ?? 0;
+    if (codePoint < 0x80) return digit;
+    // Unicode assigns decimal digits only in whole runs from 0 to 9, so a digit's value is its
+    // distance from the first digit of its block of runs, modulo 10.
+    let first = codePoint;
+    while (UNICODE_DIGIT.test(String.fromCodePoint(first - 1))) first -= 1;
+    return String((codePoint - first) % 10);
+  });
+}
+
 export function decimal(options: DecimalOptions): Field<string> {
   const { gt, ge, lt, maxPlaces, maxDigits } = options;
   const bound = (b: string | undefined) => (b === undefined ? null : parseDecimal(b));
@@ -200,13 +293,13 @@ export function decimal(options: DecimalOptions): Field<string> {
     required: true,
     parse(input) {
       let text: string;
-      if (typeof input === 'string') text = input;
+      if (typeof input === 'string') text = decimalText(input);
       else if (typeof input === 'number' && Number.isFinite(input)) text = String(input);
       else if (typeof input === 'number') return fail('finite_number', 'Input should be a finite number');
       else return fail('decimal_type', 'Decimal input should be an integer, float, string or Decimal object');
       const parts = parseDecimal(text);
       if (!parts) {
-        if (/^\s*[+-]?(nan|inf|infinity)\s*$/i.test(text)) return fail('finite_number', 'Input should be a finite number');
+        if (NON_FINITE_TEXT.test(text)) return fail('finite_number', 'Input should be a finite number');
         return fail('decimal_parsing', 'Input should be a valid decimal');
       }
       const places = placesOf(parts);
@@ -223,11 +316,12 @@ export function decimal(options: DecimalOptions): Field<string> {
       if (wholeDigits > wholeDigitsMax) {
         return fail('decimal_whole_digits', `Decimal input should have no more than ${wholeDigitsMax} digit${wholeDigitsMax === 1 ? '' : 's'} before the decimal point`, { whole_digits: wholeDigitsMax });
       }
-      if (gtParts && compareDecimal(parts, gtParts) <= 0) return fail('greater_than', `Input should be greater than ${gt}`, { gt });
+      // FastAPI renders a Decimal bound in ctx as a JSON number (its decimal_encoder), the message as written.
+      if (gtParts && compareDecimal(parts, gtParts) <= 0) return fail('greater_than', `Input should be greater than ${gt}`, { gt: Number(gt) });
       if (geParts && compareDecimal(parts, geParts) < 0) {
-        return fail('greater_than_equal', `Input should be greater than or equal to ${ge}`, { ge });
+        return fail('greater_than_equal', `Input should be greater than or equal to ${ge}`, { ge: Number(ge) });
       }
-      if (ltParts && compareDecimal(parts, ltParts) >= 0) return fail('less_than', `Input should be less than ${lt}`, { lt });
+      if (ltParts && compareDecimal(parts, ltParts) >= 0) return fail('less_than', `Input should be less than ${lt}`, { lt: Number(lt) });
       return ok(canonicalDecimal(parts, maxPlaces));
     },
   };
@@ -256,22 +350,23 @@ export function url(options: UrlOptions): Field<string> {
     required: true,
     parse(input) {
       if (typeof input !== 'string') return fail('url_type', 'URL input should be a string or URL');
-      if (input.length > maxLength) {
+      if (LONE_SURROGATE.test(input)) return notUnicode();
+      // Pydantic measures the input in UTF-8 bytes, though its message says characters.
+      if (Buffer.byteLength(input, 'utf8') > maxLength) {
         return fail('url_too_long', `URL should have at most ${maxLength} characters`, { max_length: maxLength });
       }
-      if (input.trim() === '') return fail('url_parsing', 'Input should be a valid URL, input is empty', { error: 'input is empty' });
+      if (input === '') return fail('url_parsing', 'Input should be a valid URL, input is empty', { error: 'input is empty' });
       let parsed: URL;
       try {
         parsed = new URL(input);
       } catch {
-        const error = /^[a-z][a-z0-9+.-]*:/i.test(input) ? 'invalid URL' : 'relative URL without a base';
+        const error = urlParsingError(input);
         return fail('url_parsing', `Input should be a valid URL, ${error}`, { error });
       }
       const scheme = parsed.protocol.slice(0, -1);
       if (!(schemes as readonly string[]).includes(scheme)) {
         return fail('url_scheme', `URL scheme should be ${expected}`, { expected_schemes: expected });
       }
-      if (!parsed.hostname) return fail('url_parsing', 'Input should be a valid URL, empty host', { error: 'empty host' });
       const problem = check?.(parsed);
       if (problem?.type === 'url_scheme') return fail('url_scheme', problem.msg, { expected_schemes: "'https'" });
       if (problem) return fail('value_error', `Value error, ${problem.msg}`, { error: problem.msg });
@@ -279,6 +374,74 @@ export function url(options: UrlOptions): Field<string> {
       return ok(input);
     },
   };
+}
+
+// Node's URL parser and Pydantic's (the Rust url crate) both implement the WHATWG URL standard,
+// so they accept and refuse the same inputs; but Node's error gives no reason. The reason Pydantic
+// names is worked out here from the part that broke, in the order the Rust parser checks them:
+// the scheme, then the host, then the port.
+
+const SPECIAL_SCHEMES = new Set(['http', 'https', 'ws', 'wss', 'ftp', 'file']);
+// Removed by every WHATWG parser before it starts: C0 controls and spaces around the input, and
+// tabs and newlines anywhere.
+const URL_EDGE_JUNK = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
+const URL_TAB_OR_NEWLINE = /[\t\n\r]/g;
+// The WHATWG forbidden domain code points, which IDNA refuses after percent-decoding.
+const FORBIDDEN_DOMAIN_CHARACTER = /[\u0000-\u0020#%/:<>?@[\\\]^|\u007f]/;
+
+function urlParsingError(input: string): string {
+  const text = input.replace(URL_EDGE_JUNK, '').replace(URL_TAB_OR_NEWLINE, '');
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(text);
+  if (!scheme) return 'relative URL without a base';
+  const special = SPECIAL_SCHEMES.has((scheme[1] ?? '').toLowerCase());
+  let rest = text.slice(scheme[0].length);
+  if (special) rest = rest.replace(/^[/\\]+/, '');
+  else rest = rest.slice(2); // a non-special URL fails only in an authority, after "//"
+  const authority = rest.split(special ? /[/\\?#]/ : /[/?#]/)[0] ?? '';
+  const hostAndPort = authority.slice(authority.lastIndexOf('@') + 1);
+  const bracketEnd = hostAndPort.startsWith('[') ? hostAndPort.indexOf(']') : -1;
+  const colon = hostAndPort.indexOf(':', bracketEnd + 1);
+  const host = colon === -1 ? hostAndPort : hostAndPort.slice(0, colon);
+  const hostProblem = hostParsingError(host, special, colon !== -1);
+  if (hostProblem) return hostProblem;
+  if (colon !== -1) return 'invalid port number';
+  return special ? 'invalid international domain name' : 'invalid domain character';
+}
+
+/** Why a URL's host is refused, or null if it is a valid host. */
+function hostParsingError(host: string, special: boolean, port: boolean): string | null {
+  if (host === '') return special || port ? 'empty host' : null;
+  try {
+    new URL(`${special ? 'http' : 'kasa'}://${host}/`);
+    return null;
+  } catch {
+    // refused: find out why below
+  }
+  if (host.startsWith('[')) return 'invalid IPv6 address';
+  if (!special) return 'invalid domain character';
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(host);
+  } catch {
+    return 'invalid international domain name'; // a broken escape decodes to U+FFFD, which IDNA refuses
+  }
+  if (FORBIDDEN_DOMAIN_CHARACTER.test(decoded)) return 'invalid international domain name';
+  // A trailing label that is not a number makes the host a domain for IDNA alone, so what is
+  // left shows whether the host mapped to nothing or ends in a number (an IPv4 address).
+  const mapped = domainToASCII(`${decoded}.a`);
+  if (mapped === '') return 'invalid international domain name';
+  const domain = mapped.slice(0, -'.a'.length);
+  if (domain === '') return 'empty host';
+  if (endsInNumber(domain)) return 'invalid IPv4 address';
+  return 'invalid international domain name';
+}
+
+/** The WHATWG "ends in a number" test: such a host must be a valid IPv4 address. */
+function endsInNumber(domain: string): boolean {
+  const labels = domain.split('.');
+  if (labels.at(-1) === '' && labels.length > 1) labels.pop();
+  const last = labels.at(-1) ?? '';
+  return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kasa } from '../context.ts';
 import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
-import { enumeration, integer, model, optional, string, type ModelValue } from '../http/validation.ts';
+import { enumeration, integer, model, optional, string, uuid, type ModelValue } from '../http/validation.ts';
 import { deliveryDetail, testPingResult } from './schema.ts';
 import { DELIVERY_LIST_LIMIT_MAX } from './service.ts';
 import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from './test-pings.ts';
@@ -15,7 +15,7 @@ export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
   const security = [{ merchantKey: [] }];
   const tags = ['webhooks'];
   const listQuery = model({
-    invoice_id: optional(string({ min: 1, max: 64 })),
+    invoice_id: optional(uuid()),
     status: optional(enumeration(['pending', 'delivered', 'failed'] as const)),
     limit: optional(integer({ min: 1, max: DELIVERY_LIST_LIMIT_MAX })),
   });
