@@ -7,9 +7,9 @@
 -- lookup. The tie went to invoices_merchant_seq, the merchant's every invoice: on a fresh
 -- database create-invoice fell from 263 to 11 per second as 200,000 invoices were stored.
 --
--- Options measured on a 2-core machine (a loop of 3,000 calls, and alternating pgbench runs):
+-- Options measured on a 2-core machine (loops of 3,000-5,000 calls, and alternating pgbench runs):
 -- - SET plan_cache_mode = force_custom_plan plans every statement on every call from the
---   table's current size: right plans, but calls took 1.5-3x as long.
+--   table's current size: right plans, but calls took 1.2-3x as long.
 -- - SET of enable_* on the function costs a settings save and restore per call, lost in the
 --   run-to-run noise (±30 % on this shared machine).
 -- So the customer's scan asks for what only invoices_merchant_customer gives, its rows in
