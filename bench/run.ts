@@ -1,14 +1,18 @@
 // `npm run bench`: Kasa against a bare Fastify + pg baseline on this machine, side by side.
 //
-//   npm run bench                 create-invoice at 8/32/64 connections (Kasa and baseline
-//                                 alternating), GET invoice, the payment page, PGlite create
+//   npm run bench                 create-invoice on a fresh database at 1,000 and 200,000
+//                                 invoices; create-invoice at 8/32/64 connections (Kasa and
+//                                 baseline alternating), GET invoice and the payment page,
+//                                 all never analyzed; create-invoice at 32 analyzed; PGlite
 //   npm run bench -- --scale      + create-invoice with 1,000,000 invoices already stored, the
 //                                 expiry sweep of 100,000 invoices, 10,000 webhook deliveries
+//   npm run bench -- --fresh-only only the fresh database's phase
 //   npm run bench -- --soak 300   + a steady mixed load at half capacity for 300 s: RSS and
 //                                 event-loop delay at start and end
 //
 // DATABASE_URL names the PostgreSQL server (default the local one); the bench creates and drops
-// its own database. Every phase is bounded (PHASE_SECONDS). Exits 1 if any request failed.
+// its own database. Every phase is bounded (PHASE_SECONDS). Exits 1 if any request failed or a
+// target the bench checks (the fresh database's ratio, the soak's memory) was missed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -51,6 +55,12 @@ const args = process.argv.slice(2);
 const scale = args.includes('--scale');
 const soakIndex = args.indexOf('--soak');
 const soakSeconds = soakIndex >= 0 ? Number(args[soakIndex + 1] ?? 300) : 0;
+const freshOnly = args.includes('--fresh-only');
+/** Invoices stored when the fresh database's two create rates are measured. */
+const FRESH_ROWS_FEW = 1_000;
+const FRESH_ROWS_MANY = 200_000;
+/** The design's target: the rate with FRESH_ROWS_MANY stored at least this share of the rate from FRESH_ROWS_FEW. */
+const FRESH_RATIO_MIN = 0.9;
 
 const children: ChildProcess[] = [];
 const databases: string[] = [];
@@ -85,14 +95,16 @@ async function dropDatabases(): Promise<void> {
 }
 
 /**
- * Vacuums, analyzes and checkpoints: what the previous phase wrote is not left for autovacuum or
- * a checkpoint to work off during the next one, and plans see the tables as they are.
+ * Checkpoints, so what the previous phase wrote is not left for a checkpoint to work off during
+ * the next one. It does not analyze: this machine's PostgreSQL runs with autovacuum off, as a
+ * user's may, and Kasa's hot statements must keep their plans on tables the planner has never
+ * seen statistics of. `analyze` refreshes them (and vacuums) for the phase labelled analyzed.
  */
-async function settle(...urls: string[]): Promise<void> {
+async function settle(urls: string[], { analyze = false } = {}): Promise<void> {
   for (const url of urls) {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    await client.query('VACUUM (ANALYZE)');
+    if (analyze) await client.query('VACUUM (ANALYZE)');
     // Needs superuser or pg_checkpoint; a server that refuses it only makes the figures noisier.
     await client.query('CHECKPOINT').catch(() => undefined);
     await client.end();
@@ -172,6 +184,8 @@ interface Load {
   connections: number;
   seconds: number;
   overallRate?: number;
+  /** Stop after this many requests instead of after `seconds`. */
+  amount?: number;
 }
 
 async function load(spec: Load) {
@@ -180,6 +194,7 @@ async function load(spec: Load) {
     connections: spec.connections,
     duration: spec.seconds,
     ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
+    ...(spec.amount ? { amount: spec.amount } : {}),
     requests: [
       {
         method: spec.method,
@@ -225,6 +240,8 @@ function printTable(): void {
 
 async function main(): Promise<void> {
   console.error(`bench: ${os.cpus().length} cores, phases of ${PHASE_SECONDS} s, ${POOL_SIZE} database connections per server`);
+  await freshDatabasePhase();
+  if (freshOnly) return finish();
   const kasaDb = await createDatabase();
   const baselineDb = await createDatabase();
   const kasaPort = await freePort();
@@ -238,26 +255,26 @@ async function main(): Promise<void> {
     url: `${base}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections, seconds,
   });
 
-  // Warm both up (JIT, connection pools) before anything is recorded, then refresh the planner's
-  // statistics: plans made while a table was empty (sequential scans) would otherwise linger in
-  // prepared statements, which a production database that is never empty does not see.
+  // Warm both up (JIT, connection pools) before anything is recorded. Nothing is analyzed: the
+  // plans Kasa's connections cache now, on nearly empty tables, are the ones every phase runs.
   await load(create(kasa, 8, WARMUP_SECONDS));
   await load(create(baseline, 8, WARMUP_SECONDS));
-  await settle(kasaDb, baselineDb);
 
   let baseline32 = 0;
   let kasa32 = 0;
   // Kasa, baseline, baseline, Kasa (half a phase each): the machine's speed drifts by tens of
   // percent from one phase to the next here, and this order cancels a steady drift.
   const half = PHASE_SECONDS / 2;
-  for (const connections of CONNECTIONS) {
-    await settle(kasaDb, baselineDb);
+  const alternate = async (connections: number) => {
     const k1 = await load(create(kasa, connections, half));
     const b1 = await load(create(baseline, connections, half));
     const b2 = await load(create(baseline, connections, half));
     const k2 = await load(create(kasa, connections, half));
-    const k = combine(k1, k2);
-    const b = combine(b1, b2);
+    return { k: combine(k1, k2), b: combine(b1, b2) };
+  };
+  for (const connections of CONNECTIONS) {
+    await settle([kasaDb, baselineDb]);
+    const { k, b } = await alternate(connections);
     record('baseline create-invoice', connections, b, null);
     record('create-invoice (PostgreSQL)', connections, k, b.rps);
     if (connections === 32) {
@@ -265,7 +282,6 @@ async function main(): Promise<void> {
       kasa32 = k.rps;
     }
   }
-
   // Reads: one invoice, and its payment page with the deal already open.
   const trader = await api(kasa, 'POST', '/admin/v1/traders', { name: 'Bench Trader' });
   await api(kasa, 'POST', `/admin/v1/traders/${trader.trader_id}/deposits`, { amount_usdt: '100000', reference: 'bench' });
@@ -275,7 +291,7 @@ async function main(): Promise<void> {
   const opened = await fetch(`${kasa}/pay/${invoice.invoice_id}`);
   const csrfCookie = (opened.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   await expectDealOpen(kasa, invoice.invoice_id);
-  await settle(kasaDb, baselineDb);
+  await settle([kasaDb, baselineDb]);
   // Each read is set against the baseline's create rate measured right beside it (same order).
   const beside = async (spec: Load): Promise<{ read: Measured; base: Measured }> => {
     const r1 = await load({ ...spec, seconds: half });
@@ -293,6 +309,12 @@ async function main(): Promise<void> {
   const fresh = await beside({ url: `${kasa}/pay/${invoice.invoice_id}`, method: 'GET', connections: 32, seconds: half });
   record('payment page (deal open, new browser)', 32, fresh.read, fresh.base.rps);
 
+  // create-invoice again after VACUUM (ANALYZE): the plans a database with statistics gets.
+  await settle([kasaDb, baselineDb], { analyze: true });
+  const analyzed = await alternate(32);
+  record('baseline create-invoice (analyzed)', 32, analyzed.b, null);
+  record('create-invoice (PostgreSQL, analyzed)', 32, analyzed.k, analyzed.b.rps);
+
   // The embedded default.
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kasa-bench-'));
   const glitePort = await freePort();
@@ -309,9 +331,58 @@ async function main(): Promise<void> {
   // Half of Kasa's own measured create-invoice capacity, not the baseline's.
   if (soakSeconds > 0) await soak(kasa, apiKey, kasa32);
 
+  await finish();
+}
+
+async function finish(): Promise<void> {
   printTable();
   await fs.mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
   await fs.writeFile(path.join(ROOT, 'bench/results/latest.json'), JSON.stringify({ date: new Date().toISOString(), cores: os.cpus().length, rows }, null, 2) + '\n');
+}
+
+/**
+ * A user's first minutes: Kasa on a database created and migrated just now and never analyzed
+ * (this machine's PostgreSQL runs with autovacuum off). Its connections plan their statements
+ * on nearly empty tables during the first creates; the create rate with 200,000 invoices
+ * stored must stay within a tenth of the rate from 1,000 stored. Half phases: the first one
+ * should run while few invoices are stored, and it adds some with every second.
+ */
+async function freshDatabasePhase(): Promise<void> {
+  const url = await createDatabase();
+  const port = await freePort();
+  const server = await startKasa({ DATABASE_URL: url }, port);
+  const base = `http://127.0.0.1:${port}`;
+  const { apiKey } = await setUp(base);
+  const create = (spec: Partial<Load>): Load => ({
+    url: `${base}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 32, seconds: PHASE_SECONDS / 2, ...spec,
+  });
+  await load(create({ amount: FRESH_ROWS_FEW }));
+  const few = await load(create({}));
+
+  const database = await connect({ databaseUrl: url, dataDir: null, poolSizeMax: 2 });
+  const merchant = await database.db.selectFrom('merchants').select('id').executeTakeFirstOrThrow();
+  const { rows: stored } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM invoices`.execute(database.db);
+  const missing = FRESH_ROWS_MANY - Number(stored[0]?.n ?? 0);
+  console.error(`  fresh database: inserting ${missing} invoices of other customers (nothing analyzed)…`);
+  // The bench merchant's history, of other customers: a twentieth still pending, the rest final.
+  await sql`
+    INSERT INTO invoices (id, merchant_id, external_id, customer_id, amount, currency, conversion_rate, fee_percent, gross_usdt, merchant_usdt, status, created_at, expires_at)
+    SELECT gen_random_uuid(), ${merchant.id}::uuid, 'fresh-' || g, 'fresh-customer-' || (g % 20000), 1500.00, 'UAH', 41.5, 2.00, 36144578, 35420000,
+           CASE WHEN g % 20 = 0 THEN 'pending' ELSE 'expired' END,
+           CASE WHEN g % 20 = 0 THEN now() - interval '1 minute' ELSE now() - interval '2 days' END,
+           CASE WHEN g % 20 = 0 THEN now() + interval '19 minutes' ELSE now() - interval '2 days' + interval '20 minutes' END
+      FROM generate_series(1, ${Math.max(0, missing)}) AS g`.execute(database.db);
+  await database.close();
+  await settle([url]);
+  const many = await load(create({}));
+  record(`create-invoice, fresh database, from ${FRESH_ROWS_FEW} invoices`, 32, few, null);
+  record(`create-invoice, fresh database, ${FRESH_ROWS_MANY} invoices (never analyzed)`, 32, many, few.rps);
+  if (many.rps < FRESH_RATIO_MIN * few.rps) {
+    console.error(`  fresh database: ${FRESH_ROWS_MANY} invoices stored slowed create-invoice below ${FRESH_RATIO_MIN}× its rate from ${FRESH_ROWS_FEW}`);
+    failed = true;
+  }
+  server.kill('SIGTERM');
+  await new Promise((resolve) => server.once('exit', resolve));
 }
 
 async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promise<void> {

@@ -76,7 +76,7 @@ const pageStateQuery = queryBuilder
   .select(['m.name as merchant_name', 'd.id as deal_id', 'd.status as deal_status', 'd.bank_name', 'd.card_number', 'd.holder_name'])
   .where('i.id', '=', '');
 type PageRow = InferResult<typeof pageStateQuery>[number];
-const PAGE_STATE_SQL = pageStateQuery.compile().sql;
+export const PAGE_STATE_SQL = pageStateQuery.compile().sql;
 
 export class Deals {
   constructor(

@@ -58,13 +58,18 @@ export interface ListFilters {
 
 type CreateOutcome = { outcome: 'created' | 'duplicate' | 'rate' | 'pending'; invoice_id: string | null; retry_after_seconds: number | null };
 
-/** The hot path's one statement, prepared once per connection (kasa_create_invoice: its latest version is in 005_create_invoice_at_scale.sql). */
+/** The hot path's one statement, prepared once per connection (kasa_create_invoice: its latest version is in 006_plans_without_statistics.sql). */
 const CREATE_INVOICE_SQL = `SELECT outcome, invoice_id, retry_after_seconds FROM kasa_create_invoice(
   $1::uuid, $2::uuid, $3, $4, $5::numeric, $6, $7::numeric, $8::numeric, $9::bigint, $10::bigint,
   $11, $12, $13, $14, $15::timestamptz, $16::timestamptz, $17::integer, $18::integer)`;
 
-/** A merchant's invoice by id ($1 = invoice id, $2 = merchant id), compiled once. */
-const INVOICE_BY_ID_SQL = queryBuilder.selectFrom('invoices').selectAll().where('id', '=', '').where('merchant_id', '=', '').compile().sql;
+/**
+ * An invoice by id ($1), compiled once; whose it is, the caller checks. With `merchant_id = $2`
+ * in the statement, every index led by merchant_id was a candidate too, and a plan cached while
+ * the table was nearly empty and never analyzed took invoices_merchant_seq: each read walked
+ * every invoice of the merchant. By id alone, the primary key is the only index that answers.
+ */
+export const INVOICE_BY_ID_SQL = queryBuilder.selectFrom('invoices').selectAll().where('id', '=', '').compile().sql;
 
 /** One trillion USDT in micro-USDT: far past any real invoice, and a tenth of what BIGINT holds. */
 export const INVOICE_USDT_MAX = (10n ** 18n) as MicroUsdt;
@@ -173,8 +178,8 @@ export class Invoices {
   /** Another merchant's invoice is reported exactly like a missing one. */
   async get(merchantId: string, invoiceId: string): Promise<InvoiceView> {
     if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
-    const [row] = await this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [invoiceId, merchantId]);
-    if (!row) throw errors.invoiceNotFound();
+    const [row] = await this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [invoiceId]);
+    if (!row || row.merchant_id !== merchantId) throw errors.invoiceNotFound();
     return this.view(row, this.clock.now());
   }
 

@@ -1,0 +1,136 @@
+// A user's first minutes: a database migrated just now and never analyzed (PGlite never
+// analyzes by itself, nor does a PostgreSQL server running with autovacuum off). A connection
+// caches each statement's generic plan early, while the tables are nearly empty, and keeps it
+// until the statistics change. The hot statements must keep their indexes in those plans.
+// The assertions read index entries from the transaction's counters, not time.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql, type Kysely } from 'kysely';
+import type { DB } from '../src/db/schema.ts';
+import { PAGE_STATE_SQL } from '../src/deals/service.ts';
+import { INVOICE_BY_ID_SQL } from '../src/invoices/service.ts';
+import { startKasa, type TestKasa } from './helpers/kasa.ts';
+import { addTrader } from './helpers/traders.ts';
+
+const MINUTE = 60_000;
+/** Invoices of the merchant stored after the plans were made. */
+const STORED_INVOICES = 5_000;
+/** Index entries one hot statement may read: a handful, where a wrong index reads the merchant's every invoice. */
+const INDEX_ENTRIES_MAX = 10;
+
+interface Reads {
+  /** Index entries returned from every index of the table. */
+  index_entries: bigint;
+  /** Sequential scans of the table. */
+  table_scans: bigint;
+}
+
+/**
+ * Runs `statement` in a transaction of its own on `conn` and returns what it read of `table`:
+ * the difference of the counters around it, because a backend's counters of earlier
+ * transactions stay in them until they are flushed to the statistics (PGlite rarely flushes).
+ */
+async function readsOf(conn: Kysely<DB>, table: 'invoices' | 'deals', statement: () => Promise<unknown>): Promise<Reads> {
+  const counters = async () => (await sql<Reads>`
+    SELECT (SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(x.indexrelid)), 0)::bigint
+              FROM pg_index x WHERE x.indrelid = ${table}::regclass) AS index_entries,
+           pg_stat_get_xact_numscans(${table}::regclass) AS table_scans`.execute(conn)).rows[0]!;
+  await sql`BEGIN`.execute(conn);
+  try {
+    const before = await counters();
+    await statement();
+    const after = await counters();
+    return { index_entries: after.index_entries - before.index_entries, table_scans: after.table_scans - before.table_scans };
+  } finally {
+    await sql`COMMIT`.execute(conn);
+  }
+}
+
+function assertBounded(reads: Reads, what: string): void {
+  assert.equal(reads.table_scans, 0n, `${what}: no sequential scan`);
+  assert.ok(reads.index_entries <= BigInt(INDEX_ENTRIES_MAX), `${what}: read ${reads.index_entries} index entries`);
+}
+
+describe('a fresh, never-analyzed database: the hot statements keep their indexes', () => {
+  let t: TestKasa;
+  let apiKey: string;
+  let merchantId: string;
+  let invoiceId: string;
+  let traderId: string;
+  let requisiteId: string;
+  before(async () => {
+    t = await startKasa();
+    ({ merchant_id: merchantId, api_key: apiKey } = await t.createMerchant());
+    const trader = await addTrader(t, { deposit: '1000.00' });
+    traderId = trader.trader_id;
+    requisiteId = trader.requisites[0]!;
+    for (let i = 0; i < 3; i++) {
+      const res = await t.createInvoice(apiKey, { external_id: `first-${i}`, customer_id: `first-customer-${i}` });
+      assert.equal(res.statusCode, 200, res.body);
+      invoiceId = res.json().invoice_id;
+    }
+    // Its deal opens: the page read then joins a deal and its card.
+    assert.equal((await t.inject({ method: 'GET', url: `/pay/${invoiceId}` })).statusCode, 200);
+  });
+  after(() => t.close());
+
+  test('plans made on nearly empty tables still read a handful of index entries with 5,000 invoices stored', async () => {
+    const now = t.clock.now();
+    const expiresAt = new Date(now.getTime() + 20 * MINUTE);
+    const create = (conn: Kysely<DB>, externalId: string, customerId: string) => sql`
+      SELECT * FROM kasa_create_invoice(gen_random_uuid(), ${merchantId}::uuid, ${externalId}, ${customerId}, 1500.00, 'UAH',
+        41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, ${now}::timestamptz, ${expiresAt}::timestamptz, 10, 5)`.execute(conn);
+
+    await t.database.db.connection().execute(async (conn) => {
+      // Generic plans at once, as a connection has them from its sixth run of a statement.
+      await sql`SET plan_cache_mode = force_generic_plan`.execute(conn);
+      await sql.raw(`PREPARE kasa_probe_invoice_by_id AS ${INVOICE_BY_ID_SQL}`).execute(conn);
+      await sql.raw(`PREPARE kasa_probe_page_state AS ${PAGE_STATE_SQL}`).execute(conn);
+      try {
+        // The plans are made now, with three invoices and one deal stored.
+        await create(conn, 'plan-1', 'plan-customer');
+        await create(conn, 'plan-1', 'plan-customer');
+        await sql`EXECUTE kasa_probe_invoice_by_id(${sql.lit(invoiceId)})`.execute(conn);
+        await sql`EXECUTE kasa_probe_page_state(${sql.lit(invoiceId)})`.execute(conn);
+
+        // The merchant's history, of other customers; a deal completed for every other invoice.
+        await sql`
+          INSERT INTO invoices (id, merchant_id, external_id, customer_id, amount, currency, conversion_rate, fee_percent,
+                                gross_usdt, merchant_usdt, status, created_at, expires_at)
+          SELECT gen_random_uuid(), ${merchantId}::uuid, 'stored-' || g, 'stored-customer-' || (g % 1000), 1500.00, 'UAH', 41.5, 2.00,
+                 36144578, 35420000, CASE WHEN g % 2 = 0 THEN 'success' ELSE 'pending' END, ${now}::timestamptz, ${expiresAt}::timestamptz
+            FROM generate_series(1, ${STORED_INVOICES}) AS g`.execute(conn);
+        await sql`
+          INSERT INTO deals (id, invoice_id, merchant_id, trader_id, requisite_id, amount, currency, gross_usdt, trader_reward,
+                             trader_cost, merchant_usdt, status, opened_at, closed_at)
+          SELECT gen_random_uuid(), i.id, i.merchant_id, ${traderId}::uuid, ${requisiteId}::uuid, i.amount, i.currency, 36144578, 361445,
+                 35783133, 35420000, 'completed', ${now}::timestamptz, ${now}::timestamptz
+            FROM invoices i WHERE i.status = 'success'`.execute(conn);
+
+        assertBounded(await readsOf(conn, 'invoices', () => create(conn, 'after-1', 'new-customer')), 'create-invoice');
+        assertBounded(await readsOf(conn, 'invoices', () => create(conn, 'stored-2', 'new-customer')), 'create-invoice, duplicate external_id');
+        assertBounded(await readsOf(conn, 'invoices', () => create(conn, 'after-2', 'stored-customer-7')), "create-invoice, a customer's 5 stored invoices");
+        const byId = () => sql`EXECUTE kasa_probe_invoice_by_id(${sql.lit(invoiceId)})`.execute(conn);
+        assertBounded(await readsOf(conn, 'invoices', byId), 'invoice by id');
+        const page = () => sql`EXECUTE kasa_probe_page_state(${sql.lit(invoiceId)})`.execute(conn);
+        assertBounded(await readsOf(conn, 'invoices', page), 'payment page: invoices');
+        assertBounded(await readsOf(conn, 'deals', page), 'payment page: deals');
+      } finally {
+        await sql`DEALLOCATE kasa_probe_invoice_by_id`.execute(conn);
+        await sql`DEALLOCATE kasa_probe_page_state`.execute(conn);
+        await sql`RESET plan_cache_mode`.execute(conn);
+      }
+    });
+
+    // What the statements answered is still right: the duplicate names the stored invoice.
+    const duplicate = await t.createInvoice(apiKey, { external_id: 'stored-2' });
+    assert.equal(duplicate.statusCode, 409, duplicate.body);
+    const stored = await t.database.db.selectFrom('invoices').select('id').where('external_id', '=', 'stored-2').executeTakeFirstOrThrow();
+    assert.equal(duplicate.json().error.details.invoice_id, stored.id);
+    const other = await t.createMerchant();
+    const foreign = await t.inject({ method: 'GET', url: `/api/v1/invoices/${invoiceId}`, headers: { 'x-api-key': other.api_key } });
+    assert.equal(foreign.statusCode, 404, "another merchant's invoice reads as missing");
+    const own = await t.inject({ method: 'GET', url: `/api/v1/invoices/${invoiceId}`, headers: { 'x-api-key': apiKey } });
+    assert.equal(own.statusCode, 200, own.body);
+  });
+});
