@@ -1,11 +1,11 @@
 // Webhook endpoints: the merchant's delivery log, resend and test; the operator's keys and stats.
 import type { FastifyInstance } from 'fastify';
 import type { Kasa } from '../context.ts';
-import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
+import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf } from '../http/auth.ts';
 import { enumeration, integer, model, optional, string, type ModelValue } from '../http/validation.ts';
 import { DELIVERY_LIST_LIMIT_MAX } from './service.ts';
 
-const MERCHANT_ERRORS = { 401: 'API_KEY_MISSING; API_KEY_INVALID', 422: 'Validation error' };
+const MERCHANT_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 422: 'Validation error' };
 
 export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
   app.addHook('onRequest', merchantAuth(kasa));
