@@ -6,7 +6,7 @@ import type { Config } from './config.ts';
 import { createKasa } from './context.ts';
 import { connect } from './db/connect.ts';
 import { migrate } from './db/migrate.ts';
-import { restrictNewFiles, prepareDataDir } from './data-dir.ts';
+import { prepareDataDir, restrictNewFiles, tightenDataDir } from './data-dir.ts';
 import { cliUrl, demoBanner, seedDemo } from './demo.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';
@@ -48,7 +48,11 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
   restrictNewFiles();
   // DATA_DIR is checked before anything else when Kasa will write there: the embedded database,
   // a generated admin token, the demo's keys.
-  if (!config.databaseUrl || !config.adminToken || options.demo) await prepareDataDir(config.dataDir);
+  if (!config.databaseUrl || !config.adminToken || options.demo) {
+    await prepareDataDir(config.dataDir);
+    const tightened = await tightenDataDir(config.dataDir);
+    if (tightened) logger.warn({ dataDir: config.dataDir, entries: tightened }, 'DATA_DIR held entries others could read: made them owner-only');
+  }
   const database = await connect({
     databaseUrl: config.databaseUrl,
     dataDir: config.databaseUrl ? null : config.dataDir,

@@ -93,6 +93,7 @@ describe('kasa serve start-up, as an operator meets it', () => {
     await ready(server, port);
     assert.equal(await server.stop(), 0, server.stderr);
     assert.deepEqual(await notOwnerOnly(usedDataDir), []);
+    assert.match(server.stdout, /"entries":4,"msg":"DATA_DIR held entries others could read: made them owner-only"/);
   });
 
   test('a DATA_DIR every user may write: refused with the fix, before anything is written', async () => {

@@ -138,6 +138,7 @@ async function connectPglite(dataDir: string | null, template?: Blob): Promise<D
     parsers: { [PG_TYPE_INT8]: parseBigint, [PG_TYPE_NUMERIC]: keepText },
   });
   await client.waitReady;
+  // initdb's files arrive with mode 0666 whatever the umask.
   if (dataDir) await tightenDataDir(dataDir);
   const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
   return {
