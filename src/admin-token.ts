@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { DATA_DIR_MODE, DATA_FILE_MODE } from './data-dir.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -11,11 +12,11 @@ export async function resolveAdminToken(configured: string | null, dataDir: stri
   const file = path.join(dataDir, ADMIN_TOKEN_FILE);
   const existing = await readAdminTokenFile(dataDir);
   if (existing) return { token: existing, file };
-  await fs.mkdir(dataDir, { recursive: true });
+  await fs.mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE });
   const token = `kasa_admin_${randomBytes(32).toString('base64url')}`;
   try {
     // 'wx': never overwrite a token another process wrote first.
-    await fs.writeFile(file, token + '\n', { mode: 0o600, flag: 'wx' });
+    await fs.writeFile(file, token + '\n', { mode: DATA_FILE_MODE, flag: 'wx' });
     return { token, file };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

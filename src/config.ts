@@ -81,10 +81,13 @@ export function defaultPipelines(): number {
   return Math.min(os.availableParallelism(), PIPELINES_MAX);
 }
 
-/** defaults: values used where the environment says nothing (the demo allows private webhook targets). */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Partial<Pick<Config, 'webhookAllowPrivate'>> = {}): Config {
+/**
+ * defaults: values used where the environment says nothing (the demo listens on 127.0.0.1 only
+ * and allows private webhook targets).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Partial<Pick<Config, 'webhookAllowPrivate' | 'host'>> = {}): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
-  const host = env.HOST || '0.0.0.0';
+  const host = env.HOST || defaults.host || '0.0.0.0';
   const databaseUrl = env.DATABASE_URL || null;
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');

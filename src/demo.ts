@@ -1,10 +1,14 @@
 // The demo of `npm start`: on an empty database, UAH at 41.50, a demo merchant, and a demo
 // trader with a test card and a 10,000 USDT deposit, so a newcomer can create an invoice with
 // one pasted curl and pay it end to end on one machine. The demo keys are kept in DATA_DIR
-// (mode 0600) so they can be shown again on the next start.
+// (mode 0600) so they can be shown again on the next start. The demo listens on 127.0.0.1
+// unless HOST says otherwise: it lets webhooks target private addresses, so anyone reaching it
+// over the network with the printed demo key could make it call this machine's private services.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Config } from './config.ts';
 import type { Kasa } from './context.ts';
+import { DATA_DIR_MODE, DATA_FILE_MODE } from './data-dir.ts';
 
 const DEMO_KEY_FILE = 'demo-api-key';
 const DEMO_TRADER_KEY_FILE = 'demo-trader-key';
@@ -13,6 +17,8 @@ const DEMO_CARD = '4149499912341235';
 
 export interface Demo {
   apiKey: string | null;
+  /** The demo merchant's current webhook signing secret (whsec_…); null once its key is gone. */
+  webhookSecret: string | null;
   traderKey: string | null;
   seeded: boolean;
 }
@@ -24,10 +30,13 @@ export async function seedDemo(kasa: Kasa, dataDir: string): Promise<Demo> {
   const traderKeyFile = path.join(dataDir, DEMO_TRADER_KEY_FILE);
   const [merchants, currencies] = await Promise.all([kasa.merchants.list(), kasa.catalog.listCurrencies()]);
   if (merchants.length > 0 || currencies.length > 0) {
-    return { apiKey: await readKey(keyFile), traderKey: await readKey(traderKeyFile), seeded: false };
+    const apiKey = await readKey(keyFile);
+    // Read through the key, so a rotated secret shows as it is now.
+    const merchant = apiKey ? await kasa.merchants.authenticate(apiKey) : null;
+    return { apiKey, webhookSecret: merchant?.webhookSecret ?? null, traderKey: await readKey(traderKeyFile), seeded: false };
   }
   await kasa.catalog.putCurrency('UAH', { enabled: true, rate: '41.50' });
-  const { apiKey } = await kasa.merchants.create({ name: 'Demo Shop', fee_percent: '2.00' });
+  const { apiKey, merchant } = await kasa.merchants.create({ name: 'Demo Shop', fee_percent: '2.00' });
   const { trader, apiKey: traderKey } = await kasa.traders.create({ name: 'Demo Trader', reward_percent: '1.00' });
   await kasa.traders.deposit(trader.id, 10_000_000_000n, 'demo-deposit');
   await kasa.traders.createRequisite(trader.id, {
@@ -37,13 +46,39 @@ export async function seedDemo(kasa: Kasa, dataDir: string): Promise<Demo> {
     holder_name: 'Demo Trader',
     max_open_deals: 10,
   });
-  await fs.mkdir(dataDir, { recursive: true });
-  await fs.writeFile(keyFile, apiKey + '\n', { mode: 0o600 });
-  await fs.writeFile(traderKeyFile, traderKey + '\n', { mode: 0o600 });
-  return { apiKey, traderKey, seeded: true };
+  await fs.mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE });
+  await fs.writeFile(keyFile, apiKey + '\n', { mode: DATA_FILE_MODE });
+  await fs.writeFile(traderKeyFile, traderKey + '\n', { mode: DATA_FILE_MODE });
+  return { apiKey, webhookSecret: merchant.webhookSecret, traderKey, seeded: true };
 }
 
-export function demoBanner(baseUrl: string, demo: Demo, adminTokenFile: string | null): string {
+/**
+ * The KASA_URL the CLI needs to reach this server from another shell: the listen address, with
+ * a wildcard one replaced by loopback.
+ */
+export function cliUrl(config: Pick<Config, 'host' | 'port'>): string {
+  const host = ['0.0.0.0', '::', '[::]'].includes(config.host) ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${config.port}`;
+}
+
+export interface BannerAddresses {
+  /** Where merchants reach the API (PUBLIC_URL). */
+  publicUrl: string;
+  /** Where the CLI on this machine reaches it. */
+  cliUrl: string;
+  dataDir: string;
+}
+
+/**
+ * The external_id of the printed curl, made by the shell at each paste (bash and zsh: the
+ * second and $RANDOM; plain sh: the second), so pasting it again creates another invoice
+ * instead of a 409 DUPLICATE_EXTERNAL_ID.
+ */
+const FRESH_EXTERNAL_ID = `order-'"$(date +%s)-$RANDOM"'`;
+const EXTERNAL_ID_PLACEHOLDER = 'order-<fresh>';
+
+export function demoBanner(addresses: BannerAddresses, demo: Demo, adminTokenFile: string | null): string {
+  const baseUrl = addresses.publicUrl;
   const lines = ['', '  Kasa is running at ' + baseUrl, ''];
   if (!demo.apiKey) {
     lines.push('  Demo merchant key not found (the database was not seeded by this demo).');
@@ -55,19 +90,26 @@ export function demoBanner(baseUrl: string, demo: Demo, adminTokenFile: string |
       callback_url: 'https://yoursite.com/webhooks/payment',
       currency_code: 'UAH',
       customer_id: 'user_12345',
-      external_id: `order-${Date.now()}`,
+      external_id: EXTERNAL_ID_PLACEHOLDER,
       fail_url: 'https://yoursite.com/payment/failed',
       purpose: 'Payment for Premium subscription',
       success_url: 'https://yoursite.com/payment/success',
     },
     null,
     2,
-  );
+  ).replace(EXTERNAL_ID_PLACEHOLDER, FRESH_EXTERNAL_ID);
+  // The CLI finds the admin token in DATA_DIR: another shell needs it too unless it is ./data.
+  const cliEnv = [`KASA_URL=${addresses.cliUrl}`, ...(addresses.dataDir === path.resolve('data') ? [] : [`DATA_DIR=${addresses.dataDir}`])];
   lines.push(
     `  Demo merchant API key: ${demo.apiKey}`,
+    `  Demo webhook secret: ${demo.webhookSecret ?? '(not found: the demo key was revoked)'} (verifies the webhook-signature of Kasa's webhooks)`,
     adminTokenFile ? `  Admin token: in ${adminTokenFile} (the CLI reads it from there)` : '  Admin token: ADMIN_TOKEN',
     '',
-    '  Create an invoice:',
+    '  For the CLI (npm run kasa -- …) in another shell:',
+    '',
+    `  export ${cliEnv.join(' ')}`,
+    '',
+    '  Create an invoice (the shell makes a fresh external_id at each paste):',
     '',
     `curl -X POST "${baseUrl}/api/v1/create-invoice" \\`,
     '  -H "Content-Type: application/json" \\',

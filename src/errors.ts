@@ -50,6 +50,13 @@ export const errors = {
   // Authentication
   apiKeyMissing: () => new KasaError(401, 'API_KEY_MISSING', 'Missing X-Api-Key header'),
   apiKeyInvalid: () => new KasaError(401, 'API_KEY_INVALID', 'Invalid or inactive API key'),
+  // A valid key of the other kind keeps the seed's code (integrations switch on it) with a
+  // message that says what is wrong; details.key_kind is the kind presented.
+  apiKeyWrongKind: (presented: 'merchant' | 'trader', expected: 'merchant' | 'trader') =>
+    new KasaError(401, 'API_KEY_INVALID', `This is a ${presented} API key; the ${expected} API takes a ${expected} key`, {
+      key_kind: presented,
+      expected_kind: expected,
+    }),
   unauthorized: () => new KasaError(401, 'UNAUTHORIZED', 'Missing or invalid admin token'),
 
   // create-invoice (the seed's codes and messages, exactly)

@@ -6,7 +6,8 @@ import type { Config } from './config.ts';
 import { createKasa } from './context.ts';
 import { connect } from './db/connect.ts';
 import { migrate } from './db/migrate.ts';
-import { demoBanner, seedDemo } from './demo.ts';
+import { prepareDataDir, restrictNewFiles, tightenDataDir } from './data-dir.ts';
+import { cliUrl, demoBanner, seedDemo } from './demo.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -25,8 +26,33 @@ export interface ServeOptions {
 /** How long in-flight requests may take to finish after SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/** `kasa serve` could not take its address; the process must end so its supervisor sees it. */
+export class ListenFailed extends Error {
+  override name = 'ListenFailed';
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+    const address = `${host}:${port}`;
+    const reason =
+      cause.code === 'EADDRINUSE'
+        ? `another process already listens on it (EADDRINUSE); stop it, or set PORT to a free port`
+        : cause.code === 'EACCES'
+          ? `permission denied (EACCES); ports below 1024 need privileges, set PORT to a higher one`
+          : cause.code === 'EADDRNOTAVAIL'
+            ? `HOST is not an address of this machine (EADDRNOTAVAIL)`
+            : cause.message;
+    super(`Cannot listen on ${address}: ${reason}`, { cause });
+  }
+}
+
 export async function serve(config: Config, options: ServeOptions): Promise<FastifyInstance> {
   const logger = createLogger(config.logLevel);
+  restrictNewFiles();
+  // DATA_DIR is checked before anything else when Kasa will write there: the embedded database,
+  // a generated admin token, the demo's keys.
+  if (!config.databaseUrl || !config.adminToken || options.demo) {
+    await prepareDataDir(config.dataDir);
+    const tightened = await tightenDataDir(config.dataDir);
+    if (tightened) logger.warn({ dataDir: config.dataDir, entries: tightened }, 'DATA_DIR held entries others could read: made them owner-only');
+  }
   const database = await connect({
     databaseUrl: config.databaseUrl,
     dataDir: config.databaseUrl ? null : config.dataDir,
@@ -49,13 +75,20 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
     await kasa.sender.close();
     await database.close();
   });
-  if (options.role === 'worker') await app.ready();
-  else await app.listen({ port: config.port, host: config.host });
-  logger.info({ engine: database.engine, role: options.role, port: config.port }, 'kasa started');
+  try {
+    if (options.role === 'worker') await app.ready();
+    else await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    // Stops the workers and closes the database, so nothing keeps a failed start alive.
+    await app.close().catch(() => {});
+    logger.flush();
+    throw options.role === 'worker' ? error : new ListenFailed(config.host, config.port, error as NodeJS.ErrnoException);
+  }
+  logger.info({ engine: database.engine, role: options.role, host: config.host, port: config.port }, 'kasa started');
 
   if (options.demo) {
     const demo = await seedDemo(kasa, config.dataDir);
-    process.stdout.write(demoBanner(config.publicUrl, demo, admin.file) + '\n');
+    process.stdout.write(demoBanner({ publicUrl: config.publicUrl, cliUrl: cliUrl(config), dataDir: config.dataDir }, demo, admin.file) + '\n');
   }
 
   let closing = false;

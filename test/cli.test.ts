@@ -1,18 +1,23 @@
+// The kasa CLI against a real Kasa over HTTP. Commands run in this process through the CLI's own
+// entry (execute(), with their own environment and output); two run the real bin/kasa.js as a
+// child process, so the program as installed is covered too.
 import assert from 'node:assert/strict';
+import { createHmac, createPublicKey, verify as verifySignature } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN_TOKEN, startKasa, type TestKasa } from './helpers/kasa.ts';
 import { assertEnvelope, UUID_V4 } from './helpers/http.ts';
-import { freePort, kasaCli } from './helpers/cli.ts';
+import { freePort, kasaCli, kasaCommand } from './helpers/cli.ts';
+import { Receiver } from './helpers/receiver.ts';
 
 describe('kasa CLI, a client of the admin API', () => {
   let t: TestKasa;
   let env: Record<string, string>;
   let seq = 0;
   const unique = () => `cli-${++seq}`;
-  const kasa = (...args: string[]) => kasaCli(args, env);
+  const kasa = (...args: string[]) => kasaCommand(args, env);
   const json = async (...args: string[]) => {
     const res = await kasa(...args, '--json');
     assert.equal(res.code, 0, `kasa ${args.join(' ')}: ${res.stderr}`);
@@ -132,9 +137,66 @@ describe('kasa CLI, a client of the admin API', () => {
     assert.equal(restored.invoice_ttl_minutes, 20);
   });
 
+  describe('webhook signing', () => {
+    let receiver: Receiver;
+    before(async () => {
+      receiver = await Receiver.start();
+    });
+    after(() => receiver.close());
+
+    /** Sends the merchant's test ping and returns the request the receiver got. */
+    const ping = async (apiKey: string) => {
+      const count = receiver.received.length;
+      const res = await t.inject({ method: 'POST', url: '/api/v1/webhooks/test', headers: { 'x-api-key': apiKey } });
+      assert.equal(res.statusCode, 200, res.body);
+      const request = receiver.received[count];
+      assert.ok(request, 'the ping arrived');
+      return request;
+    };
+    const v1 = (secret: string, r: { headers: Record<string, unknown>; body: string }) =>
+      'v1,' + createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64')).update(`${r.headers['webhook-id']}.${r.headers['webhook-timestamp']}.${r.body}`).digest('base64');
+
+    test('merchant webhook-secret rotates the secret, shows the new one once, and both sign meanwhile', async () => {
+      const shop = await json('merchant', 'create', '--name', 'Rotating Shop', '--webhook-url', receiver.url);
+      const human = await kasa('merchant', 'webhook-secret', shop.merchant_id);
+      assert.equal(human.code, 0, human.stderr);
+      const secret = /webhook_secret\s+(whsec_\S+)/.exec(human.stdout)?.[1];
+      assert.ok(secret, human.stdout);
+      assert.notEqual(secret, shop.webhook_secret);
+      assert.match(human.stdout, /previous_secret_valid_until\s+\d{4}-/);
+      assert.match(human.stdout, /shown only now/);
+      const signatures = String((await ping(shop.api_key)).headers['webhook-signature']).split(' ');
+      const request = receiver.received.at(-1)!;
+      assert.ok(signatures.includes(v1(secret, request)), 'the new secret signs');
+      assert.ok(signatures.includes(v1(shop.webhook_secret, request)), 'the old one too, for the overlap');
+
+      const again = await json('merchant', 'webhook-secret', shop.merchant_id);
+      assert.match(again.webhook_secret, /^whsec_/);
+      assert.notEqual(again.webhook_secret, secret);
+      const missing = await kasa('merchant', 'webhook-secret', '00000000-0000-4000-8000-000000000000');
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /404 MERCHANT_NOT_FOUND/);
+    });
+
+    test('merchant webhook-key creates an Ed25519 key whose v1a signature verifies', async () => {
+      const shop = await json('merchant', 'create', '--name', 'Ed25519 Shop', '--webhook-url', receiver.url);
+      const created = await kasa('merchant', 'webhook-key', shop.merchant_id);
+      assert.equal(created.code, 0, created.stderr);
+      const publicKey = /public_key\s+(whpk_\S+)/.exec(created.stdout)?.[1];
+      assert.ok(publicKey, created.stdout);
+      const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey.slice('whpk_'.length), 'base64')]), format: 'der', type: 'spki' });
+      const request = await ping(shop.api_key);
+      const v1a = String(request.headers['webhook-signature']).split(' ').find((entry) => entry.startsWith('v1a,'));
+      assert.ok(v1a, String(request.headers['webhook-signature']));
+      const content = Buffer.from(`${request.headers['webhook-id']}.${request.headers['webhook-timestamp']}.${request.body}`);
+      assert.equal(verifySignature(null, content, key, Buffer.from(v1a.slice('v1a,'.length), 'base64')), true);
+      assert.equal((await kasa('merchant', 'webhook-key')).code, 2, 'the merchant id is required');
+    });
+  });
+
   describe('failures', () => {
     test('a wrong admin token → exit 1 with a clear message', async () => {
-      const res = await kasaCli(['merchant', 'list'], { ...env, ADMIN_TOKEN: 'wrong-token-0123456789' });
+      const res = await kasaCommand(['merchant', 'list'], { ...env, ADMIN_TOKEN: 'wrong-token-0123456789' });
       assert.equal(res.code, 1);
       assert.match(res.stderr, /401/);
       assert.match(res.stderr, /UNAUTHORIZED/);
@@ -152,6 +214,14 @@ describe('kasa CLI, a client of the admin API', () => {
       const res = await kasa('merchant', 'disable', '00000000-0000-4000-8000-000000000000');
       assert.equal(res.code, 1);
       assert.match(res.stderr, /404 MERCHANT_NOT_FOUND/);
+    });
+
+    test('bin/kasa.js: a usage error exits 2 with the usage on stderr', async () => {
+      const res = await kasaCli(['frobnicate'], env);
+      assert.equal(res.code, 2, res.stderr);
+      assert.match(res.stderr, /unknown command "frobnicate"/);
+      assert.match(res.stderr, /Usage: kasa/);
+      assert.equal(res.stdout, '');
     });
 
     test('an unknown command, an unknown option or a missing argument → exit 2 with the usage', async () => {
@@ -174,7 +244,7 @@ describe('kasa CLI, a client of the admin API', () => {
 
     test('Kasa not reachable → exit 1 naming the URL', async () => {
       const url = `http://127.0.0.1:${await freePort()}`;
-      const res = await kasaCli(['merchant', 'list'], { KASA_URL: url, ADMIN_TOKEN });
+      const res = await kasaCommand(['merchant', 'list'], { KASA_URL: url, ADMIN_TOKEN });
       assert.equal(res.code, 1);
       assert.ok(res.stderr.includes(`Cannot reach Kasa at ${url}`), res.stderr);
     });
@@ -182,7 +252,7 @@ describe('kasa CLI, a client of the admin API', () => {
     test('no admin token anywhere → exit 1 saying where to put one', async () => {
       const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kasa-cli-'));
       try {
-        const res = await kasaCli(['merchant', 'list'], { KASA_URL: env.KASA_URL, DATA_DIR: dataDir });
+        const res = await kasaCommand(['merchant', 'list'], { KASA_URL: env.KASA_URL, DATA_DIR: dataDir });
         assert.equal(res.code, 1);
         assert.match(res.stderr, /ADMIN_TOKEN/);
       } finally {
@@ -190,7 +260,7 @@ describe('kasa CLI, a client of the admin API', () => {
       }
     });
 
-    test('the token is read from DATA_DIR/admin-token when ADMIN_TOKEN is unset', async () => {
+    test('bin/kasa.js: the token is read from DATA_DIR/admin-token when ADMIN_TOKEN is unset', async () => {
       const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kasa-cli-'));
       try {
         await fs.writeFile(path.join(dataDir, 'admin-token'), ADMIN_TOKEN + '\n', { mode: 0o600 });

@@ -53,6 +53,13 @@ describe('configuration (environment → validated config)', () => {
     });
   });
 
+  test("the demo's defaults (loopback, private webhook targets) give way to what the environment says", () => {
+    const demo = { host: '127.0.0.1', webhookAllowPrivate: true };
+    assert.equal(loadConfig({}, demo).host, '127.0.0.1');
+    assert.equal(loadConfig({ HOST: '0.0.0.0' }, demo).host, '0.0.0.0');
+    assert.equal(loadConfig({ WEBHOOK_ALLOW_PRIVATE: 'false' }, demo).webhookAllowPrivate, false);
+  });
+
   test('PUBLIC_URL defaults to the configured port; empty values mean the default', () => {
     assert.equal(loadConfig({ PORT: '4000' }).publicUrl, 'http://localhost:4000');
     assert.deepEqual(loadConfig({ PORT: '', LOG_LEVEL: '', INVOICE_TTL_MINUTES: '', DATABASE_POOL_SIZE: '', DATABASE_PIPELINES: '', WEBHOOK_ALLOW_PRIVATE: '', DATABASE_URL: '' }), loadConfig({}));

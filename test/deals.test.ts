@@ -312,13 +312,24 @@ describe('deals engine, ledger and invoice lifecycle', () => {
       assert.equal((await trader(t, other.api_key, 'GET', '/api/v1/trader/deals')).json().items.length, 0);
     });
 
-    test('keys are not interchangeable between merchants and traders', async () => {
+    test('keys are not interchangeable between merchants and traders, and the refusal says which kind was given', async () => {
       const asMerchant = await trader(t, merchant.api_key, 'GET', '/api/v1/trader/balance');
       assert.equal(asMerchant.statusCode, 401);
       assert.equal(asMerchant.json().error.code, 'API_KEY_INVALID');
+      assert.equal(asMerchant.json().error.message, 'This is a merchant API key; the trader API takes a trader key');
+      assert.deepEqual(asMerchant.json().error.details, { key_kind: 'merchant', expected_kind: 'trader' });
       const asTrader = await t.createInvoice(tr.api_key, { external_id: unique() });
       assert.equal(asTrader.statusCode, 401);
       assert.equal(asTrader.json().error.code, 'API_KEY_INVALID');
+      assert.equal(asTrader.json().error.message, 'This is a trader API key; the merchant API takes a merchant key');
+      assert.deepEqual(asTrader.json().error.details, { key_kind: 'trader', expected_kind: 'merchant' });
+      // A key of either tag that is nobody's keeps the seed's exact answer.
+      for (const unknown of [tr.api_key.slice(0, -4) + 'AAAA', merchant.api_key.slice(0, -4) + 'AAAA']) {
+        for (const res of [await trader(t, unknown, 'GET', '/api/v1/trader/balance'), await t.createInvoice(unknown, { external_id: unique() })]) {
+          assert.equal(res.statusCode, 401);
+          assert.deepEqual({ code: res.json().error.code, message: res.json().error.message, details: res.json().error.details }, { code: 'API_KEY_INVALID', message: 'Invalid or inactive API key', details: undefined });
+        }
+      }
       const missing = await t.inject({ method: 'GET', url: '/api/v1/trader/balance' });
       assert.equal(missing.json().error.code, 'API_KEY_MISSING');
     });

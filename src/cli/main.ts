@@ -1,8 +1,8 @@
 // `kasa <command>`: serve and migrate run in process; every other command is a client of the
 // running server's admin API (KASA_URL, ADMIN_TOKEN or DATA_DIR/admin-token).
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.ts';
-import { adminClient, ApiError } from './client.ts';
+import { loadConfig } from '../config.ts';
+import { adminClient } from './client.ts';
 import { record, table } from './format.ts';
 
 const USAGE = `Usage: kasa <command> [options]
@@ -17,6 +17,10 @@ Admin (client of the running server):
   merchant list
   merchant get ID
   merchant disable ID | merchant enable ID
+  merchant webhook-secret ID             rotate the webhook signing secret (whsec_…, shown once);
+                                         the old one keeps signing for 24 h
+  merchant webhook-key ID                create (or replace) the Ed25519 webhook key: webhooks then
+                                         also carry a v1a signature; prints the whpk_ public key
   key create MERCHANT_ID | key list MERCHANT_ID | key revoke KEY_ID
   currency set CODE [--rate 41.50] [--min 10.00] [--max 100000.00] [--disable]
   currency list
@@ -38,7 +42,21 @@ Environment: KASA_URL (default http://localhost:$PORT), ADMIN_TOKEN, DATA_DIR`;
 
 type Values = Record<string, string | boolean | undefined>;
 
-export async function main(argv: string[]): Promise<number> {
+/** What a command reads and writes besides the network: the process's, or a test's. */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processIo: CliIo = {
+  env: process.env,
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
+/** Runs one command; resolves with its exit code, or -1 for a server that keeps running. */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -66,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const [command, sub, arg] = positionals;
   if (values.help || !command) {
-    process.stdout.write(USAGE + '\n');
+    io.stdout(USAGE + '\n');
     return command || values.help ? 0 : 2;
   }
 
@@ -74,32 +92,34 @@ export async function main(argv: string[]): Promise<number> {
     const role = (values.role ?? 'all') as string;
     if (role !== 'api' && role !== 'worker' && role !== 'all') throw new UsageError('--role must be api, worker or all');
     const demo = values.demo === true;
-    // The demo runs on one machine: its webhooks may target a receiver on localhost.
+    // The demo runs on one machine: its webhooks may target a receiver on localhost, so it
+    // listens on loopback only unless HOST says otherwise.
     // Loaded only here: the server and the database drivers take seconds to load, which every
     // admin command (a small HTTP client) would otherwise pay.
     const { serve } = await import('../server.ts');
-    await serve(loadConfig(process.env, demo ? { webhookAllowPrivate: true } : {}), { demo, role });
+    await serve(loadConfig(io.env, demo ? { webhookAllowPrivate: true, host: '127.0.0.1' } : {}), { demo, role });
     return -1; // keeps running
   }
   if (command === 'migrate') {
-    const config = loadConfig();
-    const [{ connect }, { migrate }] = await Promise.all([import('../db/connect.ts'), import('../db/migrate.ts')]);
+    const config = loadConfig(io.env);
+    const [{ connect }, { migrate }, { restrictNewFiles }] = await Promise.all([import('../db/connect.ts'), import('../db/migrate.ts'), import('../data-dir.ts')]);
+    restrictNewFiles();
     const database = await connect({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir, poolSizeMax: config.databasePoolSize, pipelines: 0 });
     try {
       const applied = await migrate(database.db);
-      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
+      io.stdout(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
     } finally {
       await database.close();
     }
     return 0;
   }
-  return admin(command, sub, arg, values);
+  return admin(command, sub, arg, values, io);
 }
 
-async function admin(command: string, sub: string | undefined, arg: string | undefined, values: Values): Promise<number> {
-  const api = await adminClient();
+async function admin(command: string, sub: string | undefined, arg: string | undefined, values: Values, io: CliIo): Promise<number> {
+  const api = await adminClient(io.env);
   const json = values.json === true;
-  const print = (data: unknown, human: () => string) => process.stdout.write((json ? JSON.stringify(data, null, 2) : human()) + '\n');
+  const print = (data: unknown, human: () => string) => io.stdout((json ? JSON.stringify(data, null, 2) : human()) + '\n');
   const need = (what: string, value: string | undefined): string => {
     if (!value) throw new UsageError(`missing ${what}`);
     return value;
@@ -131,6 +151,16 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       const status = sub === 'disable' ? 'disabled' : 'active';
       const merchant = await api.request<Row>('PATCH', `/admin/v1/merchants/${encodeURIComponent(need('ID', arg))}`, { status });
       print(merchant, () => record(merchant));
+      return 0;
+    }
+    case 'merchant webhook-secret': {
+      const rotated = await api.request<Row>('POST', `/admin/v1/merchants/${encodeURIComponent(need('ID', arg))}/webhook-secret`);
+      print(rotated, () => record(rotated) + '\n\nThe webhook secret is shown only now: give it to the merchant. The old one keeps signing until previous_secret_valid_until.');
+      return 0;
+    }
+    case 'merchant webhook-key': {
+      const key = await api.request<Row>('POST', `/admin/v1/merchants/${encodeURIComponent(need('ID', arg))}/webhook-keys`);
+      print(key, () => record(key) + '\n\nWebhooks now also carry a v1a signature: verify it with this public key.');
       return 0;
     }
     case 'key create': {
@@ -246,20 +276,29 @@ async function admin(command: string, sub: string | undefined, arg: string | und
 
 class UsageError extends Error {}
 
-export async function run(argv: string[]): Promise<void> {
+/** Runs one command and turns a failure into its message and exit code (2: usage, 1: anything else). */
+export async function execute(argv: string[], io: CliIo = processIo): Promise<number> {
   try {
-    const code = await main(argv);
-    if (code >= 0) process.exitCode = code;
+    return await main(argv, io);
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`kasa: ${(error as Error).message}\n\n${USAGE}\n`);
-      process.exitCode = 2;
-    } else if (error instanceof ApiError || error instanceof ConfigError) {
-      process.stderr.write(`kasa: ${error.message}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`kasa: ${(error as Error).message}\n`);
-      process.exitCode = 1;
+      io.stderr(`kasa: ${(error as Error).message}\n\n${USAGE}\n`);
+      return 2;
     }
+    io.stderr(`kasa: ${(error as Error).message}\n`);
+    return 1;
   }
+}
+
+/**
+ * The `kasa` program. A failed command ends the process at once: a server that could not start
+ * (its port taken, its database unreachable) may still hold connections or timers, and a
+ * process left running would look healthy to its supervisor.
+ */
+export async function run(argv: string[]): Promise<void> {
+  const code = await execute(argv);
+  if (code < 0) return;
+  process.exitCode = code;
+  // Once what was written has reached stdout and stderr (pipes are asynchronous on some systems).
+  if (code > 0) process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }

@@ -1,9 +1,9 @@
 // One database module for both engines: a PostgreSQL server when DATABASE_URL is set, the
 // embedded PGlite otherwise. Same SQL, same migrations, same Kysely interface above them.
-import fs from 'node:fs/promises';
 import { Kysely, PostgresDialect, type Dialect } from 'kysely';
 import pg from 'pg';
 import { defaultPipelines, defaultPoolSize } from '../config.ts';
+import { prepareDataDir, tightenDataDir } from '../data-dir.ts';
 import type { DB } from './schema.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { StatementPipelines } from './pipeline.ts';
@@ -23,6 +23,27 @@ export interface Database {
   close(): Promise<void>;
   /** PGlite only: the data directory as a tarball, to start other instances from. */
   dump?: () => Promise<Blob>;
+}
+
+/** The PostgreSQL server of DATABASE_URL did not answer a first statement. */
+export class DatabaseUnreachable extends Error {
+  override name = 'DatabaseUnreachable';
+  constructor(url: string, cause: Error) {
+    super(`Cannot connect to the PostgreSQL server of DATABASE_URL (${withoutPassword(url)}): ${cause.message || (cause as NodeJS.ErrnoException).code || String(cause)}`, { cause });
+  }
+}
+
+/** The URL as it may be printed: any password replaced by ***, in the userinfo or the query. */
+export function withoutPassword(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'an unparsable URL';
+  }
+  if (parsed.password) parsed.password = '***';
+  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+  return parsed.toString();
 }
 
 export interface ConnectOptions {
@@ -70,6 +91,14 @@ async function connectPostgres(url: string, poolSizeMax: number, pipelines: numb
   // An idle connection dropped by the server (restart, failover) must not crash the process:
   // the pool discards it and opens a new one on the next checkout.
   pool.on('error', () => {});
+  // One statement first, so a server that is down, a wrong password or a missing database stops
+  // start-up with a message naming DATABASE_URL, not a bare "connect ECONNREFUSED" later.
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new DatabaseUnreachable(url, error as Error);
+  }
   const dialect = new PostgresDialect({ pool });
   const db = new Kysely<DB>({ dialect });
   const pooled: PreparedQuery = async <R>(name: string, text: string, values: unknown[]) =>
@@ -91,13 +120,15 @@ async function connectPostgres(url: string, poolSizeMax: number, pipelines: numb
 
 async function connectPglite(dataDir: string | null, template?: Blob): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
-  if (dataDir) await fs.mkdir(dataDir, { recursive: true });
+  if (dataDir) await prepareDataDir(dataDir);
   const client = new PGlite({
     ...(dataDir ? { dataDir } : {}),
     ...(template && !dataDir ? { loadDataDir: template } : {}),
     parsers: { [PG_TYPE_INT8]: parseBigint, [PG_TYPE_NUMERIC]: keepText },
   });
   await client.waitReady;
+  // initdb's files arrive with mode 0666 whatever the umask.
+  if (dataDir) await tightenDataDir(dataDir);
   const dialect = new PGliteDialect(client);
   const db = new Kysely<DB>({ dialect });
   return {

@@ -3,7 +3,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Kasa } from '../context.ts';
+import { claimedKind, type ApiKeyKind } from '../merchants/keys.ts';
 import type { Merchant } from '../merchants/service.ts';
+import type { TraderRow } from '../traders/service.ts';
 import { errors } from '../errors.ts';
 
 /** Longer values cannot be keys Kasa issued; refusing them early bounds the hashing work. */
@@ -12,6 +14,7 @@ const API_KEY_LENGTH_MAX = 256;
 declare module 'fastify' {
   interface FastifyRequest {
     merchant: Merchant | null;
+    trader: TraderRow | null;
   }
 }
 
@@ -24,11 +27,40 @@ export function apiKeyOf(request: FastifyRequest): string {
   return key;
 }
 
+/** errorDocs for the 401s of routes behind merchantAuth. */
+export const MERCHANT_AUTH_ERRORS =
+  'API_KEY_MISSING: Missing X-Api-Key header; API_KEY_INVALID: Invalid or inactive API key, or, for a valid trader key, "This is a trader API key; the merchant API takes a merchant key" (details.key_kind: trader)';
+/** errorDocs for the 401s of routes behind traderAuth. */
+export const TRADER_AUTH_ERRORS =
+  'API_KEY_MISSING: Missing X-Api-Key header; API_KEY_INVALID: Invalid or inactive API key, or, for a valid merchant key, "This is a merchant API key; the trader API takes a trader key" (details.key_kind: merchant)';
+
+/**
+ * The refusal of a key that authenticates no one of the expected kind. Only a key whose tag
+ * claims the other kind is looked up there, by its hash like any key, so unknown keys cost the
+ * hot path nothing more and no answer depends on the secret's bytes.
+ */
+async function refusal(kasa: Kasa, apiKey: string, expected: ApiKeyKind): Promise<Error> {
+  const claimed = claimedKind(apiKey);
+  if (claimed === null || claimed === expected) return errors.apiKeyInvalid();
+  const owner = claimed === 'merchant' ? await kasa.merchants.authenticate(apiKey) : await kasa.traders.authenticate(apiKey);
+  return owner ? errors.apiKeyWrongKind(claimed, expected) : errors.apiKeyInvalid();
+}
+
 export function merchantAuth(kasa: Kasa) {
   return async function requireMerchant(request: FastifyRequest): Promise<void> {
-    const merchant = await kasa.merchants.authenticate(apiKeyOf(request));
-    if (!merchant) throw errors.apiKeyInvalid();
+    const apiKey = apiKeyOf(request);
+    const merchant = await kasa.merchants.authenticate(apiKey);
+    if (!merchant) throw await refusal(kasa, apiKey, 'merchant');
     request.merchant = merchant;
+  };
+}
+
+export function traderAuth(kasa: Kasa) {
+  return async function requireTrader(request: FastifyRequest): Promise<void> {
+    const apiKey = apiKeyOf(request);
+    const trader = await kasa.traders.authenticate(apiKey);
+    if (!trader) throw await refusal(kasa, apiKey, 'trader');
+    request.trader = trader;
   };
 }
 

@@ -1,13 +1,11 @@
 // Merchant invoice API. Routes parse (models), call one service function, return its result.
 import type { FastifyInstance } from 'fastify';
 import type { Kasa } from '../context.ts';
-import { merchantAuth, merchantOf } from '../http/auth.ts';
+import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf } from '../http/auth.ts';
 import type { ModelValue } from '../http/validation.ts';
 import { createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
 
-const AUTH_ERRORS = {
-  401: 'API_KEY_MISSING: Missing X-Api-Key header; API_KEY_INVALID: Invalid or inactive API key',
-};
+const AUTH_ERRORS = { 401: MERCHANT_AUTH_ERRORS };
 
 export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
   app.addHook('onRequest', merchantAuth(kasa));

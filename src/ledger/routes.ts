@@ -1,7 +1,7 @@
 // Ledger endpoints: the merchant's balance, and the admin's view of every account and its check.
 import type { FastifyInstance } from 'fastify';
 import type { Kasa } from '../context.ts';
-import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
+import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf } from '../http/auth.ts';
 import { formatUsdt } from '../money.ts';
 import { balanceOf, listAccounts, merchantAccount, verifyLedger, type VerifyReport } from './ledger.ts';
 
@@ -20,7 +20,7 @@ export async function merchantLedgerRoutes(app: FastifyInstance, { kasa }: { kas
   app.addHook('onRequest', merchantAuth(kasa));
   app.get(
     '/api/v1/balance',
-    { schema: { summary: 'USDT balance credited from paid invoices', tags: ['merchant'], security: [{ merchantKey: [] }] }, config: { errorDocs: { 401: 'API_KEY_MISSING; API_KEY_INVALID' } } },
+    { schema: { summary: 'USDT balance credited from paid invoices', tags: ['merchant'], security: [{ merchantKey: [] }] }, config: { errorDocs: { 401: MERCHANT_AUTH_ERRORS } } },
     async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(kasa.db, merchantAccount(merchantOf(request).id)), 2) }),
   );
 }

@@ -17,8 +17,17 @@ export function hashKey(apiKey: string): Buffer {
   return createHash('sha256').update(apiKey, 'utf8').digest();
 }
 
-/** kind: "sk" for merchant keys; later kinds (trader keys) get their own tag. */
-export function generateApiKey(kind = 'sk'): GeneratedKey {
+export type ApiKeyKind = 'merchant' | 'trader';
+const KIND_TAGS: Record<ApiKeyKind, string> = { merchant: 'sk', trader: 'tk' };
+
+/** The kind a key's readable tag claims (kasa_sk_…, kasa_tk_…); the key may still be unknown. */
+export function claimedKind(apiKey: string): ApiKeyKind | null {
+  for (const kind of Object.keys(KIND_TAGS) as ApiKeyKind[]) if (apiKey.startsWith(`kasa_${KIND_TAGS[kind]}_`)) return kind;
+  return null;
+}
+
+export function generateApiKey(owner: ApiKeyKind = 'merchant'): GeneratedKey {
+  const kind = KIND_TAGS[owner];
   const apiKey = `kasa_${kind}_${randomBytes(KEY_SECRET_BYTES).toString('base64url')}`;
   const tag = `kasa_${kind}_`;
   return { apiKey, prefix: apiKey.slice(0, tag.length + KEY_PREFIX_SECRET_CHARS), hash: hashKey(apiKey) };

@@ -1,22 +1,16 @@
 // Trader API (X-Api-Key with a trader key): requisites, deals, confirmation, balance.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kasa } from '../context.ts';
-import { apiKeyOf } from '../http/auth.ts';
+import { TRADER_AUTH_ERRORS, traderAuth } from '../http/auth.ts';
 import { errors } from '../errors.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type ModelValue } from '../http/validation.ts';
 import { cardNumber } from './schema.ts';
 import type { TraderRow } from './service.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    trader: TraderRow | null;
-  }
-}
-
 export const DEAL_LIST_LIMIT_MAX = 100;
 const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
-const AUTH_ERRORS = { 401: 'API_KEY_MISSING; API_KEY_INVALID (also for a merchant key)', 422: 'Validation error' };
+const AUTH_ERRORS = { 401: TRADER_AUTH_ERRORS, 422: 'Validation error' };
 
 function traderOf(request: FastifyRequest): TraderRow {
   if (!request.trader) throw new Error('route is missing the trader auth hook');
@@ -24,11 +18,7 @@ function traderOf(request: FastifyRequest): TraderRow {
 }
 
 export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', async (request) => {
-    const trader = await kasa.traders.authenticate(apiKeyOf(request));
-    if (!trader) throw errors.apiKeyInvalid();
-    request.trader = trader;
-  });
+  app.addHook('onRequest', traderAuth(kasa));
 
   const security = [{ traderKey: [] }];
   const tags = ['trader'];

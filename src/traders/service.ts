@@ -45,7 +45,7 @@ export class Traders {
   constructor(private readonly db: Kysely<DB>) {}
 
   async create(input: { name: string; reward_percent?: string | undefined }) {
-    const key = generateApiKey('tk');
+    const key = generateApiKey('trader');
     const traderId = randomUUID();
     const keyId = randomUUID();
     const trader = await inTransaction(this.db, async (trx) => {
@@ -95,7 +95,7 @@ export class Traders {
 
   async createApiKey(traderId: string) {
     await this.get(traderId);
-    const key = generateApiKey('tk');
+    const key = generateApiKey('trader');
     const keyId = randomUUID();
     await this.db.insertInto('trader_api_keys').values({ id: keyId, trader_id: traderId, prefix: key.prefix, key_hash: key.hash }).execute();
     return { keyId, apiKey: key.apiKey, prefix: key.prefix };

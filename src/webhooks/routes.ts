@@ -1,13 +1,13 @@
 // Webhook endpoints: the merchant's delivery log, resend and test; the operator's keys and stats.
 import type { FastifyInstance } from 'fastify';
 import type { Kasa } from '../context.ts';
-import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
+import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf } from '../http/auth.ts';
 import { enumeration, integer, model, optional, string, uuid, type ModelValue } from '../http/validation.ts';
 import { deliveryDetail, testPingResult } from './schema.ts';
 import { DELIVERY_LIST_LIMIT_MAX } from './service.ts';
 import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from './test-pings.ts';
 
-const MERCHANT_ERRORS = { 401: 'API_KEY_MISSING; API_KEY_INVALID', 422: 'Validation error' };
+const MERCHANT_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 422: 'Validation error' };
 const PING_BUSY = `WEBHOOK_TEST_BUSY: ${TEST_PINGS_IN_FLIGHT_MAX} test pings of this merchant, or ${TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX} to its host, in flight already (details.reason); Retry-After header`;
 
 export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {

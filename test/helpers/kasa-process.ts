@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { childEnv, KASA_BIN, REPO_ROOT } from './cli.ts';
+import { childEnv, HANG_MS, KASA_BIN, REPO_ROOT } from './cli.ts';
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -120,7 +120,7 @@ export class KasaProcess {
   }
 
   /** Spawns and waits until /readyz answers 200. */
-  static async start(options: KasaProcessOptions, timeoutMs = 30_000): Promise<KasaProcess> {
+  static async start(options: KasaProcessOptions, timeoutMs = HANG_MS): Promise<KasaProcess> {
     const kasa = KasaProcess.spawn(options);
     await kasa.ready(timeoutMs);
     return kasa;
@@ -139,8 +139,11 @@ export class KasaProcess {
     return this.stderrTail;
   }
 
-  /** Polls GET /readyz every 100 ms until it answers 200; fails at once if the process exits. */
-  async ready(timeoutMs = 30_000): Promise<void> {
+  /**
+   * Polls GET /readyz every 100 ms until it answers 200; fails at once if the process exits.
+   * The bound only catches a hang: start-up takes seconds, more on a loaded machine.
+   */
+  async ready(timeoutMs = HANG_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.running) throw new Error(`kasa (pid ${this.pid}) exited before it was ready: ${this.stderrTail}`);
@@ -181,5 +184,89 @@ export class KasaProcess {
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/**
+ * `kasa ...args` as an operator runs it (on PGlite unless env says otherwise), with everything
+ * it prints. Waits are for what the process prints or for its exit, never for a guessed time:
+ * their bound, HANG_MS, only ends a hung test.
+ */
+export class ServeProcess {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+
+  /** umask: the shell's umask the process starts with (octal, e.g. "022"). */
+  constructor(args: string[], env: Record<string, string | undefined>, options: { umask?: string } = {}) {
+    installExitHook();
+    const [command, argv] = options.umask
+      ? ['/bin/sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, KASA_BIN, ...args]]
+      : [process.execPath, [KASA_BIN, ...args]];
+    this.child = spawn(command as string, argv as string[], { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(this.child);
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        live.delete(this.child);
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves once stdout matches; fails if the process exits first. */
+  async waitForOutput(pattern: RegExp): Promise<RegExpMatchArray> {
+    let onData: (() => void) | undefined;
+    try {
+      return await bounded(
+        Promise.race([
+          new Promise<RegExpMatchArray>((resolve) => {
+            onData = () => {
+              const match = this.stdout.match(pattern);
+              if (match) resolve(match);
+            };
+            this.child.stdout!.on('data', onData);
+            onData();
+          }),
+          this.exited.then(({ code, signal }) => {
+            throw new Error(`kasa exited (code ${code}, signal ${signal}) before printing ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+          }),
+        ]),
+        () => `no ${pattern} (hung?)\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`,
+      );
+    } finally {
+      if (onData) this.child.stdout!.off('data', onData);
+    }
+  }
+
+  /** Resolves with the exit once the process has ended by itself. */
+  async exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return bounded(this.exited, () => `kasa still running (hung?)\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+  }
+
+  /** SIGTERM; resolves with the exit code once the process is gone. */
+  async stop(): Promise<number | null> {
+    if (this.running) this.child.kill('SIGTERM');
+    return (await this.exit()).code;
+  }
+
+  /** Last resort in cleanup: this test's own child, by its handle. */
+  kill(): void {
+    if (this.running) this.child.kill('SIGKILL');
+  }
+}
+
+async function bounded<T>(work: Promise<T>, hung: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(hung())), HANG_MS)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
