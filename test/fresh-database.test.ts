@@ -17,6 +17,9 @@ const MINUTE = 60_000;
 const STORED_INVOICES = 5_000;
 /** Index entries one hot statement may read: a handful, where a wrong index reads the merchant's every invoice. */
 const INDEX_ENTRIES_MAX = 10;
+/** Due invoices and deliveries stored for the sweeps; a sweep's batch is far smaller. */
+const DUE_ROWS = 3_000;
+const SWEEP_BATCH = 8;
 
 interface Reads {
   /** Index entries returned from every index of the table. */
@@ -30,7 +33,7 @@ interface Reads {
  * the difference of the counters around it, because a backend's counters of earlier
  * transactions stay in them until they are flushed to the statistics (PGlite rarely flushes).
  */
-async function readsOf(conn: Kysely<DB>, table: 'invoices' | 'deals', statement: () => Promise<unknown>): Promise<Reads> {
+async function readsOf(conn: Kysely<DB>, table: 'invoices' | 'deals' | 'deliveries', statement: () => Promise<unknown>): Promise<Reads> {
   const counters = async () => (await sql<Reads>`
     SELECT (SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(x.indexrelid)), 0)::bigint
               FROM pg_index x WHERE x.indrelid = ${table}::regclass) AS index_entries,
@@ -102,9 +105,9 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
             FROM generate_series(1, ${STORED_INVOICES}) AS g`.execute(conn);
         await sql`
           INSERT INTO deals (id, invoice_id, merchant_id, trader_id, requisite_id, amount, currency, gross_usdt, trader_reward,
-                             trader_cost, merchant_usdt, status, opened_at, closed_at)
+                             trader_cost, merchant_usdt, status, opened_at, closed_at, bank_name, card_number, holder_name)
           SELECT gen_random_uuid(), i.id, i.merchant_id, ${traderId}::uuid, ${requisiteId}::uuid, i.amount, i.currency, 36144578, 361445,
-                 35783133, 35420000, 'completed', ${now}::timestamptz, ${now}::timestamptz
+                 35783133, 35420000, 'completed', ${now}::timestamptz, ${now}::timestamptz, 'Monobank', '4149499912341235', 'Ivan Petrenko'
             FROM invoices i WHERE i.status = 'success'`.execute(conn);
 
         assertBounded(await readsOf(conn, 'invoices', () => create(conn, 'after-1', 'new-customer')), 'create-invoice');
@@ -133,4 +136,40 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
     const own = await t.inject({ method: 'GET', url: `/api/v1/invoices/${invoiceId}`, headers: { 'x-api-key': apiKey } });
     assert.equal(own.statusCode, 200, own.body);
   });
+
+  test('the expiry sweep and the webhook claim read the head of their due indexes, with 3,000 due', async () => {
+    const past = new Date(t.clock.now().getTime() - 60 * MINUTE);
+    await t.database.db.connection().execute(async (conn) => {
+      await sql`
+        INSERT INTO invoices (id, merchant_id, external_id, customer_id, amount, currency, conversion_rate, fee_percent,
+                              gross_usdt, merchant_usdt, status, created_at, expires_at)
+        SELECT gen_random_uuid(), ${merchantId}::uuid, 'due-' || g, 'due-customer-' || g, 1500.00, 'UAH', 41.5, 2.00,
+               36144578, 35420000, 'pending', ${past}::timestamptz - interval '20 minutes', ${past}::timestamptz + g * interval '1 millisecond'
+          FROM generate_series(1, ${DUE_ROWS}) AS g`.execute(conn);
+      await sql`
+        INSERT INTO events (id, merchant_id, invoice_id, type, payload, created_at)
+        SELECT gen_random_uuid(), ${merchantId}::uuid, NULL, 'ping', '{}', ${past}::timestamptz FROM generate_series(1, ${DUE_ROWS})`.execute(conn);
+      await sql`
+        INSERT INTO deliveries (event_id, merchant_id, target_url, target_host, next_attempt_at, created_at, updated_at)
+        SELECT e.id, e.merchant_id, 'https://receiver-' || (row_number() OVER () % 50) || '.test/hook', 'receiver-' || (row_number() OVER () % 50) || '.test',
+               e.created_at, e.created_at, e.created_at
+          FROM events e WHERE e.type = 'ping'`.execute(conn);
+
+      const sweep = () => sql`SELECT id FROM kasa_due_invoices(${t.clock.now()}::timestamptz, ${SWEEP_BATCH}::integer)`.execute(conn);
+      const swept = await readsOf(conn, 'invoices', sweep);
+      assert.equal(swept.table_scans, 0n, 'expiry sweep: no sequential scan');
+      assert.ok(swept.index_entries <= BigInt(SWEEP_BATCH + INDEX_ENTRIES_MAX), `expiry sweep: read ${swept.index_entries} index entries`);
+
+      const claim = () => sql`
+        SELECT event_id FROM kasa_claim_deliveries(${t.clock.now()}::timestamptz, gen_random_uuid(), ${t.clock.now()}::timestamptz + interval '1 minute',
+          ARRAY[]::text[], ARRAY[]::integer[], ARRAY[]::text[], 4, ${SWEEP_BATCH}, 100)`.execute(conn);
+      const claimed = await readsOf(conn, 'deliveries', claim);
+      assert.equal(claimed.table_scans, 0n, 'webhook claim: no sequential scan');
+      // The claim ranks at most its scan limit (100) of the oldest due, then locks what it takes.
+      assert.ok(claimed.index_entries <= 100n + BigInt(SWEEP_BATCH + INDEX_ENTRIES_MAX), `webhook claim: read ${claimed.index_entries} index entries`);
+    });
+    // The sweep still expires them all.
+    assert.ok((await t.kasa.deals.expireDue()) >= DUE_ROWS);
+  });
 });
+

@@ -20,7 +20,7 @@ import { assertChanged, expireInvoices, lockInvoice, moveInvoice } from '../invo
 import { markRequisiteUsed } from '../traders/service.ts';
 import { postTransfers, traderAvailable } from '../ledger/ledger.ts';
 import {
-  assertDealTransition, completeTransfers, dealStatusesLeadingTo, dueForExpirySql, effectiveStatus, isOpenDeal,
+  assertDealTransition, completeTransfers, dealStatusesLeadingTo, effectiveStatus, isOpenDeal,
   OPEN_DEAL_STATUSES, openTransfers, payableSql, releaseTransfers, type DealStatus,
 } from '../lifecycle.ts';
 import { asMicroUsdt, percentHundredths, traderReward } from '../money.ts';
@@ -291,12 +291,9 @@ export class Deals {
   async expireBatch(batchSize = EXPIRY_BATCH_SIZE_DEFAULT): Promise<number> {
     return inTransaction(this.db, async (trx) => {
       const now = this.clock.now();
-      const { rows: due } = await sql<{ id: string }>`
-        SELECT id FROM invoices i
-         WHERE ${dueForExpirySql('i', now)}
-         ORDER BY expires_at
-         LIMIT ${batchSize}
-         FOR UPDATE SKIP LOCKED`.execute(trx);
+      // kasa_due_invoices (009_sweeps_without_statistics.sql): the oldest due invoices, locked,
+      // read from the head of invoices_pending_expiry whatever the statistics say.
+      const { rows: due } = await sql<{ id: string }>`SELECT id FROM kasa_due_invoices(${now}::timestamptz, ${batchSize}::integer)`.execute(trx);
       if (due.length === 0) return 0;
       const ids = due.map((r) => r.id);
       const expired = await expireInvoices(trx, ids, now);

@@ -195,34 +195,20 @@ export class DeliveryWorker {
     // still claimable (a concurrent worker's fresh claim fails the re-checked WHERE). A target's
     // share is what its deliveries already in flight leave of perTargetMax: ranking against the
     // full cap let a target with some in flight go over it (e.g. 1 in flight + 2 claimed with a cap of 2).
+    // The claim is kasa_claim_deliveries (009_sweeps_without_statistics.sql), planned without
+    // sequential scans and sorts so that it reads the head of the due index whatever the statistics.
+    const { rows: claimed } = await sql<{ event_id: string }>`
+      SELECT event_id FROM kasa_claim_deliveries(${now}::timestamptz, ${token}::uuid, ${leaseUntil}::timestamptz,
+        ${busy.map(([host]) => host)}::text[], ${busy.map(([, n]) => n)}::integer[], ${saturatedHosts}::text[],
+        ${this.perTargetMax}::integer, ${limit}::integer, ${CLAIM_SCAN_MAX}::integer)`.execute(this.db);
+    if (claimed.length === 0) return [];
+    // What an attempt needs, by primary keys: the deliveries this claim's token now holds.
     const { rows } = await sql<ClaimedDelivery>`
-      WITH busy AS (
-        SELECT * FROM unnest(${busy.map(([host]) => host)}::text[], ${busy.map(([, n]) => n)}::integer[]) AS b (host, n)
-      ), due AS (
-        SELECT event_id, target_host, next_attempt_at
-          FROM deliveries
-         WHERE status = 'pending' AND next_attempt_at <= ${now}::timestamptz
-           AND (lease_until IS NULL OR lease_until <= ${now}::timestamptz)
-           AND target_host <> ALL(${saturatedHosts}::text[])
-         ORDER BY next_attempt_at
-         LIMIT ${CLAIM_SCAN_MAX}
-      ), ranked AS (
-        SELECT event_id, target_host, next_attempt_at,
-               row_number() OVER (PARTITION BY target_host ORDER BY next_attempt_at) AS n
-          FROM due
-      ), claimable AS (
-        SELECT d.event_id FROM deliveries d
-         WHERE d.event_id IN (SELECT r.event_id FROM ranked r LEFT JOIN busy b ON b.host = r.target_host
-                               WHERE r.n <= ${this.perTargetMax} - coalesce(b.n, 0) ORDER BY r.next_attempt_at LIMIT ${limit})
-           AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= ${now}::timestamptz)
-         FOR UPDATE SKIP LOCKED
-      )
-      UPDATE deliveries d
-         SET lease_token = ${token}::uuid, lease_until = ${leaseUntil}::timestamptz, attempts = d.attempts + 1, updated_at = ${now}::timestamptz
-        FROM claimable c, events e, merchants m
-       WHERE d.event_id = c.event_id AND e.id = d.event_id AND m.id = d.merchant_id
-      RETURNING d.*, e.type, e.payload, e.created_at AS event_created_at,
-                m.webhook_secret, m.previous_webhook_secret, m.previous_webhook_secret_expires, m.webhook_ed25519_private`.execute(this.db);
+      SELECT d.*, e.type, e.payload, e.created_at AS event_created_at,
+             m.webhook_secret, m.previous_webhook_secret, m.previous_webhook_secret_expires, m.webhook_ed25519_private
+        FROM deliveries d JOIN events e ON e.id = d.event_id JOIN merchants m ON m.id = d.merchant_id
+       WHERE d.event_id = ANY(${claimed.map((c) => c.event_id)}::uuid[]) AND d.lease_token = ${token}::uuid
+       ORDER BY d.next_attempt_at`.execute(this.db);
     return rows;
   }
 
