@@ -20,7 +20,7 @@ const DIVIDE = 'SELECT 1000 / $1::int AS quotient, pg_backend_pid() AS pid, curr
 type Divided = { quotient: number; pid: number; app: string };
 const SLEEP = 'SELECT pg_sleep($1::float8 / 1000), $2::int AS n';
 
-describe('pipelined statements', { skip: SKIP, timeout: 60_000 }, () => {
+describe('pipelined statements', { skip: SKIP }, () => {
   let url: string;
   let dropDatabase: () => Promise<void> = async () => {};
   let admin: pg.Client;
@@ -88,7 +88,7 @@ describe('pipelined statements', { skip: SKIP, timeout: 60_000 }, () => {
       assert.deepEqual(next.map((rows) => rows[0]!.n), [...Array(10).keys()]);
 
       // Statements bring the lanes back: new backends, none of the terminated ones.
-      await waitUntil(async () => (await laneBackends()).length === LANES, 10_000, 'lanes reconnected', () =>
+      await waitUntil(async () => (await laneBackends()).length === LANES, 'lanes reconnected', () =>
         pipelines.run('test_sleep', SLEEP, [0, 0]),
       );
       const back = await laneBackends();
@@ -124,6 +124,6 @@ describe('pipelined statements', { skip: SKIP, timeout: 60_000 }, () => {
     const rows = await Promise.all(inFlight);
     assert.deepEqual(rows.map((r) => r[0]!.n), [...Array(10).keys()]);
     // The server drops a backend's activity entry as the backend exits, just after the socket closes.
-    await waitUntil(async () => (await laneBackends()).length === 0, 5_000, 'lane backends gone');
+    await waitUntil(async () => (await laneBackends()).length === 0, 'lane backends gone');
   });
 });

@@ -21,7 +21,7 @@ import { Receiver, waitUntil, type Received } from './helpers/receiver.ts';
 const SERVER_URL = process.env.DATABASE_URL;
 const SKIP = SERVER_URL ? false : 'needs DATABASE_URL (a PostgreSQL server): the embedded PGlite database can be opened by one process only';
 
-describe('webhook delivery by worker processes', { skip: SKIP, timeout: 100_000 }, () => {
+describe('webhook delivery by worker processes', { skip: SKIP }, () => {
   let database: Database;
   let dropDatabase: () => Promise<void> = async () => {};
   let url: string;
@@ -109,7 +109,7 @@ describe('webhook delivery by worker processes', { skip: SKIP, timeout: 100_000 
     }
   }
 
-  test('a worker killed mid-batch loses no event: after a restart every event reaches the receiver', { timeout: 80_000 }, async () => {
+  test('a worker killed mid-batch loses no event: after a restart every event reaches the receiver', async () => {
     const rx = await receiver();
     const shop = await merchant(rx.url);
     const events = await bulkEvents(shop.id, [rx.url], 200);
@@ -118,7 +118,7 @@ describe('webhook delivery by worker processes', { skip: SKIP, timeout: 100_000 
     rx.reply = (_r, n) => (n < 40 ? { status: 200 } : 'hold');
 
     const first = startWorker();
-    await waitUntil(() => rx.heldCount >= 1 && rx.received.length >= 40 + PER_TARGET_IN_FLIGHT_MAX, 30_000, 'requests in flight');
+    await waitUntil(() => rx.heldCount >= 1 && rx.received.length >= 40 + PER_TARGET_IN_FLIGHT_MAX, 'requests in flight');
     const inFlight = rx.received.slice(40).map((r) => String(r.headers['webhook-id']));
     first.kill('SIGKILL');
     await new Promise((resolve) => (first.exitCode === null && first.signalCode === null ? first.once('exit', resolve) : resolve(null)));
@@ -134,7 +134,7 @@ describe('webhook delivery by worker processes', { skip: SKIP, timeout: 100_000 
     rx.reply = () => ({ status: 200 });
     rx.release(503); // the killed worker's connections are gone; nothing to answer
     startWorker();
-    await waitUntil(async () => (await countByStatus(shop.id)).delivered === events.length, 60_000, 'every delivery to be delivered');
+    await waitUntil(async () => (await countByStatus(shop.id)).delivered === events.length, 'every delivery to be delivered');
 
     const ids = new Set(rx.received.filter((r) => verified(shop.secret, r)).map((r) => String(r.headers['webhook-id'])));
     const missing = events.filter((id) => !ids.has(id));
@@ -142,7 +142,7 @@ describe('webhook delivery by worker processes', { skip: SKIP, timeout: 100_000 
     for (const id of inFlight) assert.ok(rx.forId(id).length >= 2, `${id}, in flight at the kill, was sent again`);
   });
 
-  test('10,000 events, two worker processes: all delivered, none sent by both at once, no duplicates', { timeout: 80_000 }, async () => {
+  test('10,000 events, two worker processes: all delivered, none sent by both at once, no duplicates', async () => {
     // One receiver on eight loopback addresses: eight targets, as for several merchants (a worker
     // sends at most PER_TARGET_IN_FLIGHT_MAX at once to one target).
     const rx = await receiver([1, 2, 3, 4, 5, 6, 7, 8].map((n) => `127.0.0.${n}`));
@@ -156,10 +156,10 @@ describe('webhook delivery by worker processes', { skip: SKIP, timeout: 100_000 
     const started = Date.now();
     startWorker();
     startWorker();
-    await waitUntil(() => rx.maxOpenPerHost > PER_TARGET_IN_FLIGHT_MAX, 30_000, 'both workers sending to one target at once');
+    await waitUntil(() => rx.maxOpenPerHost > PER_TARGET_IN_FLIGHT_MAX, 'both workers sending to one target at once');
     shared = true;
     rx.release(200);
-    await waitUntil(async () => (await countByStatus(shop.id)).delivered === events.length, 60_000, '10,000 deliveries');
+    await waitUntil(async () => (await countByStatus(shop.id)).delivered === events.length, '10,000 deliveries');
     process.stderr.write(`10,000 webhooks delivered by two worker processes in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
     const received = new Set(rx.received.map((r) => String(r.headers['webhook-id'])));

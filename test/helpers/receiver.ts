@@ -5,6 +5,7 @@
 // after it was answered 2xx.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HANG_MS } from './cli.ts';
 
 export interface Received {
   method: string;
@@ -154,14 +155,14 @@ export class Receiver {
 }
 
 /**
- * Polls `condition` every 10 ms until it holds, at most `timeoutMs` (a bounded wait on something
- * outside the test's control: another process, a socket); `step` runs between polls.
+ * Polls `condition` every 10 ms until it holds; `step` runs between polls. HANG_MS only tells a
+ * hang from slowness: on a machine whose cores are busy the same work takes many times longer.
  */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string, step?: () => Promise<unknown>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, step?: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + HANG_MS;
   for (;;) {
     if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`no ${what} after ${HANG_MS} ms`);
     if (step) await step();
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
