@@ -10,12 +10,11 @@ import cookie from '@fastify/cookie';
 import csrfProtection from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isoSeconds } from '../clock.ts';
-import type { Kasa } from '../context.ts';
-import type { PageInvoice, PageState } from '../deals/service.ts';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isoSeconds, type Clock } from '../clock.ts';
+import type { Deals, PageInvoice, PageState } from '../deals/service.ts';
 import { errors, KasaError } from '../errors.ts';
-import { model, string } from '../http/validation.ts';
+import { model, string, type KasaApp } from '../http/validation.ts';
 import { formatFiat } from '../money.ts';
 import { chooseLang, isLang, type Lang } from './i18n.ts';
 import {
@@ -77,10 +76,9 @@ function loadAsset(name: string, type: string): Asset {
   return { body, type, url: `/pay/assets/${name}?v=${version}` };
 }
 
-export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+export async function checkoutRoutes(app: KasaApp, { deals, clock, publicUrl }: { deals: Deals; clock: Clock; publicUrl: string }) {
   const css = loadAsset('pay.css', 'text/css; charset=utf-8');
   const js = loadAsset('pay.js', 'text/javascript; charset=utf-8');
-  const publicUrl = kasa.config.publicUrl;
 
   await app.register(cookie);
   // Stateless double submit: the secret lives in an httpOnly cookie, the token in the form, so
@@ -132,8 +130,8 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
       },
     },
     async (request, reply) => {
-    const { invoice_id } = request.params as { invoice_id: string };
-      const state = await kasa.deals.openForPage(invoice_id);
+      const { invoice_id } = request.params;
+      const state = await deals.openForPage(invoice_id);
       return answerPage(request, reply, state);
     },
   );
@@ -148,9 +146,9 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
       },
     },
     async (request) => {
-      const { invoice_id } = request.params as { invoice_id: string };
+      const { invoice_id } = request.params;
       // Read-only: polling never opens a deal; only a page view does.
-      const state = await kasa.deals.pageState(invoice_id);
+      const state = await deals.pageState(invoice_id);
       if (state.kind === 'not_found') throw errors.invoiceNotFound();
       const final = state.kind === 'final';
       return {
@@ -180,8 +178,8 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
       preHandler: app.csrfProtection,
     },
     async (request, reply) => {
-      const { invoice_id } = request.params as { invoice_id: string };
-      await kasa.deals.markPaid(invoice_id);
+      const { invoice_id } = request.params;
+      await deals.markPaid(invoice_id);
       const lang = (request.body as Record<string, unknown> | undefined)?.lang;
       const page = `/pay/${encodeURIComponent(invoice_id)}`;
       return reply.redirect(`${isLang(lang) ? withLang(page, lang) + '&' : page + '?'}${AFTER_FORM_QUERY}`, 303);
@@ -249,7 +247,7 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
   }
 
   function summaryOf(invoice: PageInvoice, merchantName: string): InvoiceSummary {
-    const msLeft = invoice.expires_at.getTime() - kasa.clock.now().getTime();
+    const msLeft = invoice.expires_at.getTime() - clock.now().getTime();
     return {
       merchantName,
       purpose: invoice.purpose,

@@ -18,7 +18,7 @@ import { ratesAdminRoutes } from '../rates/admin-routes.ts';
 import { errors, KasaError, MalformedRequestError, RequestValidationError } from '../errors.ts';
 import { opsRoutes } from './ops.ts';
 import { errorEnvelope, malformedBody, validationErrorBody } from './schemas.ts';
-import { modelOf, type JsonSchema } from './validation.ts';
+import { modelOf, type JsonSchema, type KasaTypeProvider } from './validation.ts';
 
 /** Bodies larger than this are refused while being read, before any parsing. */
 export const BODY_SIZE_MAX_BYTES = 64 * 1024;
@@ -58,7 +58,7 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
     bodyLimit: BODY_SIZE_MAX_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
     return503OnClosing: true,
-  });
+  }).withTypeProvider<KasaTypeProvider>();
 
   // The APIs speak JSON only; a text/plain body is a malformed request, not a string to validate.
   app.removeContentTypeParser('text/plain');
@@ -131,18 +131,19 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(opsRoutes, { kasa });
-  await app.register(invoiceRoutes, { kasa });
-  await app.register(checkoutRoutes, { kasa });
-  await app.register(merchantLedgerRoutes, { kasa });
-  await app.register(traderRoutes, { kasa });
-  await app.register(webhookRoutes, { kasa });
-  await app.register(merchantAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(ratesAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(traderAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(dealAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(ledgerAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(webhookAdminRoutes, { kasa, prefix: '/admin/v1' });
+  await app.register(opsRoutes, { db: kasa.db, engine: kasa.engine, metrics: kasa.metrics });
+  await app.register(invoiceRoutes, { merchants: kasa.merchants, invoices: kasa.invoices, deals: kasa.deals, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
+  await app.register(checkoutRoutes, { deals: kasa.deals, clock: kasa.clock, publicUrl: kasa.config.publicUrl });
+  await app.register(merchantLedgerRoutes, { merchants: kasa.merchants, db: kasa.db });
+  await app.register(traderRoutes, { traders: kasa.traders, deals: kasa.deals });
+  await app.register(webhookRoutes, { merchants: kasa.merchants, webhooks: kasa.webhooks });
+  const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
+  await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
+  await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
+  await app.register(traderAdminRoutes, { ...admin, traders: kasa.traders });
+  await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
+  await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
+  await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
   return app;
 }
 

@@ -2,8 +2,7 @@
 // client can make Kasa neither buffer nor parse anything.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { Kasa } from '../context.ts';
-import type { Merchant } from '../merchants/service.ts';
+import type { Merchant, Merchants } from '../merchants/service.ts';
 import { errors } from '../errors.ts';
 
 /** Longer values cannot be keys Kasa issued; refusing them early bounds the hashing work. */
@@ -24,9 +23,9 @@ export function apiKeyOf(request: FastifyRequest): string {
   return key;
 }
 
-export function merchantAuth(kasa: Kasa) {
+export function merchantAuth(merchants: Merchants) {
   return async function requireMerchant(request: FastifyRequest): Promise<void> {
-    const merchant = await kasa.merchants.authenticate(apiKeyOf(request));
+    const merchant = await merchants.authenticate(apiKeyOf(request));
     if (!merchant) throw errors.apiKeyInvalid();
     request.merchant = merchant;
   };
@@ -40,8 +39,8 @@ export function merchantOf(request: FastifyRequest): Merchant {
 
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
-export function adminAuth(kasa: Kasa) {
-  const expected = sha256(kasa.adminToken);
+export function adminAuth(adminToken: string) {
+  const expected = sha256(adminToken);
   return async function requireAdmin(request: FastifyRequest): Promise<void> {
     const header = request.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;

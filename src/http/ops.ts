@@ -1,19 +1,21 @@
 // Operations endpoints: liveness, readiness, the OpenAPI document.
-import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
-import type { Kasa } from '../context.ts';
+import { sql, type Kysely } from 'kysely';
+import type { Engine } from '../db/connect.ts';
+import type { DB } from '../db/schema.ts';
 import { errors } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import type { KasaApp } from './validation.ts';
 
 const READINESS_TIMEOUT_MS = 2_000;
 
-export async function opsRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+export async function opsRoutes(app: KasaApp, { db, engine, metrics }: { db: Kysely<DB>; engine: Engine; metrics: Metrics }) {
   app.get('/healthz', { schema: { summary: 'The process is up', tags: ['ops'] } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { summary: 'The database answers', tags: ['ops'] } }, async () => {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        sql`SELECT 1`.execute(kasa.db),
+        sql`SELECT 1`.execute(db),
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READINESS_TIMEOUT_MS))),
       ]);
     } catch {
@@ -21,13 +23,13 @@ export async function opsRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) 
     } finally {
       clearTimeout(timer);
     }
-    return { status: 'ready', database: kasa.engine };
+    return { status: 'ready', database: engine };
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['ops'] } }, async (_request, reply) => {
-    reply.type(kasa.metrics.registry.contentType);
-    return kasa.metrics.registry.metrics();
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
   });
 }

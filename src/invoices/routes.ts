@@ -1,18 +1,26 @@
 // Merchant invoice API. Routes parse (models), call one service function, return its result.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
+import type { Deals } from '../deals/service.ts';
 import { merchantAuth, merchantOf } from '../http/auth.ts';
-import type { ModelValue } from '../http/validation.ts';
+import type { KasaApp } from '../http/validation.ts';
+import type { Merchants } from '../merchants/service.ts';
+import type { Invoices } from './service.ts';
 import { createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
 
 const AUTH_ERRORS = {
   401: 'API_KEY_MISSING: Missing X-Api-Key header; API_KEY_INVALID: Invalid or inactive API key',
 };
 
-export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', merchantAuth(kasa));
+export interface InvoiceRoutesOptions {
+  merchants: Merchants;
+  invoices: Invoices;
+  deals: Deals;
+  webhookAllowPrivate: boolean;
+}
 
-  const body = createInvoiceBody(kasa.config.webhookAllowPrivate);
+export async function invoiceRoutes(app: KasaApp, { merchants, invoices, deals, webhookAllowPrivate }: InvoiceRoutesOptions) {
+  app.addHook('onRequest', merchantAuth(merchants));
+
+  const body = createInvoiceBody(webhookAllowPrivate);
   const createSchema = {
     summary: 'Create Invoice',
     tags: ['invoices'],
@@ -33,7 +41,7 @@ export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
   };
   for (const url of ['/api/v1/create-invoice', '/v1/api/v1/create-invoice']) {
     app.post(url, { schema: { ...createSchema, hide: url.startsWith('/v1/') }, config: createConfig }, async (request) =>
-      kasa.invoices.create(merchantOf(request), request.body as ModelValue<typeof body>),
+      invoices.create(merchantOf(request), request.body),
     );
   }
 
@@ -43,7 +51,7 @@ export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
       schema: { summary: 'Get an invoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND' } },
     },
-    async (request) => kasa.invoices.get(merchantOf(request).id, (request.params as ModelValue<typeof invoiceIdParams>).invoice_id),
+    async (request) => invoices.get(merchantOf(request).id, request.params.invoice_id),
   );
 
   app.get(
@@ -53,8 +61,8 @@ export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
       config: { errorDocs: { ...AUTH_ERRORS, 400: 'INVALID_CURSOR', 422: 'Validation error' } },
     },
     async (request) => {
-      const q = request.query as ModelValue<typeof listInvoicesQuery>;
-      return kasa.invoices.list(merchantOf(request).id, {
+      const q = request.query;
+      return invoices.list(merchantOf(request).id, {
         status: q.status,
         external_id: q.external_id,
         customer_id: q.customer_id,
@@ -72,6 +80,6 @@ export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
       schema: { summary: 'Cancel a pending invoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND', 409: 'INVOICE_NOT_PENDING; PAYMENT_IN_PROGRESS: the customer reported paying' } },
     },
-    async (request) => kasa.deals.cancelInvoice(merchantOf(request).id, (request.params as ModelValue<typeof invoiceIdParams>).invoice_id),
+    async (request) => deals.cancelInvoice(merchantOf(request).id, request.params.invoice_id),
   );
 }

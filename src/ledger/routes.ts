@@ -1,7 +1,9 @@
 // Ledger endpoints: the merchant's balance, and the admin's view of every account and its check.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
+import type { Kysely } from 'kysely';
+import type { DB } from '../db/schema.ts';
 import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
+import type { KasaApp } from '../http/validation.ts';
+import type { Merchants } from '../merchants/service.ts';
 import { formatUsdt } from '../money.ts';
 import { balanceOf, listAccounts, merchantAccount, verifyLedger, type VerifyReport } from './ledger.ts';
 
@@ -16,24 +18,24 @@ export function verifyView(report: VerifyReport) {
   };
 }
 
-export async function merchantLedgerRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', merchantAuth(kasa));
+export async function merchantLedgerRoutes(app: KasaApp, { merchants, db }: { merchants: Merchants; db: Kysely<DB> }) {
+  app.addHook('onRequest', merchantAuth(merchants));
   app.get(
     '/api/v1/balance',
     { schema: { summary: 'USDT balance credited from paid invoices', tags: ['merchant'], security: [{ merchantKey: [] }] }, config: { errorDocs: { 401: 'API_KEY_MISSING; API_KEY_INVALID' } } },
-    async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(kasa.db, merchantAccount(merchantOf(request).id)), 2) }),
+    async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(db, merchantAccount(merchantOf(request).id)), 2) }),
   );
 }
 
-export async function ledgerAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', adminAuth(kasa));
+export async function ledgerAdminRoutes(app: KasaApp, { adminToken, db }: { adminToken: string; db: Kysely<DB> }) {
+  app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
   app.get('/ledger/accounts', { schema: { summary: 'Every ledger account and its balance', tags: ['admin: ledger'], security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () => ({
-    items: (await listAccounts(kasa.db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
+    items: (await listAccounts(db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
   }));
   app.get(
     '/ledger/verify',
     { schema: { summary: 'Recompute every balance from the transfers; ok is false if anything is off', tags: ['admin: ledger'], security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } },
-    async () => verifyView(await verifyLedger(kasa.db)),
+    async () => verifyView(await verifyLedger(db)),
   );
 }

@@ -1,15 +1,14 @@
 // Admin API: traders, their keys and deposits.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
 import { adminAuth } from '../http/auth.ts';
-import { decimal, enumeration, model, optional, string, type ModelValue } from '../http/validation.ts';
+import { decimal, enumeration, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { formatUsdt, toScaled, USDT_DECIMALS } from '../money.ts';
+import type { Traders } from './service.ts';
 import { balanceView, traderView } from './views.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
-export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', adminAuth(kasa));
+export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: { adminToken: string; traders: Traders }) {
+  app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
   const tags = ['admin: traders'];
   const rewardPercent = decimal({ ge: '0', lt: '100', maxPlaces: 2, maxDigits: 5, description: 'Share of each deal the trader earns', example: '1.00' });
@@ -30,24 +29,24 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
     '/traders',
     { schema: { summary: 'Create a trader (returns its API key, shown once)', tags, security, body: newTrader.schema }, config: { errorDocs: ADMIN_ERRORS } },
     async (request, reply) => {
-      const created = await kasa.traders.create(request.body as ModelValue<typeof newTrader>);
+      const created = await traders.create(request.body);
       reply.code(201);
       return { ...traderView(created.trader), api_key: created.apiKey, key_id: created.keyId, prefix: created.prefix };
     },
   );
 
   app.get('/traders', { schema: { summary: 'List traders', tags, security }, config: { errorDocs: ADMIN_ERRORS } }, async () => {
-    const traders = await kasa.traders.list();
-    const balances = await Promise.all(traders.map((t) => kasa.traders.balance(t.id)));
-    return { items: traders.map((t, i) => ({ ...traderView(t), balance: balanceView(balances[i]!) })) };
+    const all = await traders.list();
+    const balances = await Promise.all(all.map((t) => traders.balance(t.id)));
+    return { items: all.map((t, i) => ({ ...traderView(t), balance: balanceView(balances[i]!) })) };
   });
 
   app.get(
     '/traders/:id',
     { schema: { summary: 'Get a trader with its balance', tags, security, params: traderParams.schema }, config: { errorDocs: notFound } },
     async (request) => {
-      const trader = await kasa.traders.get((request.params as ModelValue<typeof traderParams>).id);
-      return { ...traderView(trader), balance: balanceView(await kasa.traders.balance(trader.id)) };
+      const trader = await traders.get(request.params.id);
+      return { ...traderView(trader), balance: balanceView(await traders.balance(trader.id)) };
     },
   );
 
@@ -55,7 +54,7 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
     '/traders/:id',
     { schema: { summary: 'Change a trader (status, reward_percent)', tags, security, params: traderParams.schema, body: traderPatch.schema }, config: { errorDocs: notFound } },
     async (request) =>
-      traderView(await kasa.traders.update((request.params as ModelValue<typeof traderParams>).id, request.body as ModelValue<typeof traderPatch>)),
+      traderView(await traders.update(request.params.id, request.body)),
   );
 
   app.post(
@@ -65,10 +64,10 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
       config: { errorDocs: { ...notFound, 409: 'DEPOSIT_REFERENCE_USED' } },
     },
     async (request, reply) => {
-      const { id } = request.params as ModelValue<typeof traderParams>;
-      const body = request.body as ModelValue<typeof depositBody>;
+      const { id } = request.params;
+      const body = request.body;
       const amount = toScaled(body.amount_usdt, USDT_DECIMALS);
-      const result = await kasa.traders.deposit(id, amount, body.reference);
+      const result = await traders.deposit(id, amount, body.reference);
       reply.code(201);
       return { deposit_id: result.depositId, trader_id: id, amount_usdt: formatUsdt(amount, 2), reference: body.reference, available: formatUsdt(result.available, 2) };
     },
@@ -78,7 +77,7 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
     '/traders/:id/api-keys',
     { schema: { summary: 'Create a trader API key (shown once)', tags, security, params: traderParams.schema }, config: { errorDocs: notFound } },
     async (request, reply) => {
-      const key = await kasa.traders.createApiKey((request.params as ModelValue<typeof traderParams>).id);
+      const key = await traders.createApiKey(request.params.id);
       reply.code(201);
       return { key_id: key.keyId, api_key: key.apiKey, prefix: key.prefix };
     },

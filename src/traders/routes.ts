@@ -1,11 +1,11 @@
 // Trader API (X-Api-Key with a trader key): requisites, deals, confirmation, balance.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Kasa } from '../context.ts';
+import type { FastifyRequest } from 'fastify';
+import type { Deals } from '../deals/service.ts';
 import { apiKeyOf } from '../http/auth.ts';
 import { errors } from '../errors.ts';
-import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type ModelValue } from '../http/validation.ts';
+import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type KasaApp } from '../http/validation.ts';
 import { cardNumber } from './card.ts';
-import type { TraderRow } from './service.ts';
+import type { TraderRow, Traders } from './service.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 
 declare module 'fastify' {
@@ -23,9 +23,9 @@ function traderOf(request: FastifyRequest): TraderRow {
   return request.trader;
 }
 
-export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+export async function traderRoutes(app: KasaApp, { traders, deals }: { traders: Traders; deals: Deals }) {
   app.addHook('onRequest', async (request) => {
-    const trader = await kasa.traders.authenticate(apiKeyOf(request));
+    const trader = await traders.authenticate(apiKeyOf(request));
     if (!trader) throw errors.apiKeyInvalid();
     request.trader = trader;
   });
@@ -68,14 +68,14 @@ export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa 
     '/api/v1/trader/requisites',
     { schema: { summary: 'Add a card', tags, security, body: newRequisite.schema }, config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } } },
     async (request, reply) => {
-      const row = await kasa.traders.createRequisite(traderOf(request).id, request.body as ModelValue<typeof newRequisite>);
+      const row = await traders.createRequisite(traderOf(request).id, request.body);
       reply.code(201);
       return requisiteView(row, 'owner');
     },
   );
 
   app.get('/api/v1/trader/requisites', { schema: { summary: 'My cards', tags, security }, config: { errorDocs: AUTH_ERRORS } }, async (request) => ({
-    items: (await kasa.traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
+    items: (await traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
   }));
 
   app.patch(
@@ -85,8 +85,7 @@ export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa 
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'REQUISITE_NOT_FOUND', 400: 'REQUISITE_RANGE_INVALID' } },
     },
     async (request) => {
-      const { requisite_id } = request.params as ModelValue<typeof requisiteParams>;
-      return requisiteView(await kasa.traders.updateRequisite(traderOf(request).id, requisite_id, request.body as ModelValue<typeof requisitePatch>), 'owner');
+      return requisiteView(await traders.updateRequisite(traderOf(request).id, request.params.requisite_id, request.body), 'owner');
     },
   );
 
@@ -94,8 +93,8 @@ export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa 
     '/api/v1/trader/deals',
     { schema: { summary: 'My deals, newest first', tags, security, querystring: dealQuery.schema }, config: { errorDocs: AUTH_ERRORS } },
     async (request) => {
-      const q = request.query as ModelValue<typeof dealQuery>;
-      const rows = await kasa.deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? 50 });
+      const q = request.query;
+      const rows = await deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? 50 });
       return { items: rows.map((d) => dealView(d, 'owner')) };
     },
   );
@@ -107,16 +106,16 @@ export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa 
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' } },
     },
     async (request) => {
-      const { deal_id } = request.params as ModelValue<typeof dealParams>;
+      const { deal_id } = request.params;
       const trader = traderOf(request);
-      await kasa.deals.confirm(deal_id, { trader: trader.id });
-      const [row] = await kasa.deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 });
+      await deals.confirm(deal_id, { trader: trader.id });
+      const [row] = await deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 });
       if (!row) throw errors.dealNotFound();
       return dealView(row, 'owner');
     },
   );
 
   app.get('/api/v1/trader/balance', { schema: { summary: 'My USDT balance', tags, security }, config: { errorDocs: AUTH_ERRORS } }, async (request) =>
-    balanceView(await kasa.traders.balance(traderOf(request).id)),
+    balanceView(await traders.balance(traderOf(request).id)),
   );
 }

@@ -1,14 +1,13 @@
 // Webhook endpoints: the merchant's delivery log, resend and test; the operator's keys and stats.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
 import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
-import { enumeration, integer, model, optional, string, type ModelValue } from '../http/validation.ts';
-import { DELIVERY_LIST_LIMIT_MAX } from './service.ts';
+import { enumeration, integer, model, optional, string, type KasaApp } from '../http/validation.ts';
+import type { Merchants } from '../merchants/service.ts';
+import { DELIVERY_LIST_LIMIT_MAX, type Webhooks } from './service.ts';
 
 const MERCHANT_ERRORS = { 401: 'API_KEY_MISSING; API_KEY_INVALID', 422: 'Validation error' };
 
-export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', merchantAuth(kasa));
+export async function webhookRoutes(app: KasaApp, { merchants, webhooks }: { merchants: Merchants; webhooks: Webhooks }) {
+  app.addHook('onRequest', merchantAuth(merchants));
   const security = [{ merchantKey: [] }];
   const tags = ['webhooks'];
   const listQuery = model({
@@ -22,32 +21,32 @@ export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
     '/api/v1/webhooks/deliveries',
     { schema: { summary: 'Webhook deliveries, newest first', tags, security, querystring: listQuery.schema }, config: { errorDocs: MERCHANT_ERRORS } },
     async (request) => {
-      const q = request.query as ModelValue<typeof listQuery>;
-      return { items: await kasa.webhooks.list(merchantOf(request).id, { invoiceId: q.invoice_id, status: q.status, limit: q.limit ?? 50 }) };
+      const q = request.query;
+      return { items: await webhooks.list(merchantOf(request).id, { invoiceId: q.invoice_id, status: q.status, limit: q.limit ?? 50 }) };
     },
   );
 
   app.get(
     '/api/v1/webhooks/deliveries/:event_id',
     { schema: { summary: 'One delivery with every attempt', tags, security, params: eventParams.schema }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
-    async (request) => kasa.webhooks.get(merchantOf(request).id, (request.params as ModelValue<typeof eventParams>).event_id),
+    async (request) => webhooks.get(merchantOf(request).id, request.params.event_id),
   );
 
   app.post(
     '/api/v1/webhooks/deliveries/:event_id/resend',
     { schema: { summary: 'Queue a delivery again now (also a failed one)', tags, security, params: eventParams.schema }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
-    async (request) => kasa.webhooks.resend(merchantOf(request).id, (request.params as ModelValue<typeof eventParams>).event_id),
+    async (request) => webhooks.resend(merchantOf(request).id, request.params.event_id),
   );
 
   app.post(
     '/api/v1/webhooks/test',
     { schema: { summary: 'Send a signed ping to your webhook_url and return the attempt', tags, security }, config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING' } } },
-    async (request) => kasa.webhooks.ping(merchantOf(request).id),
+    async (request) => webhooks.ping(merchantOf(request).id),
   );
 }
 
-export async function webhookAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', adminAuth(kasa));
+export async function webhookAdminRoutes(app: KasaApp, { adminToken, webhooks }: { adminToken: string; webhooks: Webhooks }) {
+  app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
   const tags = ['admin: webhooks'];
   const merchantParams = model({ id: string({ min: 1, max: 64 }) });
@@ -58,17 +57,17 @@ export async function webhookAdminRoutes(app: FastifyInstance, { kasa }: { kasa:
     { schema: { summary: 'Create an Ed25519 key pair: every webhook also carries a v1a signature; returns the whpk_ public key', tags, security, params: merchantParams.schema }, config: { errorDocs } },
     async (request, reply) => {
       reply.code(201);
-      return kasa.webhooks.createSigningKey((request.params as ModelValue<typeof merchantParams>).id);
+      return webhooks.createSigningKey(request.params.id);
     },
   );
 
   app.post(
     '/merchants/:id/webhook-secret',
     { schema: { summary: 'Rotate the signing secret; the old one keeps signing for 24 h', tags, security, params: merchantParams.schema }, config: { errorDocs } },
-    async (request) => kasa.webhooks.rotateSecret((request.params as ModelValue<typeof merchantParams>).id),
+    async (request) => webhooks.rotateSecret(request.params.id),
   );
 
   app.get('/webhooks/stats', { schema: { summary: 'Deliveries by status and the oldest pending age', tags, security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () =>
-    kasa.webhooks.stats(),
+    webhooks.stats(),
   );
 }
