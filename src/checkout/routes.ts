@@ -14,6 +14,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isoSeconds, type Clock } from '../clock.ts';
 import type { Deals, PageInvoice, PageState } from '../deals/service.ts';
 import { errors, KasaError } from '../errors.ts';
+import { textResponse } from '../http/schemas.ts';
 import { model, string, type KasaApp } from '../http/validation.ts';
 import { formatFiat } from '../money.ts';
 import { chooseLang, isLang, type Lang } from './i18n.ts';
@@ -50,6 +51,10 @@ export const CONTENT_SECURITY_POLICY = [
 const ASSET_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
 const tags = ['payment page'];
+// The customer's browser carries no credentials: the invoice id in the link is the capability.
+const security: [] = [];
+const htmlPage = (description: string) => textResponse('text/html', description);
+const redirect = (description: string) => ({ description, headers: { location: { type: 'string', format: 'uri', description: 'Where the browser goes next' } } });
 // Any text: a malformed id is an unknown invoice (a 404 page), not a validation error.
 const invoiceIdParams = model({ invoice_id: string({ description: 'The invoice id from payment_link' }) });
 const statusObject = {
@@ -125,8 +130,15 @@ export async function checkoutRoutes(app: KasaApp, { deals, clock, publicUrl }: 
       schema: {
         summary: 'The payment page (HTML)',
         description: "Opens the invoice's deal on the first view of a pending invoice. 303 to success_url / fail_url once final; 404 page for an unknown invoice.",
+        operationId: 'getPaymentPage',
         tags,
+        security,
         params: invoiceIdParams.schema,
+        response: {
+          200: htmlPage('The page: the card to pay to, the wait for a trader, or the final verdict'),
+          303: redirect("A final invoice: to the merchant's success_url / fail_url"),
+          404: htmlPage('No such invoice'),
+        },
       },
     },
     async (request, reply) => {
@@ -139,7 +151,7 @@ export async function checkoutRoutes(app: KasaApp, { deals, clock, publicUrl }: 
   app.get(
     '/pay/:invoice_id/status',
     {
-      schema: { summary: "The payment page's status, for its polling (read-only)", tags, params: invoiceIdParams.schema, response: { 200: statusObject } },
+      schema: { summary: "The payment page's status, for its polling (read-only)", operationId: 'getPaymentStatus', tags, security, params: invoiceIdParams.schema, response: { 200: statusObject } },
       config: {
         rateLimit: { max: STATUS_REQUESTS_PER_MINUTE_MAX, timeWindow: 60_000 },
         errorDocs: { 404: 'INVOICE_NOT_FOUND', 429: 'RATE_LIMITED (per client address; Retry-After header)' },
@@ -167,8 +179,14 @@ export async function checkoutRoutes(app: KasaApp, { deals, clock, publicUrl }: 
       schema: {
         summary: '"I have paid": the page\'s form (application/x-www-form-urlencoded: _csrf, lang)',
         description: 'Moves the open deal to customer_paid; moves no money. 303 back to the page. A missing or wrong CSRF token → 403 HTML page.',
+        operationId: 'markInvoicePaid',
         tags,
+        security,
         params: invoiceIdParams.schema,
+        response: {
+          303: redirect('Back to the payment page'),
+          403: htmlPage('The form expired (missing or wrong CSRF token): a page that leads back'),
+        },
       },
       bodyLimit: FORM_BODY_SIZE_MAX_BYTES,
       config: {

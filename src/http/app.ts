@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { OpenAPIV3_1 } from 'openapi-types';
 import type { Logger } from 'pino';
 import type { Kasa } from '../context.ts';
 import { checkoutRoutes } from '../checkout/routes.ts';
@@ -13,6 +14,7 @@ import { ledgerAdminRoutes, merchantLedgerRoutes } from '../ledger/routes.ts';
 import { traderAdminRoutes } from '../traders/admin-routes.ts';
 import { traderRoutes } from '../traders/routes.ts';
 import { webhookAdminRoutes, webhookRoutes } from '../webhooks/routes.ts';
+import { webhookEvents } from '../webhooks/schema.ts';
 import { merchantAdminRoutes } from '../merchants/admin-routes.ts';
 import { ratesAdminRoutes } from '../rates/admin-routes.ts';
 import { errors, KasaError, MalformedRequestError, RequestValidationError } from '../errors.ts';
@@ -45,6 +47,23 @@ declare module 'fastify' {
     errorDocs?: Record<number, string>;
   }
 }
+
+/** Every tag the routes use, described (in the order the document lists them). */
+const API_TAGS = [
+  { name: 'invoices', description: "Merchant API: create, read, list and cancel invoices (X-Api-Key, the merchant's key)" },
+  { name: 'merchant', description: "Merchant API: the merchant's USDT balance" },
+  { name: 'webhooks', description: 'Merchant API: the webhooks Kasa sends, their delivery log, resend and a test ping' },
+  { name: 'payment page', description: "The customer's hosted payment page, its status polling and the \"I have paid\" form" },
+  { name: 'trader', description: "Trader API (X-Api-Key, the trader's key): cards, deals, confirmation, balance" },
+  { name: 'admin: merchants', description: 'Admin API (Bearer ADMIN_TOKEN): merchants and their API keys' },
+  { name: 'admin: currencies', description: 'Admin API: currencies, their rates and limits' },
+  { name: 'admin: settings', description: 'Admin API: platform settings, the deals system switch' },
+  { name: 'admin: traders', description: 'Admin API: traders, their keys and deposits' },
+  { name: 'admin: deals', description: 'Admin API: deals across all traders, operator confirmation' },
+  { name: 'admin: ledger', description: 'Admin API: ledger accounts and the balance check' },
+  { name: 'admin: webhooks', description: 'Admin API: webhook signing keys and delivery statistics' },
+  { name: 'ops', description: 'Liveness, readiness, metrics' },
+];
 
 const LOCATIONS: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
@@ -108,8 +127,13 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
       info: {
         title: 'Kasa',
         version: '0.1.0',
-        description: 'Self-hostable P2P payment gateway: merchant invoice API, admin API.',
+        description: 'Self-hostable P2P payment gateway: merchant invoice API, trader API, admin API, payment page; the webhooks it sends.',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
+      servers: [{ url: kasa.config.publicUrl, description: 'This Kasa (PUBLIC_URL)' }],
+      tags: API_TAGS,
+      // Kasa's JSON Schemas are plain records; the document's own types want their literal unions.
+      webhooks: webhookEvents as OpenAPIV3_1.Document['webhooks'],
       components: {
         securitySchemes: {
           merchantKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'API Key for authentication. Merchant API Key.' },

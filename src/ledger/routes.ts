@@ -5,6 +5,7 @@ import { adminAuth, merchantAuth, merchantOf } from '../http/auth.ts';
 import type { KasaApp } from '../http/validation.ts';
 import type { Merchants } from '../merchants/service.ts';
 import { formatUsdt } from '../money.ts';
+import { accountList, merchantBalance, verifyReport } from './schema.ts';
 import { balanceOf, listAccounts, merchantAccount, verifyLedger, type VerifyReport } from './ledger.ts';
 
 export function verifyView(report: VerifyReport) {
@@ -22,7 +23,7 @@ export async function merchantLedgerRoutes(app: KasaApp, { merchants, db }: { me
   app.addHook('onRequest', merchantAuth(merchants));
   app.get(
     '/api/v1/balance',
-    { schema: { summary: 'USDT balance credited from paid invoices', tags: ['merchant'], security: [{ merchantKey: [] }] }, config: { errorDocs: { 401: 'API_KEY_MISSING; API_KEY_INVALID' } } },
+    { schema: { summary: 'USDT balance credited from paid invoices', operationId: 'getBalance', tags: ['merchant'], security: [{ merchantKey: [] }], response: { 200: merchantBalance } }, config: { errorDocs: { 401: 'API_KEY_MISSING; API_KEY_INVALID' } } },
     async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(db, merchantAccount(merchantOf(request).id)), 2) }),
   );
 }
@@ -30,12 +31,12 @@ export async function merchantLedgerRoutes(app: KasaApp, { merchants, db }: { me
 export async function ledgerAdminRoutes(app: KasaApp, { adminToken, db }: { adminToken: string; db: Kysely<DB> }) {
   app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
-  app.get('/ledger/accounts', { schema: { summary: 'Every ledger account and its balance', tags: ['admin: ledger'], security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () => ({
+  app.get('/ledger/accounts', { schema: { summary: 'Every ledger account and its balance', operationId: 'listLedgerAccounts', tags: ['admin: ledger'], security, response: { 200: accountList } }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () => ({
     items: (await listAccounts(db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
   }));
   app.get(
     '/ledger/verify',
-    { schema: { summary: 'Recompute every balance from the transfers; ok is false if anything is off', tags: ['admin: ledger'], security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } },
+    { schema: { summary: 'Recompute every balance from the transfers; ok is false if anything is off', operationId: 'verifyLedger', tags: ['admin: ledger'], security, response: { 200: verifyReport } }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } },
     async () => verifyView(await verifyLedger(db)),
   );
 }

@@ -2,7 +2,9 @@
 import { adminAuth } from '../http/auth.ts';
 import { boolean, decimal, fiatAmount, integer, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { RATE_DECIMALS } from '../money.ts';
+import { itemsOf } from '../http/schemas.ts';
 import { currencyView, settingsView, type Catalog } from './catalog.ts';
+import { currencyObject, settingsObject } from './schema.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
@@ -27,7 +29,7 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
   app.put(
     '/currencies/:code',
     {
-      schema: { summary: 'Create or update a currency', tags: ['admin: currencies'], security, params: currencyParams.schema, body: currencyBody.schema },
+      schema: { summary: 'Create or update a currency', operationId: 'putCurrency', tags: ['admin: currencies'], security, params: currencyParams.schema, body: currencyBody.schema, response: { 200: currencyObject } },
       config: { errorDocs: { ...ADMIN_ERRORS, 400: 'CURRENCY_RANGE_INVALID' } },
     },
     async (request) => {
@@ -35,17 +37,17 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
     },
   );
 
-  app.get('/currencies', { schema: { summary: 'List currencies', tags: ['admin: currencies'], security }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
+  app.get('/currencies', { schema: { summary: 'List currencies', operationId: 'listCurrencies', tags: ['admin: currencies'], security, response: { 200: itemsOf(currencyObject) } }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
     items: (await catalog.listCurrencies()).map(currencyView),
   }));
 
-  app.get('/settings', { schema: { summary: 'Platform settings', tags: ['admin: settings'], security }, config: { errorDocs: ADMIN_ERRORS } }, async () =>
+  app.get('/settings', { schema: { summary: 'Platform settings', operationId: 'getSettings', tags: ['admin: settings'], security, response: { 200: settingsObject } }, config: { errorDocs: ADMIN_ERRORS } }, async () =>
     settingsView(await catalog.getSettings()),
   );
 
   app.patch(
     '/settings',
-    { schema: { summary: 'Change platform settings', tags: ['admin: settings'], security, body: settingsPatch.schema }, config: { errorDocs: ADMIN_ERRORS } },
+    { schema: { summary: 'Change platform settings', operationId: 'updateSettings', tags: ['admin: settings'], security, body: settingsPatch.schema, response: { 200: settingsObject } }, config: { errorDocs: ADMIN_ERRORS } },
     async (request) => settingsView(await catalog.patchSettings(request.body)),
   );
 }

@@ -3,6 +3,8 @@ import { adminAuth } from '../http/auth.ts';
 import { decimal, enumeration, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { formatUsdt, toScaled, USDT_DECIMALS } from '../money.ts';
 import type { Traders } from './service.ts';
+import { itemsOf } from '../http/schemas.ts';
+import { createdTrader, depositObject, issuedApiKey, traderObject, traderWithBalance } from './schema.ts';
 import { balanceView, traderView } from './views.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
@@ -27,7 +29,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
 
   app.post(
     '/traders',
-    { schema: { summary: 'Create a trader (returns its API key, shown once)', tags, security, body: newTrader.schema }, config: { errorDocs: ADMIN_ERRORS } },
+    { schema: { summary: 'Create a trader (returns its API key, shown once)', operationId: 'createTrader', tags, security, body: newTrader.schema, response: { 201: createdTrader } }, config: { errorDocs: ADMIN_ERRORS } },
     async (request, reply) => {
       const created = await traders.create(request.body);
       reply.code(201);
@@ -35,7 +37,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
     },
   );
 
-  app.get('/traders', { schema: { summary: 'List traders', tags, security }, config: { errorDocs: ADMIN_ERRORS } }, async () => {
+  app.get('/traders', { schema: { summary: 'List traders', operationId: 'listTraders', tags, security, response: { 200: itemsOf(traderWithBalance) } }, config: { errorDocs: ADMIN_ERRORS } }, async () => {
     const all = await traders.list();
     const balances = await Promise.all(all.map((t) => traders.balance(t.id)));
     return { items: all.map((t, i) => ({ ...traderView(t), balance: balanceView(balances[i]!) })) };
@@ -43,7 +45,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
 
   app.get(
     '/traders/:id',
-    { schema: { summary: 'Get a trader with its balance', tags, security, params: traderParams.schema }, config: { errorDocs: notFound } },
+    { schema: { summary: 'Get a trader with its balance', operationId: 'getTrader', tags, security, params: traderParams.schema, response: { 200: traderWithBalance } }, config: { errorDocs: notFound } },
     async (request) => {
       const trader = await traders.get(request.params.id);
       return { ...traderView(trader), balance: balanceView(await traders.balance(trader.id)) };
@@ -52,7 +54,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
 
   app.patch(
     '/traders/:id',
-    { schema: { summary: 'Change a trader (status, reward_percent)', tags, security, params: traderParams.schema, body: traderPatch.schema }, config: { errorDocs: notFound } },
+    { schema: { summary: 'Change a trader (status, reward_percent)', operationId: 'updateTrader', tags, security, params: traderParams.schema, body: traderPatch.schema, response: { 200: traderObject } }, config: { errorDocs: notFound } },
     async (request) =>
       traderView(await traders.update(request.params.id, request.body)),
   );
@@ -60,7 +62,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
   app.post(
     '/traders/:id/deposits',
     {
-      schema: { summary: "Credit a trader's USDT deposit (world → trader:available)", tags, security, params: traderParams.schema, body: depositBody.schema },
+      schema: { summary: "Credit a trader's USDT deposit (world → trader:available)", operationId: 'createTraderDeposit', tags, security, params: traderParams.schema, body: depositBody.schema, response: { 201: depositObject } },
       config: { errorDocs: { ...notFound, 409: 'DEPOSIT_REFERENCE_USED' } },
     },
     async (request, reply) => {
@@ -75,7 +77,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
 
   app.post(
     '/traders/:id/api-keys',
-    { schema: { summary: 'Create a trader API key (shown once)', tags, security, params: traderParams.schema }, config: { errorDocs: notFound } },
+    { schema: { summary: 'Create a trader API key (shown once)', operationId: 'createTraderApiKey', tags, security, params: traderParams.schema, response: { 201: issuedApiKey } }, config: { errorDocs: notFound } },
     async (request, reply) => {
       const key = await traders.createApiKey(request.params.id);
       reply.code(201);

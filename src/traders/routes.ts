@@ -6,6 +6,8 @@ import { errors } from '../errors.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type KasaApp } from '../http/validation.ts';
 import { cardNumber } from './card.ts';
 import type { TraderRow, Traders } from './service.ts';
+import { itemsOf } from '../http/schemas.ts';
+import { balanceObject, dealObject, requisiteObject } from './schema.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 
 declare module 'fastify' {
@@ -66,7 +68,7 @@ export async function traderRoutes(app: KasaApp, { traders, deals }: { traders: 
 
   app.post(
     '/api/v1/trader/requisites',
-    { schema: { summary: 'Add a card', tags, security, body: newRequisite.schema }, config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } } },
+    { schema: { summary: 'Add a card', operationId: 'createRequisite', tags, security, body: newRequisite.schema, response: { 201: requisiteObject } }, config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } } },
     async (request, reply) => {
       const row = await traders.createRequisite(traderOf(request).id, request.body);
       reply.code(201);
@@ -74,14 +76,14 @@ export async function traderRoutes(app: KasaApp, { traders, deals }: { traders: 
     },
   );
 
-  app.get('/api/v1/trader/requisites', { schema: { summary: 'My cards', tags, security }, config: { errorDocs: AUTH_ERRORS } }, async (request) => ({
+  app.get('/api/v1/trader/requisites', { schema: { summary: 'My cards', operationId: 'listRequisites', tags, security, response: { 200: itemsOf(requisiteObject) } }, config: { errorDocs: AUTH_ERRORS } }, async (request) => ({
     items: (await traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
   }));
 
   app.patch(
     '/api/v1/trader/requisites/:requisite_id',
     {
-      schema: { summary: 'Change a card (limits, active)', tags, security, params: requisiteParams.schema, body: requisitePatch.schema },
+      schema: { summary: 'Change a card (limits, active)', operationId: 'updateRequisite', tags, security, params: requisiteParams.schema, body: requisitePatch.schema, response: { 200: requisiteObject } },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'REQUISITE_NOT_FOUND', 400: 'REQUISITE_RANGE_INVALID' } },
     },
     async (request) => {
@@ -91,7 +93,7 @@ export async function traderRoutes(app: KasaApp, { traders, deals }: { traders: 
 
   app.get(
     '/api/v1/trader/deals',
-    { schema: { summary: 'My deals, newest first', tags, security, querystring: dealQuery.schema }, config: { errorDocs: AUTH_ERRORS } },
+    { schema: { summary: 'My deals, newest first', operationId: 'listTraderDeals', tags, security, querystring: dealQuery.schema, response: { 200: itemsOf(dealObject) } }, config: { errorDocs: AUTH_ERRORS } },
     async (request) => {
       const q = request.query;
       const rows = await deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? 50 });
@@ -102,7 +104,7 @@ export async function traderRoutes(app: KasaApp, { traders, deals }: { traders: 
   app.post(
     '/api/v1/trader/deals/:deal_id/confirm',
     {
-      schema: { summary: 'Confirm the fiat arrived: the invoice succeeds and the merchant is credited', tags, security, params: dealParams.schema },
+      schema: { summary: 'Confirm the fiat arrived: the invoice succeeds and the merchant is credited', operationId: 'confirmTraderDeal', tags, security, params: dealParams.schema, response: { 200: dealObject } },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' } },
     },
     async (request) => {
@@ -115,7 +117,7 @@ export async function traderRoutes(app: KasaApp, { traders, deals }: { traders: 
     },
   );
 
-  app.get('/api/v1/trader/balance', { schema: { summary: 'My USDT balance', tags, security }, config: { errorDocs: AUTH_ERRORS } }, async (request) =>
+  app.get('/api/v1/trader/balance', { schema: { summary: 'My USDT balance', operationId: 'getTraderBalance', tags, security, response: { 200: balanceObject } }, config: { errorDocs: AUTH_ERRORS } }, async (request) =>
     balanceView(await traders.balance(traderOf(request).id)),
   );
 }
