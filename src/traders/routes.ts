@@ -3,10 +3,10 @@ import type { FastifyRequest } from 'fastify';
 import type { Deals } from '../deals/service.ts';
 import { apiKeyOf } from '../http/auth.ts';
 import { errors } from '../errors.ts';
+import { itemsOf } from '../http/schemas.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type KasaApp } from '../http/validation.ts';
 import { cardNumber } from './card.ts';
 import type { TraderRow, Traders } from './service.ts';
-import { itemsOf } from '../http/schemas.ts';
 import { balanceObject, dealObject, requisiteObject } from './schema.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 
