@@ -136,6 +136,46 @@ describe('operations', () => {
       assert.deepEqual(operation.security, [{ merchantKey: [] }]);
     });
 
+    test('every operation has a unique verb+noun operationId, a success answer with a schema, and its security', () => {
+      const ids: string[] = [];
+      for (const [path, operations] of Object.entries(spec.paths)) {
+        for (const [method, operation] of Object.entries(operations) as [string, { operationId?: string; responses: Record<string, { content?: Record<string, { schema?: unknown }> }>; security?: unknown[] }][]) {
+          const where = `${method} ${path}`;
+          assert.match(operation.operationId ?? '', /^[a-z]+[A-Z][A-Za-z]*$/, `${where} has an operationId`);
+          ids.push(operation.operationId!);
+          assert.ok(Array.isArray(operation.security), `${where} says its security, [] when public`);
+          const success = Object.entries(operation.responses).filter(([status]) => /^[23]\d\d$/.test(status));
+          assert.ok(success.length > 0, `${where} documents its success`);
+          for (const [status, response] of success) {
+            if (status === '204' || status.startsWith('3')) continue;
+            const schemas = Object.values(response.content ?? {}).map((media) => media.schema);
+            assert.ok(schemas.length > 0 && schemas.every(Boolean), `${where} ${status} has a schema`);
+          }
+        }
+      }
+      assert.equal(new Set(ids).size, ids.length, `operationIds are unique: ${ids.sort().join(' ')}`);
+      for (const path of ['/healthz', '/readyz', '/metrics', '/pay/{invoice_id}', '/pay/{invoice_id}/status']) {
+        assert.deepEqual(spec.paths[path]?.get?.security, [], `${path} is public`);
+      }
+    });
+
+    test('names the server and describes every webhook Kasa sends, with the Standard Webhooks headers', () => {
+      const document = spec as unknown as {
+        servers: { url: string }[];
+        webhooks: Record<string, { post: { parameters: { name: string; in: string; required: boolean }[]; requestBody: { content: { 'application/json': { schema: { required: string[]; properties: Record<string, { enum?: string[]; required?: string[] }> } } } } } }>;
+      };
+      assert.deepEqual(document.servers.map((s) => s.url), [t.kasa.config.publicUrl]);
+      assert.deepEqual(Object.keys(document.webhooks).sort(), ['invoice.cancelled', 'invoice.expired', 'invoice.success', 'ping']);
+      for (const [type, { post }] of Object.entries(document.webhooks)) {
+        assert.deepEqual(post.parameters.filter((p) => p.in === 'header' && p.required).map((p) => p.name), ['webhook-id', 'webhook-timestamp', 'webhook-signature']);
+        const body = post.requestBody.content['application/json'].schema;
+        assert.deepEqual(body.required, ['id', 'type', 'timestamp', 'data']);
+        assert.deepEqual(body.properties.type?.enum, [type]);
+      }
+      const invoice = document.webhooks['invoice.success']!.post.requestBody.content['application/json'].schema.properties.data;
+      assert.ok(invoice?.required?.includes('invoice_id') && invoice.required.includes('paid_at'));
+    });
+
     test('every merchant and admin operation documents its 401', () => {
       for (const [path, operations] of Object.entries(spec.paths)) {
         if (!path.startsWith('/api/') && !path.startsWith('/admin/')) continue;

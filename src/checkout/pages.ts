@@ -4,6 +4,7 @@
 // The pages work without JavaScript (forms, links, meta refresh); pay.js only adds copy buttons,
 // a live countdown and status polling. Nothing inline — no <script>, no style="" — so the
 // Content-Security-Policy can forbid both.
+import { isoSeconds } from '../clock.ts';
 import { groupCard } from '../traders/card.ts';
 import { html, type Html } from './html.ts';
 import { LANGS, STRINGS, type Lang, type StringKey } from './i18n.ts';
@@ -251,7 +252,7 @@ function notice(tone: string, title: string, text: string): Html {
 function countdown(c: Chrome, s: InvoiceSummary): Html {
   const t = STRINGS[c.lang];
   return html`
-      <p class="timer">${t.timeLeft}: <time id="countdown" datetime="${s.expiresAt.toISOString()}" data-seconds-left="${s.secondsLeft}">${formatDuration(s.secondsLeft)}</time></p>`;
+      <p class="timer">${t.timeLeft}: <time id="countdown" datetime="${isoSeconds(s.expiresAt)}" data-seconds-left="${s.secondsLeft}">${formatDuration(s.secondsLeft)}</time></p>`;
 }
 
 /** Hidden until pay.js shows it: without JavaScript a copy button could do nothing. */

@@ -10,12 +10,12 @@ import cookie from '@fastify/cookie';
 import csrfProtection from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isoSeconds } from '../clock.ts';
-import type { Kasa } from '../context.ts';
-import type { PageInvoice, PageState } from '../deals/service.ts';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isoSeconds, type Clock } from '../clock.ts';
+import type { Deals, PageInvoice, PageState } from '../deals/service.ts';
 import { errors, KasaError } from '../errors.ts';
-import { model, string } from '../http/validation.ts';
+import { textResponse } from '../http/schemas.ts';
+import { model, string, type KasaApp } from '../http/validation.ts';
 import { formatFiat } from '../money.ts';
 import { chooseLang, isLang, type Lang } from './i18n.ts';
 import {
@@ -51,6 +51,10 @@ export const CONTENT_SECURITY_POLICY = [
 const ASSET_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
 const tags = ['payment page'];
+// The customer's browser carries no credentials: the invoice id in the link is the capability.
+const security: [] = [];
+const htmlPage = (description: string) => textResponse('text/html', description);
+const redirect = (description: string) => ({ description, headers: { location: { type: 'string', format: 'uri', description: 'Where the browser goes next' } } });
 // Any text: a malformed id is an unknown invoice (a 404 page), not a validation error.
 const invoiceIdParams = model({ invoice_id: string({ description: 'The invoice id from payment_link' }) });
 const statusObject = {
@@ -77,10 +81,10 @@ function loadAsset(name: string, type: string): Asset {
   return { body, type, url: `/pay/assets/${name}?v=${version}` };
 }
 
-export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
+/** pageTokenKey: the installation's key binding a form's token to its invoice (settings.page_token_key). */
+export async function checkoutRoutes(app: KasaApp, { deals, clock, publicUrl, pageTokenKey }: { deals: Deals; clock: Clock; publicUrl: string; pageTokenKey: string }) {
   const css = loadAsset('pay.css', 'text/css; charset=utf-8');
   const js = loadAsset('pay.js', 'text/javascript; charset=utf-8');
-  const publicUrl = kasa.config.publicUrl;
 
   await app.register(cookie);
   // Stateless double submit: the secret lives in an httpOnly cookie, the token in the form, so
@@ -93,7 +97,7 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
     cookieKey: CSRF_COOKIE,
     cookieOpts: csrfCookieOptions,
     getUserInfo: (request) => (request.params as { invoice_id?: string }).invoice_id ?? '',
-    csrfOpts: { hmacKey: await kasa.catalog.pageTokenKey() },
+    csrfOpts: { hmacKey: pageTokenKey },
   });
   await app.register(formbody, { bodyLimit: FORM_BODY_SIZE_MAX_BYTES });
   await app.register(rateLimit, {
@@ -134,13 +138,20 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
       schema: {
         summary: 'The payment page (HTML)',
         description: "Opens the invoice's deal on the first view of a pending invoice. 303 to success_url / fail_url once final; 404 page for an unknown invoice.",
+        operationId: 'getPaymentPage',
         tags,
+        security,
         params: invoiceIdParams.schema,
+        response: {
+          200: htmlPage('The page: the card to pay to, the wait for a trader, or the final verdict'),
+          303: redirect("A final invoice: to the merchant's success_url / fail_url"),
+          404: htmlPage('No such invoice'),
+        },
       },
     },
     async (request, reply) => {
-    const { invoice_id } = request.params as { invoice_id: string };
-      const state = await kasa.deals.openForPage(invoice_id);
+      const { invoice_id } = request.params;
+      const state = await deals.openForPage(invoice_id);
       return answerPage(request, reply, state);
     },
   );
@@ -148,16 +159,16 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
   app.get(
     '/pay/:invoice_id/status',
     {
-      schema: { summary: "The payment page's status, for its polling (read-only)", tags, params: invoiceIdParams.schema, response: { 200: statusObject } },
+      schema: { summary: "The payment page's status, for its polling (read-only)", operationId: 'getPaymentStatus', tags, security, params: invoiceIdParams.schema, response: { 200: statusObject } },
       config: {
         rateLimit: { max: STATUS_REQUESTS_PER_MINUTE_MAX, timeWindow: 60_000 },
         errorDocs: { 404: 'INVOICE_NOT_FOUND', 429: 'RATE_LIMITED (per client address; Retry-After header)' },
       },
     },
     async (request) => {
-      const { invoice_id } = request.params as { invoice_id: string };
+      const { invoice_id } = request.params;
       // Read-only: polling never opens a deal; only a page view does.
-      const state = await kasa.deals.pageState(invoice_id);
+      const state = await deals.pageState(invoice_id);
       if (state.kind === 'not_found') throw errors.invoiceNotFound();
       const final = state.kind === 'final';
       return {
@@ -174,10 +185,19 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
     '/pay/:invoice_id/paid',
     {
       schema: {
+        // The page's own form, answered 303 back to the page (Post/Redirect/Get): a browser's, not
+        // an API client's, so the OpenAPI document leaves it out.
+        hide: true,
         summary: '"I have paid": the page\'s form (application/x-www-form-urlencoded: _csrf, lang)',
         description: 'Moves the open deal to customer_paid; moves no money. 303 back to the page. A missing or wrong CSRF token → 403 HTML page.',
+        operationId: 'markInvoicePaid',
         tags,
+        security,
         params: invoiceIdParams.schema,
+        response: {
+          303: redirect('Back to the payment page'),
+          403: htmlPage('The form expired (missing or wrong CSRF token): a page that leads back'),
+        },
       },
       bodyLimit: FORM_BODY_SIZE_MAX_BYTES,
       config: {
@@ -187,8 +207,8 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
       preHandler: app.csrfProtection,
     },
     async (request, reply) => {
-      const { invoice_id } = request.params as { invoice_id: string };
-      await kasa.deals.markPaid(invoice_id);
+      const { invoice_id } = request.params;
+      await deals.markPaid(invoice_id);
       const lang = (request.body as Record<string, unknown> | undefined)?.lang;
       const page = `/pay/${encodeURIComponent(invoice_id)}`;
       return reply.redirect(`${isLang(lang) ? withLang(page, lang) + '&' : page + '?'}${AFTER_FORM_QUERY}`, 303);
@@ -256,7 +276,7 @@ export async function checkoutRoutes(app: FastifyInstance, { kasa }: { kasa: Kas
   }
 
   function summaryOf(invoice: PageInvoice, merchantName: string): InvoiceSummary {
-    const msLeft = invoice.expires_at.getTime() - kasa.clock.now().getTime();
+    const msLeft = invoice.expires_at.getTime() - clock.now().getTime();
     return {
       merchantName,
       purpose: invoice.purpose,

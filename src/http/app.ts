@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { OpenAPIV3_1 } from 'openapi-types';
 import type { Logger } from 'pino';
 import type { Kasa } from '../context.ts';
 import { checkoutRoutes } from '../checkout/routes.ts';
@@ -13,12 +14,13 @@ import { ledgerAdminRoutes, merchantLedgerRoutes } from '../ledger/routes.ts';
 import { traderAdminRoutes } from '../traders/admin-routes.ts';
 import { traderRoutes } from '../traders/routes.ts';
 import { webhookAdminRoutes, webhookRoutes } from '../webhooks/routes.ts';
+import { webhookEvents } from '../webhooks/schema.ts';
 import { merchantAdminRoutes } from '../merchants/admin-routes.ts';
 import { ratesAdminRoutes } from '../rates/admin-routes.ts';
 import { errors, KasaError, MalformedRequestError, RequestValidationError } from '../errors.ts';
 import { opsRoutes } from './ops.ts';
 import { errorEnvelope, malformedBody, validationErrorBody } from './schemas.ts';
-import { modelOf, type JsonSchema } from './validation.ts';
+import { modelOf, type JsonSchema, type KasaTypeProvider } from './validation.ts';
 
 /** Bodies larger than this are refused while being read, before any parsing. */
 export const BODY_SIZE_MAX_BYTES = 64 * 1024;
@@ -46,6 +48,23 @@ declare module 'fastify' {
   }
 }
 
+/** Every tag the routes use, described (in the order the document lists them). */
+const API_TAGS = [
+  { name: 'invoices', description: "Merchant API: create, read, list and cancel invoices (X-Api-Key, the merchant's key)" },
+  { name: 'merchant', description: "Merchant API: the merchant's USDT balance" },
+  { name: 'webhooks', description: 'Merchant API: the webhooks Kasa sends, their delivery log, resend and a test ping' },
+  { name: 'payment page', description: "The customer's hosted payment page, its status polling and the \"I have paid\" form" },
+  { name: 'trader', description: "Trader API (X-Api-Key, the trader's key): cards, deals, confirmation, balance" },
+  { name: 'admin: merchants', description: 'Admin API (Bearer ADMIN_TOKEN): merchants and their API keys' },
+  { name: 'admin: currencies', description: 'Admin API: currencies, their rates and limits' },
+  { name: 'admin: settings', description: 'Admin API: platform settings, the deals system switch' },
+  { name: 'admin: traders', description: 'Admin API: traders, their keys and deposits' },
+  { name: 'admin: deals', description: 'Admin API: deals across all traders, operator confirmation' },
+  { name: 'admin: ledger', description: 'Admin API: ledger accounts and the balance check' },
+  { name: 'admin: webhooks', description: 'Admin API: webhook signing keys and delivery statistics' },
+  { name: 'ops', description: 'Liveness, readiness, metrics' },
+];
+
 const LOCATIONS: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
 export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInstance> {
@@ -58,7 +77,7 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
     bodyLimit: BODY_SIZE_MAX_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
     return503OnClosing: true,
-  });
+  }).withTypeProvider<KasaTypeProvider>();
 
   // The APIs speak JSON only; a text/plain body is a malformed request, not a string to validate.
   app.removeContentTypeParser('text/plain');
@@ -111,8 +130,13 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
       info: {
         title: 'Kasa',
         version: '0.1.0',
-        description: 'Self-hostable P2P payment gateway: merchant invoice API, admin API.',
+        description: 'Self-hostable P2P payment gateway: merchant invoice API, trader API, admin API, payment page; the webhooks it sends.',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
+      servers: [{ url: kasa.config.publicUrl, description: 'This Kasa (PUBLIC_URL)' }],
+      tags: API_TAGS,
+      // Kasa's JSON Schemas are plain records; the document's own types want their literal unions.
+      webhooks: webhookEvents as OpenAPIV3_1.Document['webhooks'],
       components: {
         securitySchemes: {
           merchantKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'API Key for authentication. Merchant API Key.' },
@@ -134,18 +158,20 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(opsRoutes, { kasa });
-  await app.register(invoiceRoutes, { kasa });
-  await app.register(checkoutRoutes, { kasa });
-  await app.register(merchantLedgerRoutes, { kasa });
-  await app.register(traderRoutes, { kasa });
-  await app.register(webhookRoutes, { kasa });
-  await app.register(merchantAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(ratesAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(traderAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(dealAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(ledgerAdminRoutes, { kasa, prefix: '/admin/v1' });
-  await app.register(webhookAdminRoutes, { kasa, prefix: '/admin/v1' });
+  await app.register(opsRoutes, { db: kasa.db, engine: kasa.engine, metrics: kasa.metrics });
+  const keyOwners = { merchants: kasa.merchants, traders: kasa.traders };
+  await app.register(invoiceRoutes, { keyOwners, invoices: kasa.invoices, deals: kasa.deals, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
+  await app.register(checkoutRoutes, { deals: kasa.deals, clock: kasa.clock, publicUrl: kasa.config.publicUrl, pageTokenKey: await kasa.catalog.pageTokenKey() });
+  await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db });
+  await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals });
+  await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks });
+  const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
+  await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
+  await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
+  await app.register(traderAdminRoutes, { ...admin, traders: kasa.traders });
+  await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
+  await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
+  await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
   return app;
 }
 

@@ -2,10 +2,9 @@
 // client can make Kasa neither buffer nor parse anything.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { Kasa } from '../context.ts';
 import { claimedKind, type ApiKeyKind } from '../merchants/keys.ts';
-import type { Merchant } from '../merchants/service.ts';
-import type { TraderRow } from '../traders/service.ts';
+import type { Merchant, Merchants } from '../merchants/service.ts';
+import type { TraderRow, Traders } from '../traders/service.ts';
 import { errors } from '../errors.ts';
 
 /** Longer values cannot be keys Kasa issued; refusing them early bounds the hashing work. */
@@ -39,27 +38,33 @@ export const TRADER_AUTH_ERRORS =
  * claims the other kind is looked up there, by its hash like any key, so unknown keys cost the
  * hot path nothing more and no answer depends on the secret's bytes.
  */
-async function refusal(kasa: Kasa, apiKey: string, expected: ApiKeyKind): Promise<Error> {
+/** Both owners of API keys: a valid key of the other kind is named as such. */
+export interface KeyOwners {
+  merchants: Pick<Merchants, 'authenticate'>;
+  traders: Pick<Traders, 'authenticate'>;
+}
+
+async function refusal(owners: KeyOwners, apiKey: string, expected: ApiKeyKind): Promise<Error> {
   const claimed = claimedKind(apiKey);
   if (claimed === null || claimed === expected) return errors.apiKeyInvalid();
-  const owner = claimed === 'merchant' ? await kasa.merchants.authenticate(apiKey) : await kasa.traders.authenticate(apiKey);
+  const owner = claimed === 'merchant' ? await owners.merchants.authenticate(apiKey) : await owners.traders.authenticate(apiKey);
   return owner ? errors.apiKeyWrongKind(claimed, expected) : errors.apiKeyInvalid();
 }
 
-export function merchantAuth(kasa: Kasa) {
+export function merchantAuth(owners: KeyOwners) {
   return async function requireMerchant(request: FastifyRequest): Promise<void> {
     const apiKey = apiKeyOf(request);
-    const merchant = await kasa.merchants.authenticate(apiKey);
-    if (!merchant) throw await refusal(kasa, apiKey, 'merchant');
+    const merchant = await owners.merchants.authenticate(apiKey);
+    if (!merchant) throw await refusal(owners, apiKey, 'merchant');
     request.merchant = merchant;
   };
 }
 
-export function traderAuth(kasa: Kasa) {
+export function traderAuth(owners: KeyOwners) {
   return async function requireTrader(request: FastifyRequest): Promise<void> {
     const apiKey = apiKeyOf(request);
-    const trader = await kasa.traders.authenticate(apiKey);
-    if (!trader) throw await refusal(kasa, apiKey, 'trader');
+    const trader = await owners.traders.authenticate(apiKey);
+    if (!trader) throw await refusal(owners, apiKey, 'trader');
     request.trader = trader;
   };
 }
@@ -72,8 +77,8 @@ export function merchantOf(request: FastifyRequest): Merchant {
 
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
-export function adminAuth(kasa: Kasa) {
-  const expected = sha256(kasa.adminToken);
+export function adminAuth(adminToken: string) {
+  const expected = sha256(adminToken);
   return async function requireAdmin(request: FastifyRequest): Promise<void> {
     const header = request.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;

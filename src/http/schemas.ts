@@ -69,3 +69,46 @@ export function errorResponses(codes: Record<number, string>): Record<number, Js
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks of the answers' schemas. A 2xx schema is an allow-list: Fastify's serializer
+// writes only the properties named here, so a field reaches a client only once it is declared.
+
+/** Every timestamp Kasa answers with: UTC, whole seconds, Z ("2026-02-25T12:00:00Z"). */
+export function timestamp(description: string): JsonSchema {
+  return { type: 'string', format: 'date-time', description, examples: ['2026-02-25T12:00:00Z'] };
+}
+
+export function nullableTimestamp(description: string): JsonSchema {
+  return { type: ['string', 'null'], format: 'date-time', description, examples: ['2026-02-25T12:00:00Z'] };
+}
+
+/** An object whose every property is always present (null when it has no value). */
+export function record(properties: Record<string, JsonSchema>, description?: string): JsonSchema {
+  const schema: JsonSchema = { type: 'object', required: Object.keys(properties), properties };
+  if (description) schema.description = description;
+  return schema;
+}
+
+/** `{ items: [...] }`, the shape of every unpaged list. */
+export function itemsOf(item: JsonSchema, description?: string): JsonSchema {
+  return record({ items: { type: 'array', items: item } }, description);
+}
+
+/** `{ items: [...], next_cursor }`, the shape of every paged list. */
+export function pageOf(item: JsonSchema, description?: string): JsonSchema {
+  return record(
+    { items: { type: 'array', items: item }, next_cursor: { type: ['string', 'null'], description: 'Pass as cursor for the next page; null on the last page' } },
+    description,
+  );
+}
+
+/** A USDT amount as a decimal string. */
+export function usdt(description: string, example = '35.42'): JsonSchema {
+  return { type: 'string', description, examples: [example] };
+}
+
+/** A body that is not JSON (the payment page, metrics), documented by media type. */
+export function textResponse(mediaType: string, description: string): JsonSchema {
+  return { description, content: { [mediaType]: { schema: { type: 'string' } } } };
+}

@@ -7,7 +7,9 @@
 // Ajv's keywords loses the distinctions the contract needs (a decimal's places and digits, a
 // URL's scheme vs. its syntax), so the checks and their messages live here, next to the schema
 // they document.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { domainToASCII } from 'node:url';
+import type { FastifyBaseLogger, FastifyInstance, FastifyTypeProvider, RawServerDefault } from 'fastify';
 import type { ValidationIssue } from '../errors.ts';
 import { canonicalDecimal, compareDecimal, FIAT_DECIMALS, parseDecimal, placesOf, wholeDigitsOf } from '../money.ts';
 
@@ -478,10 +480,26 @@ export type Infer<F extends Fields> = { [K in keyof F]: F[K] extends Field<infer
 /** The value a model's validator produces. */
 export type ModelValue<M> = M extends Model<infer T> ? T : never;
 
+declare const VALUE: unique symbol;
+/** A model's JSON Schema, carrying (for the compiler only) the type of the value it validates to. */
+export type ModelSchema<T> = JsonSchema & { readonly [VALUE]?: T };
+
+/**
+ * Types `request.body`, `.query` and `.params` from the model a route's schema was made with,
+ * the same model whose validator produced the value: a schema not made by model() gives unknown.
+ */
+export interface KasaTypeProvider extends FastifyTypeProvider {
+  readonly validator: this['schema'] extends ModelSchema<infer T> ? T : unknown;
+  readonly serializer: unknown;
+}
+
+/** The Fastify instance route plugins receive. */
+export type KasaApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, KasaTypeProvider>;
+
 export type ValidationResult<T> = { ok: true; value: T } | { ok: false; issues: ValidationIssue[] };
 
 export interface Model<T> {
-  readonly schema: JsonSchema;
+  readonly schema: ModelSchema<T>;
   /** Validates `input` found at `loc` ("body", "query", "path"); lists every violation. */
   validate(input: unknown, loc: string): ValidationResult<T>;
 }

@@ -1,18 +1,26 @@
 // Merchant invoice API. Routes parse (models), call one service function, return its result.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
-import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf } from '../http/auth.ts';
-import type { ModelValue } from '../http/validation.ts';
+import type { Deals } from '../deals/service.ts';
+import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
+import type { KasaApp } from '../http/validation.ts';
+import type { Invoices } from './service.ts';
 import { createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
 
 const AUTH_ERRORS = { 401: MERCHANT_AUTH_ERRORS };
 
-export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', merchantAuth(kasa));
+export interface InvoiceRoutesOptions {
+  keyOwners: KeyOwners;
+  invoices: Invoices;
+  deals: Deals;
+  webhookAllowPrivate: boolean;
+}
 
-  const body = createInvoiceBody(kasa.config.webhookAllowPrivate);
+export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, webhookAllowPrivate }: InvoiceRoutesOptions) {
+  app.addHook('onRequest', merchantAuth(keyOwners));
+
+  const body = createInvoiceBody(webhookAllowPrivate);
   const createSchema = {
     summary: 'Create Invoice',
+    operationId: 'createInvoice',
     tags: ['invoices'],
     security: [{ merchantKey: [] }],
     body: body.schema,
@@ -31,28 +39,28 @@ export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
   };
   for (const url of ['/api/v1/create-invoice', '/v1/api/v1/create-invoice']) {
     app.post(url, { schema: { ...createSchema, hide: url.startsWith('/v1/') }, config: createConfig }, async (request) =>
-      kasa.invoices.create(merchantOf(request), request.body as ModelValue<typeof body>),
+      invoices.create(merchantOf(request), request.body),
     );
   }
 
   app.get(
     '/api/v1/invoices/:invoice_id',
     {
-      schema: { summary: 'Get an invoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
+      schema: { summary: 'Get an invoice', operationId: 'getInvoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND' } },
     },
-    async (request) => kasa.invoices.get(merchantOf(request).id, (request.params as ModelValue<typeof invoiceIdParams>).invoice_id),
+    async (request) => invoices.get(merchantOf(request).id, request.params.invoice_id),
   );
 
   app.get(
     '/api/v1/invoices',
     {
-      schema: { summary: 'List invoices, newest first', tags: ['invoices'], security: [{ merchantKey: [] }], querystring: listInvoicesQuery.schema, response: { 200: invoicePage } },
+      schema: { summary: 'List invoices, newest first', operationId: 'listInvoices', tags: ['invoices'], security: [{ merchantKey: [] }], querystring: listInvoicesQuery.schema, response: { 200: invoicePage } },
       config: { errorDocs: { ...AUTH_ERRORS, 400: 'INVALID_CURSOR', 422: 'Validation error' } },
     },
     async (request) => {
-      const q = request.query as ModelValue<typeof listInvoicesQuery>;
-      return kasa.invoices.list(merchantOf(request).id, {
+      const q = request.query;
+      return invoices.list(merchantOf(request).id, {
         status: q.status,
         external_id: q.external_id,
         customer_id: q.customer_id,
@@ -67,9 +75,9 @@ export async function invoiceRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
   app.post(
     '/api/v1/invoices/:invoice_id/cancel',
     {
-      schema: { summary: 'Cancel a pending invoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
+      schema: { summary: 'Cancel a pending invoice', operationId: 'cancelInvoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND', 409: 'INVOICE_NOT_PENDING; PAYMENT_IN_PROGRESS: the customer reported paying' } },
     },
-    async (request) => kasa.deals.cancelInvoice(merchantOf(request).id, (request.params as ModelValue<typeof invoiceIdParams>).invoice_id),
+    async (request) => deals.cancelInvoice(merchantOf(request).id, request.params.invoice_id),
   );
 }

@@ -1,8 +1,10 @@
 // Ledger endpoints: the merchant's balance, and the admin's view of every account and its check.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
-import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf } from '../http/auth.ts';
+import type { Kysely } from 'kysely';
+import type { DB } from '../db/schema.ts';
+import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
+import type { KasaApp } from '../http/validation.ts';
 import { formatUsdt } from '../money.ts';
+import { accountList, merchantBalance, verifyReport } from './schema.ts';
 import { balanceOf, listAccounts, merchantAccount, verifyLedger, type VerifyReport } from './ledger.ts';
 
 export function verifyView(report: VerifyReport) {
@@ -16,24 +18,24 @@ export function verifyView(report: VerifyReport) {
   };
 }
 
-export async function merchantLedgerRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', merchantAuth(kasa));
+export async function merchantLedgerRoutes(app: KasaApp, { keyOwners, db }: { keyOwners: KeyOwners; db: Kysely<DB> }) {
+  app.addHook('onRequest', merchantAuth(keyOwners));
   app.get(
     '/api/v1/balance',
-    { schema: { summary: 'USDT balance credited from paid invoices', tags: ['merchant'], security: [{ merchantKey: [] }] }, config: { errorDocs: { 401: MERCHANT_AUTH_ERRORS } } },
-    async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(kasa.db, merchantAccount(merchantOf(request).id)), 2) }),
+    { schema: { summary: 'USDT balance credited from paid invoices', operationId: 'getBalance', tags: ['merchant'], security: [{ merchantKey: [] }], response: { 200: merchantBalance } }, config: { errorDocs: { 401: MERCHANT_AUTH_ERRORS } } },
+    async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(db, merchantAccount(merchantOf(request).id)), 2) }),
   );
 }
 
-export async function ledgerAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', adminAuth(kasa));
+export async function ledgerAdminRoutes(app: KasaApp, { adminToken, db }: { adminToken: string; db: Kysely<DB> }) {
+  app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
-  app.get('/ledger/accounts', { schema: { summary: 'Every ledger account and its balance', tags: ['admin: ledger'], security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () => ({
-    items: (await listAccounts(kasa.db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
+  app.get('/ledger/accounts', { schema: { summary: 'Every ledger account and its balance', operationId: 'listLedgerAccounts', tags: ['admin: ledger'], security, response: { 200: accountList } }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () => ({
+    items: (await listAccounts(db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
   }));
   app.get(
     '/ledger/verify',
-    { schema: { summary: 'Recompute every balance from the transfers; ok is false if anything is off', tags: ['admin: ledger'], security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } },
-    async () => verifyView(await verifyLedger(kasa.db)),
+    { schema: { summary: 'Recompute every balance from the transfers; ok is false if anything is off', operationId: 'verifyLedger', tags: ['admin: ledger'], security, response: { 200: verifyReport } }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } },
+    async () => verifyView(await verifyLedger(db)),
   );
 }

@@ -1,22 +1,28 @@
 // Admin API: merchants and their API keys.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
 import { adminAuth } from '../http/auth.ts';
-import { decimal, enumeration, model, nullable, optional, string, url, type ModelValue } from '../http/validation.ts';
+import { decimal, enumeration, model, nullable, optional, string, url, type KasaApp } from '../http/validation.ts';
 import { URL_LENGTH_MAX } from '../invoices/schema.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
-import { apiKeyView, merchantView } from './service.ts';
+import { itemsOf } from '../http/schemas.ts';
+import { apiKeyObject, createdMerchant, issuedApiKey, merchantObject } from './schema.ts';
+import { apiKeyView, merchantView, type Merchants } from './service.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
-export async function merchantAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', adminAuth(kasa));
+export interface MerchantAdminRoutesOptions {
+  adminToken: string;
+  merchants: Merchants;
+  webhookAllowPrivate: boolean;
+}
+
+export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants, webhookAllowPrivate }: MerchantAdminRoutesOptions) {
+  app.addHook('onRequest', adminAuth(adminToken));
 
   const feePercent = decimal({ ge: '0', lt: '100', maxPlaces: 2, maxDigits: 5, description: 'Commission in percent', example: '2.00' });
   const webhookUrl = url({
     schemes: ['http', 'https'],
     maxLength: URL_LENGTH_MAX,
-    check: (u) => checkWebhookTarget(u, kasa.config.webhookAllowPrivate),
+    check: (u) => checkWebhookTarget(u, webhookAllowPrivate),
     description: 'Default webhook URL (https)',
   });
   const newMerchant = model({ name: string({ min: 1, max: 200 }), fee_percent: optional(feePercent), webhook_url: optional(webhookUrl) });
@@ -34,9 +40,9 @@ export async function merchantAdminRoutes(app: FastifyInstance, { kasa }: { kasa
 
   app.post(
     '/merchants',
-    { schema: { summary: 'Create a merchant (returns its first API key, shown once)', tags, security, body: newMerchant.schema }, config: { errorDocs: ADMIN_ERRORS } },
+    { schema: { summary: 'Create a merchant (returns its first API key, shown once)', operationId: 'createMerchant', tags, security, body: newMerchant.schema, response: { 201: createdMerchant } }, config: { errorDocs: ADMIN_ERRORS } },
     async (request, reply) => {
-      const created = await kasa.merchants.create(request.body as ModelValue<typeof newMerchant>);
+      const created = await merchants.create(request.body);
       reply.code(201);
       return {
         ...merchantView(created.merchant),
@@ -48,28 +54,28 @@ export async function merchantAdminRoutes(app: FastifyInstance, { kasa }: { kasa
     },
   );
 
-  app.get('/merchants', { schema: { summary: 'List merchants', tags, security }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
-    items: (await kasa.merchants.list()).map(merchantView),
+  app.get('/merchants', { schema: { summary: 'List merchants', operationId: 'listMerchants', tags, security, response: { 200: itemsOf(merchantObject) } }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
+    items: (await merchants.list()).map(merchantView),
   }));
 
   app.get(
     '/merchants/:id',
-    { schema: { summary: 'Get a merchant', tags, security, params: merchantParams.schema }, config: { errorDocs: notFound } },
-    async (request) => merchantView(await kasa.merchants.get((request.params as ModelValue<typeof merchantParams>).id)),
+    { schema: { summary: 'Get a merchant', operationId: 'getMerchant', tags, security, params: merchantParams.schema, response: { 200: merchantObject } }, config: { errorDocs: notFound } },
+    async (request) => merchantView(await merchants.get(request.params.id)),
   );
 
   app.patch(
     '/merchants/:id',
-    { schema: { summary: 'Update a merchant (status "disabled" stops its keys at once)', tags, security, params: merchantParams.schema, body: merchantPatch.schema }, config: { errorDocs: notFound } },
+    { schema: { summary: 'Update a merchant (status "disabled" stops its keys at once)', operationId: 'updateMerchant', tags, security, params: merchantParams.schema, body: merchantPatch.schema, response: { 200: merchantObject } }, config: { errorDocs: notFound } },
     async (request) =>
-      merchantView(await kasa.merchants.update((request.params as ModelValue<typeof merchantParams>).id, request.body as ModelValue<typeof merchantPatch>)),
+      merchantView(await merchants.update(request.params.id, request.body)),
   );
 
   app.post(
     '/merchants/:id/api-keys',
-    { schema: { summary: 'Create an API key (shown once)', tags, security, params: merchantParams.schema }, config: { errorDocs: notFound } },
+    { schema: { summary: 'Create an API key (shown once)', operationId: 'createMerchantApiKey', tags, security, params: merchantParams.schema, response: { 201: issuedApiKey } }, config: { errorDocs: notFound } },
     async (request, reply) => {
-      const key = await kasa.merchants.createApiKey((request.params as ModelValue<typeof merchantParams>).id);
+      const key = await merchants.createApiKey(request.params.id);
       reply.code(201);
       return { key_id: key.keyId, api_key: key.apiKey, prefix: key.prefix };
     },
@@ -77,15 +83,15 @@ export async function merchantAdminRoutes(app: FastifyInstance, { kasa }: { kasa
 
   app.get(
     '/merchants/:id/api-keys',
-    { schema: { summary: "List a merchant's API keys (prefixes only)", tags, security, params: merchantParams.schema }, config: { errorDocs: notFound } },
-    async (request) => ({ items: (await kasa.merchants.listApiKeys((request.params as ModelValue<typeof merchantParams>).id)).map(apiKeyView) }),
+    { schema: { summary: "List a merchant's API keys (prefixes only)", operationId: 'listMerchantApiKeys', tags, security, params: merchantParams.schema, response: { 200: itemsOf(apiKeyObject) } }, config: { errorDocs: notFound } },
+    async (request) => ({ items: (await merchants.listApiKeys(request.params.id)).map(apiKeyView) }),
   );
 
   app.delete(
     '/api-keys/:key_id',
-    { schema: { summary: 'Revoke an API key (stops working at once)', tags, security, params: keyParams.schema }, config: { errorDocs: { ...ADMIN_ERRORS, 404: 'API_KEY_NOT_FOUND' } } },
+    { schema: { summary: 'Revoke an API key (stops working at once)', operationId: 'revokeApiKey', tags, security, params: keyParams.schema, response: { 204: { type: 'null', description: 'Revoked' } } }, config: { errorDocs: { ...ADMIN_ERRORS, 404: 'API_KEY_NOT_FOUND' } } },
     async (request, reply) => {
-      await kasa.merchants.revokeApiKey((request.params as ModelValue<typeof keyParams>).key_id);
+      await merchants.revokeApiKey(request.params.key_id);
       return reply.code(204).send();
     },
   );

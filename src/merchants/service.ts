@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { LRUCache } from 'lru-cache';
+import { isoSeconds } from '../clock.ts';
 import type { DB, MerchantsTable } from '../db/schema.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
@@ -186,8 +187,8 @@ export function merchantView(m: Merchant) {
     status: m.status,
     fee_percent: formatPercent(m.feePercent),
     webhook_url: m.webhookUrl,
-    created_at: m.createdAt.toISOString(),
-    updated_at: m.updatedAt.toISOString(),
+    created_at: isoSeconds(m.createdAt),
+    updated_at: isoSeconds(m.updatedAt),
   };
 }
 
@@ -196,7 +197,7 @@ export function apiKeyView(k: ApiKeyInfo) {
     key_id: k.keyId,
     merchant_id: k.merchantId,
     prefix: k.prefix,
-    created_at: k.createdAt.toISOString(),
-    revoked_at: k.revokedAt?.toISOString() ?? null,
+    created_at: isoSeconds(k.createdAt),
+    revoked_at: k.revokedAt ? isoSeconds(k.revokedAt) : null,
   };
 }

@@ -1,15 +1,15 @@
 // Admin API: currencies with their rates and limits, and the platform settings.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
 import { adminAuth } from '../http/auth.ts';
-import { boolean, decimal, fiatAmount, integer, model, optional, string, type ModelValue } from '../http/validation.ts';
+import { boolean, decimal, fiatAmount, integer, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { RATE_DECIMALS } from '../money.ts';
-import { currencyView, settingsView } from './catalog.ts';
+import { itemsOf } from '../http/schemas.ts';
+import { currencyView, settingsView, type Catalog } from './catalog.ts';
+import { currencyObject, settingsObject } from './schema.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
-export async function ratesAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', adminAuth(kasa));
+export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { adminToken: string; catalog: Catalog }) {
+  app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
 
   const currencyParams = model({ code: string({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' }) });
@@ -29,26 +29,25 @@ export async function ratesAdminRoutes(app: FastifyInstance, { kasa }: { kasa: K
   app.put(
     '/currencies/:code',
     {
-      schema: { summary: 'Create or update a currency', tags: ['admin: currencies'], security, params: currencyParams.schema, body: currencyBody.schema },
+      schema: { summary: 'Create or update a currency', operationId: 'putCurrency', tags: ['admin: currencies'], security, params: currencyParams.schema, body: currencyBody.schema, response: { 200: currencyObject } },
       config: { errorDocs: { ...ADMIN_ERRORS, 400: 'CURRENCY_RANGE_INVALID' } },
     },
     async (request) => {
-      const { code } = request.params as ModelValue<typeof currencyParams>;
-      return currencyView(await kasa.catalog.putCurrency(code, request.body as ModelValue<typeof currencyBody>));
+      return currencyView(await catalog.putCurrency(request.params.code, request.body));
     },
   );
 
-  app.get('/currencies', { schema: { summary: 'List currencies', tags: ['admin: currencies'], security }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
-    items: (await kasa.catalog.listCurrencies()).map(currencyView),
+  app.get('/currencies', { schema: { summary: 'List currencies', operationId: 'listCurrencies', tags: ['admin: currencies'], security, response: { 200: itemsOf(currencyObject) } }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
+    items: (await catalog.listCurrencies()).map(currencyView),
   }));
 
-  app.get('/settings', { schema: { summary: 'Platform settings', tags: ['admin: settings'], security }, config: { errorDocs: ADMIN_ERRORS } }, async () =>
-    settingsView(await kasa.catalog.getSettings()),
+  app.get('/settings', { schema: { summary: 'Platform settings', operationId: 'getSettings', tags: ['admin: settings'], security, response: { 200: settingsObject } }, config: { errorDocs: ADMIN_ERRORS } }, async () =>
+    settingsView(await catalog.getSettings()),
   );
 
   app.patch(
     '/settings',
-    { schema: { summary: 'Change platform settings', tags: ['admin: settings'], security, body: settingsPatch.schema }, config: { errorDocs: ADMIN_ERRORS } },
-    async (request) => settingsView(await kasa.catalog.patchSettings(request.body as ModelValue<typeof settingsPatch>)),
+    { schema: { summary: 'Change platform settings', operationId: 'updateSettings', tags: ['admin: settings'], security, body: settingsPatch.schema, response: { 200: settingsObject } }, config: { errorDocs: ADMIN_ERRORS } },
+    async (request) => settingsView(await catalog.patchSettings(request.body)),
   );
 }

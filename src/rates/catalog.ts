@@ -2,6 +2,7 @@
 // cached in process for at most CACHE_TTL_MS: an admin change takes effect at once on the
 // instance that made it (the cache is dropped there) and within a second on every other one.
 import { sql, type Kysely } from 'kysely';
+import { isoSeconds } from '../clock.ts';
 import type { DB } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
 import { errors } from '../errors.ts';
@@ -181,7 +182,7 @@ export function currencyView(c: Currency) {
     rate: c.rate === null ? null : formatRate(c.rate),
     min_amount: c.minAmount === null ? null : formatFiat(c.minAmount),
     max_amount: c.maxAmount === null ? null : formatFiat(c.maxAmount),
-    updated_at: c.updatedAt.toISOString(),
+    updated_at: isoSeconds(c.updatedAt),
   };
 }
 
@@ -191,6 +192,6 @@ export function settingsView(s: Settings) {
     invoice_ttl_minutes: s.invoiceTtlMinutes,
     customer_invoices_per_minute: s.customerInvoicesPerMinute,
     customer_max_pending: s.customerMaxPending,
-    updated_at: s.updatedAt.toISOString(),
+    updated_at: isoSeconds(s.updatedAt),
   };
 }

@@ -1,16 +1,17 @@
 // Admin API: traders, their keys and deposits.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
 import { adminAuth } from '../http/auth.ts';
-import { decimal, enumeration, model, optional, string, type ModelValue } from '../http/validation.ts';
+import { decimal, enumeration, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { formatUsdt, toScaled, USDT_DECIMALS } from '../money.ts';
+import type { Traders } from './service.ts';
 import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageOf } from '../http/schemas.ts';
+import { createdTrader, depositObject, issuedApiKey, traderObject, traderWithBalance } from './schema.ts';
 import { balanceView, traderView } from './views.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
-export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', adminAuth(kasa));
+export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: { adminToken: string; traders: Traders }) {
+  app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
   const tags = ['admin: traders'];
   const rewardPercent = decimal({ ge: '0', lt: '100', maxPlaces: 2, maxDigits: 5, description: 'Share of each deal the trader earns', example: '1.00' });
@@ -30,9 +31,9 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
 
   app.post(
     '/traders',
-    { schema: { summary: 'Create a trader (returns its API key, shown once)', tags, security, body: newTrader.schema }, config: { errorDocs: ADMIN_ERRORS } },
+    { schema: { summary: 'Create a trader (returns its API key, shown once)', operationId: 'createTrader', tags, security, body: newTrader.schema, response: { 201: createdTrader } }, config: { errorDocs: ADMIN_ERRORS } },
     async (request, reply) => {
-      const created = await kasa.traders.create(request.body as ModelValue<typeof newTrader>);
+      const created = await traders.create(request.body);
       reply.code(201);
       return { ...traderView(created.trader), api_key: created.apiKey, key_id: created.keyId, prefix: created.prefix };
     },
@@ -40,41 +41,43 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
 
   app.get(
     '/traders',
-    { schema: { summary: 'List traders, newest first', tags, security, querystring: listQuery.schema }, config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } } },
+    {
+      schema: { summary: 'List traders with their balances, newest first', operationId: 'listTraders', tags, security, querystring: listQuery.schema, response: { 200: pageOf(traderWithBalance) } },
+      config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } },
+    },
     async (request) => {
-      const q = request.query as ModelValue<typeof listQuery>;
-      const { items, next_cursor } = await kasa.traders.list({ limit: q.limit ?? LIST_LIMIT_DEFAULT, cursor: q.cursor });
+      const { items, next_cursor } = await traders.list({ limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
       return { items: items.map((t) => ({ ...traderView(t), balance: balanceView(t) })), next_cursor };
     },
   );
 
   app.get(
     '/traders/:id',
-    { schema: { summary: 'Get a trader with its balance', tags, security, params: traderParams.schema }, config: { errorDocs: notFound } },
+    { schema: { summary: 'Get a trader with its balance', operationId: 'getTrader', tags, security, params: traderParams.schema, response: { 200: traderWithBalance } }, config: { errorDocs: notFound } },
     async (request) => {
-      const trader = await kasa.traders.get((request.params as ModelValue<typeof traderParams>).id);
-      return { ...traderView(trader), balance: balanceView(await kasa.traders.balance(trader.id)) };
+      const trader = await traders.get(request.params.id);
+      return { ...traderView(trader), balance: balanceView(await traders.balance(trader.id)) };
     },
   );
 
   app.patch(
     '/traders/:id',
-    { schema: { summary: 'Change a trader (status, reward_percent)', tags, security, params: traderParams.schema, body: traderPatch.schema }, config: { errorDocs: notFound } },
+    { schema: { summary: 'Change a trader (status, reward_percent)', operationId: 'updateTrader', tags, security, params: traderParams.schema, body: traderPatch.schema, response: { 200: traderObject } }, config: { errorDocs: notFound } },
     async (request) =>
-      traderView(await kasa.traders.update((request.params as ModelValue<typeof traderParams>).id, request.body as ModelValue<typeof traderPatch>)),
+      traderView(await traders.update(request.params.id, request.body)),
   );
 
   app.post(
     '/traders/:id/deposits',
     {
-      schema: { summary: "Credit a trader's USDT deposit (world → trader:available)", tags, security, params: traderParams.schema, body: depositBody.schema },
+      schema: { summary: "Credit a trader's USDT deposit (world → trader:available)", operationId: 'createTraderDeposit', tags, security, params: traderParams.schema, body: depositBody.schema, response: { 201: depositObject } },
       config: { errorDocs: { ...notFound, 409: 'DEPOSIT_REFERENCE_USED' } },
     },
     async (request, reply) => {
-      const { id } = request.params as ModelValue<typeof traderParams>;
-      const body = request.body as ModelValue<typeof depositBody>;
+      const { id } = request.params;
+      const body = request.body;
       const amount = toScaled(body.amount_usdt, USDT_DECIMALS);
-      const result = await kasa.traders.deposit(id, amount, body.reference);
+      const result = await traders.deposit(id, amount, body.reference);
       reply.code(201);
       return { deposit_id: result.depositId, trader_id: id, amount_usdt: formatUsdt(amount, 2), reference: body.reference, available: formatUsdt(result.available, 2) };
     },
@@ -82,9 +85,9 @@ export async function traderAdminRoutes(app: FastifyInstance, { kasa }: { kasa: 
 
   app.post(
     '/traders/:id/api-keys',
-    { schema: { summary: 'Create a trader API key (shown once)', tags, security, params: traderParams.schema }, config: { errorDocs: notFound } },
+    { schema: { summary: 'Create a trader API key (shown once)', operationId: 'createTraderApiKey', tags, security, params: traderParams.schema, response: { 201: issuedApiKey } }, config: { errorDocs: notFound } },
     async (request, reply) => {
-      const key = await kasa.traders.createApiKey((request.params as ModelValue<typeof traderParams>).id);
+      const key = await traders.createApiKey(request.params.id);
       reply.code(201);
       return { key_id: key.keyId, api_key: key.apiKey, prefix: key.prefix };
     },

@@ -1,11 +1,12 @@
 // Trader API (X-Api-Key with a trader key): requisites, deals, confirmation, balance.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Kasa } from '../context.ts';
-import { TRADER_AUTH_ERRORS, traderAuth } from '../http/auth.ts';
+import type { FastifyRequest } from 'fastify';
+import type { Deals } from '../deals/service.ts';
+import { TRADER_AUTH_ERRORS, traderAuth, type KeyOwners } from '../http/auth.ts';
 import { errors } from '../errors.ts';
-import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type ModelValue } from '../http/validation.ts';
-import { cardNumber } from './schema.ts';
-import type { TraderRow } from './service.ts';
+import { itemsOf } from '../http/schemas.ts';
+import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type KasaApp } from '../http/validation.ts';
+import type { TraderRow, Traders } from './service.ts';
+import { balanceObject, cardNumber, dealObject, requisiteObject } from './schema.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 
 export const DEAL_LIST_LIMIT_MAX = 100;
@@ -17,8 +18,8 @@ function traderOf(request: FastifyRequest): TraderRow {
   return request.trader;
 }
 
-export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', traderAuth(kasa));
+export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: { keyOwners: KeyOwners; traders: Traders; deals: Deals }) {
+  app.addHook('onRequest', traderAuth(keyOwners));
 
   const security = [{ traderKey: [] }];
   const tags = ['trader'];
@@ -56,36 +57,35 @@ export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa 
 
   app.post(
     '/api/v1/trader/requisites',
-    { schema: { summary: 'Add a card', tags, security, body: newRequisite.schema }, config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } } },
+    { schema: { summary: 'Add a card', operationId: 'createRequisite', tags, security, body: newRequisite.schema, response: { 201: requisiteObject } }, config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } } },
     async (request, reply) => {
-      const row = await kasa.traders.createRequisite(traderOf(request).id, request.body as ModelValue<typeof newRequisite>);
+      const row = await traders.createRequisite(traderOf(request).id, request.body);
       reply.code(201);
       return requisiteView(row, 'owner');
     },
   );
 
-  app.get('/api/v1/trader/requisites', { schema: { summary: 'My cards', tags, security }, config: { errorDocs: AUTH_ERRORS } }, async (request) => ({
-    items: (await kasa.traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
+  app.get('/api/v1/trader/requisites', { schema: { summary: 'My cards', operationId: 'listRequisites', tags, security, response: { 200: itemsOf(requisiteObject) } }, config: { errorDocs: AUTH_ERRORS } }, async (request) => ({
+    items: (await traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
   }));
 
   app.patch(
     '/api/v1/trader/requisites/:requisite_id',
     {
-      schema: { summary: 'Change a card (limits, active)', tags, security, params: requisiteParams.schema, body: requisitePatch.schema },
+      schema: { summary: 'Change a card (limits, active)', operationId: 'updateRequisite', tags, security, params: requisiteParams.schema, body: requisitePatch.schema, response: { 200: requisiteObject } },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'REQUISITE_NOT_FOUND', 400: 'REQUISITE_RANGE_INVALID' } },
     },
     async (request) => {
-      const { requisite_id } = request.params as ModelValue<typeof requisiteParams>;
-      return requisiteView(await kasa.traders.updateRequisite(traderOf(request).id, requisite_id, request.body as ModelValue<typeof requisitePatch>), 'owner');
+      return requisiteView(await traders.updateRequisite(traderOf(request).id, request.params.requisite_id, request.body), 'owner');
     },
   );
 
   app.get(
     '/api/v1/trader/deals',
-    { schema: { summary: 'My deals, newest first', tags, security, querystring: dealQuery.schema }, config: { errorDocs: AUTH_ERRORS } },
+    { schema: { summary: 'My deals, newest first', operationId: 'listTraderDeals', tags, security, querystring: dealQuery.schema, response: { 200: itemsOf(dealObject) } }, config: { errorDocs: AUTH_ERRORS } },
     async (request) => {
-      const q = request.query as ModelValue<typeof dealQuery>;
-      const rows = await kasa.deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? 50 });
+      const q = request.query;
+      const rows = await deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? 50 });
       return { items: rows.map((d) => dealView(d, 'owner')) };
     },
   );
@@ -93,20 +93,20 @@ export async function traderRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa 
   app.post(
     '/api/v1/trader/deals/:deal_id/confirm',
     {
-      schema: { summary: 'Confirm the fiat arrived: the invoice succeeds and the merchant is credited', tags, security, params: dealParams.schema },
+      schema: { summary: 'Confirm the fiat arrived: the invoice succeeds and the merchant is credited', operationId: 'confirmTraderDeal', tags, security, params: dealParams.schema, response: { 200: dealObject } },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' } },
     },
     async (request) => {
-      const { deal_id } = request.params as ModelValue<typeof dealParams>;
+      const { deal_id } = request.params;
       const trader = traderOf(request);
-      await kasa.deals.confirm(deal_id, { trader: trader.id });
-      const [row] = await kasa.deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 });
+      await deals.confirm(deal_id, { trader: trader.id });
+      const [row] = await deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 });
       if (!row) throw errors.dealNotFound();
       return dealView(row, 'owner');
     },
   );
 
-  app.get('/api/v1/trader/balance', { schema: { summary: 'My USDT balance', tags, security }, config: { errorDocs: AUTH_ERRORS } }, async (request) =>
-    balanceView(await kasa.traders.balance(traderOf(request).id)),
+  app.get('/api/v1/trader/balance', { schema: { summary: 'My USDT balance', operationId: 'getTraderBalance', tags, security, response: { 200: balanceObject } }, config: { errorDocs: AUTH_ERRORS } }, async (request) =>
+    balanceView(await traders.balance(traderOf(request).id)),
   );
 }

@@ -1,6 +1,85 @@
-// Request fields of the trader API that are the traders' own: a card number as a trader types it.
-import type { Field } from '../http/validation.ts';
+// How traders, their cards and their deals are documented in the trader and admin APIs, and the
+// request field of a card number as a trader types it. A card
+// number appears in full only in the trader's own answers; admin answers carry it masked
+// (views.ts), in the same field.
+import { nullableTimestamp, record, timestamp, usdt } from '../http/schemas.ts';
+import type { Field, JsonSchema } from '../http/validation.ts';
 import { luhnValid } from './card.ts';
+
+const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'];
+const nullableFiat = (description: string): JsonSchema => ({ type: ['string', 'null'], description, examples: ['1500.00'] });
+
+export const traderObject = record({
+  trader_id: { type: 'string', format: 'uuid' },
+  name: { type: 'string' },
+  status: { type: 'string', enum: ['active', 'disabled'] },
+  reward_percent: { type: 'string', description: 'Share of each deal the trader earns, in percent', examples: ['1.00'] },
+  created_at: timestamp('When the trader was created'),
+  updated_at: timestamp('When the trader last changed'),
+});
+
+export const balanceObject = record({
+  currency: { type: 'string', enum: ['USDT'] },
+  available: usdt('USDT free to back new deals', '1000.00'),
+  locked: usdt('USDT locked by open deals', '36.14'),
+});
+
+export const traderWithBalance = record({ ...(traderObject.properties as Record<string, JsonSchema>), balance: balanceObject });
+
+/** An API key as issued: the only answer that carries it in plain text. */
+export const issuedApiKey = record({
+  key_id: { type: 'string', format: 'uuid' },
+  api_key: { type: 'string', description: 'The key itself, shown once and never again' },
+  prefix: { type: 'string', description: 'The first characters of the key, to recognize it later' },
+});
+
+export const createdTrader = record({ ...(traderObject.properties as Record<string, JsonSchema>), ...(issuedApiKey.properties as Record<string, JsonSchema>) });
+
+export const depositObject = record({
+  deposit_id: { type: 'string', format: 'uuid' },
+  trader_id: { type: 'string', format: 'uuid' },
+  amount_usdt: usdt('USDT credited', '1000.00'),
+  reference: { type: 'string' },
+  available: usdt("The trader's available balance after the deposit", '1000.00'),
+});
+
+export const requisiteObject = record({
+  requisite_id: { type: 'string', format: 'uuid' },
+  currency: { type: 'string', examples: ['UAH'] },
+  method: { type: 'string', enum: ['card'] },
+  bank_name: { type: 'string' },
+  card_number: { type: 'string', description: 'In full: only the trader who owns the card sees this answer' },
+  holder_name: { type: 'string' },
+  min_amount: nullableFiat('Smallest payment this card takes; null: no minimum'),
+  max_amount: nullableFiat('Largest payment this card takes; null: no maximum'),
+  daily_limit: nullableFiat('Most this card takes per UTC day; null: no limit'),
+  max_open_deals: { type: 'integer', minimum: 1 },
+  active: { type: 'boolean' },
+  last_used_at: nullableTimestamp('When a deal last opened on this card'),
+  created_at: timestamp('When the card was added'),
+});
+
+export const dealObject = record({
+  deal_id: { type: 'string', format: 'uuid' },
+  invoice_id: { type: 'string', format: 'uuid' },
+  trader_id: { type: 'string', format: 'uuid' },
+  requisite_id: { type: 'string', format: 'uuid' },
+  status: { type: 'string', enum: DEAL_STATUSES },
+  amount: { type: 'string', description: 'Fiat the customer transfers', examples: ['1500.00'] },
+  currency: { type: 'string', examples: ['UAH'] },
+  bank_name: { type: 'string' },
+  card_number: { type: 'string', description: "In full in the trader's own answers, masked in the admin's" },
+  holder_name: { type: 'string' },
+  gross_usdt: usdt('The fiat amount in USDT at the invoice rate', '36.144578'),
+  trader_reward: usdt("The trader's reward", '0.361445'),
+  trader_cost: usdt('USDT the deal locks from the trader', '35.783133'),
+  merchant_usdt: usdt("The merchant's credit"),
+  confirmed_by: { type: ['string', 'null'], enum: ['trader', 'admin', null], description: 'Who confirmed the fiat arrived; null until then' },
+  opened_at: timestamp('When the deal opened'),
+  customer_paid_at: nullableTimestamp('When the customer said they paid'),
+  closed_at: nullableTimestamp('When the deal completed, expired or was cancelled'),
+  expires_at: timestamp("The invoice's expiry"),
+});
 
 /** A card number field: spaces and dashes allowed in input, 12–19 digits, Luhn-valid. */
 export function cardNumber(): Field<string> {

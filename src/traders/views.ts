@@ -1,5 +1,6 @@
 // How traders, requisites and deals appear in the APIs. Card numbers: full in the trader's own
 // views, masked in every admin view.
+import { isoSeconds } from '../clock.ts';
 import type { DealRow } from '../deals/service.ts';
 import { formatFiat, formatPercent, formatUsdt } from '../money.ts';
 import { maskCard } from './card.ts';
@@ -11,8 +12,8 @@ export function traderView(t: TraderRow) {
     name: t.name,
     status: t.status,
     reward_percent: formatPercent(t.reward_percent),
-    created_at: t.created_at.toISOString(),
-    updated_at: t.updated_at.toISOString(),
+    created_at: isoSeconds(t.created_at),
+    updated_at: isoSeconds(t.updated_at),
   };
 }
 
@@ -29,8 +30,8 @@ export function requisiteView(r: RequisiteRow, audience: 'owner' | 'admin') {
     daily_limit: r.daily_limit === null ? null : formatFiat(r.daily_limit),
     max_open_deals: r.max_open_deals,
     active: r.active,
-    last_used_at: r.last_used_at?.toISOString() ?? null,
-    created_at: r.created_at.toISOString(),
+    last_used_at: r.last_used_at ? isoSeconds(r.last_used_at) : null,
+    created_at: isoSeconds(r.created_at),
   };
 }
 
@@ -55,9 +56,9 @@ export function dealView(d: DealRow & { expires_at: Date }, audience: 'owner' | 
     trader_cost: formatUsdt(d.trader_cost),
     merchant_usdt: formatUsdt(d.merchant_usdt, 2),
     confirmed_by: d.confirmed_by,
-    opened_at: d.opened_at.toISOString(),
-    customer_paid_at: d.customer_paid_at?.toISOString() ?? null,
-    closed_at: d.closed_at?.toISOString() ?? null,
-    expires_at: d.expires_at.toISOString(),
+    opened_at: isoSeconds(d.opened_at),
+    customer_paid_at: d.customer_paid_at ? isoSeconds(d.customer_paid_at) : null,
+    closed_at: d.closed_at ? isoSeconds(d.closed_at) : null,
+    expires_at: isoSeconds(d.expires_at),
   };
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.ts';
+import { isoSeconds, type Clock } from '../clock.ts';
 import type { DB, DeliveriesTable } from '../db/schema.ts';
 import type { Metrics } from '../metrics.ts';
 import { signatureHeader, type SigningKeys } from './signer.ts';
@@ -44,7 +44,7 @@ export interface DeliveryOptions {
 
 /** The exact bytes signed and sent for an event, the same on every attempt. */
 export function webhookBody(event: { id: string; type: string; createdAt: Date; payload: unknown }): string {
-  return JSON.stringify({ id: event.id, type: event.type, timestamp: event.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'), data: event.payload });
+  return JSON.stringify({ id: event.id, type: event.type, timestamp: isoSeconds(event.createdAt), data: event.payload });
 }
 
 export function signingKeysOf(m: {

@@ -1,17 +1,16 @@
 // Webhook endpoints: the merchant's delivery log, resend and test; the operator's keys and stats.
-import type { FastifyInstance } from 'fastify';
-import type { Kasa } from '../context.ts';
-import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf } from '../http/auth.ts';
-import { enumeration, integer, model, optional, string, uuid, type ModelValue } from '../http/validation.ts';
-import { deliveryDetail, testPingResult } from './schema.ts';
-import { DELIVERY_LIST_LIMIT_MAX } from './service.ts';
+import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
+import { enumeration, integer, model, optional, string, uuid, type KasaApp } from '../http/validation.ts';
+import { itemsOf } from '../http/schemas.ts';
+import { deliveryObject, deliveryStats, deliveryWithAttempts, pingResult, rotatedSecret, signingPublicKey } from './schema.ts';
+import { DELIVERY_LIST_LIMIT_MAX, type Webhooks } from './service.ts';
 import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from './test-pings.ts';
 
 const MERCHANT_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 422: 'Validation error' };
 const PING_BUSY = `WEBHOOK_TEST_BUSY: ${TEST_PINGS_IN_FLIGHT_MAX} test pings of this merchant, or ${TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX} to its host, in flight already (details.reason); Retry-After header`;
 
-export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', merchantAuth(kasa));
+export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks }: { keyOwners: KeyOwners; webhooks: Webhooks }) {
+  app.addHook('onRequest', merchantAuth(keyOwners));
   const security = [{ merchantKey: [] }];
   const tags = ['webhooks'];
   const listQuery = model({
@@ -23,34 +22,34 @@ export async function webhookRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa
 
   app.get(
     '/api/v1/webhooks/deliveries',
-    { schema: { summary: 'Webhook deliveries, newest first', tags, security, querystring: listQuery.schema }, config: { errorDocs: MERCHANT_ERRORS } },
+    { schema: { summary: 'Webhook deliveries, newest first', operationId: 'listWebhookDeliveries', tags, security, querystring: listQuery.schema, response: { 200: itemsOf(deliveryObject) } }, config: { errorDocs: MERCHANT_ERRORS } },
     async (request) => {
-      const q = request.query as ModelValue<typeof listQuery>;
-      return { items: await kasa.webhooks.list(merchantOf(request).id, { invoiceId: q.invoice_id, status: q.status, limit: q.limit ?? 50 }) };
+      const q = request.query;
+      return { items: await webhooks.list(merchantOf(request).id, { invoiceId: q.invoice_id, status: q.status, limit: q.limit ?? 50 }) };
     },
   );
 
   app.get(
     '/api/v1/webhooks/deliveries/:event_id',
-    { schema: { summary: 'One delivery with every attempt', tags, security, params: eventParams.schema, response: { 200: deliveryDetail } }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
-    async (request) => kasa.webhooks.get(merchantOf(request).id, (request.params as ModelValue<typeof eventParams>).event_id),
+    { schema: { summary: 'One delivery with every attempt', operationId: 'getWebhookDelivery', tags, security, params: eventParams.schema, response: { 200: deliveryWithAttempts } }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
+    async (request) => webhooks.get(merchantOf(request).id, request.params.event_id),
   );
 
   app.post(
     '/api/v1/webhooks/deliveries/:event_id/resend',
-    { schema: { summary: 'Queue a delivery again now (also a failed one)', tags, security, params: eventParams.schema, response: { 200: deliveryDetail } }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
-    async (request) => kasa.webhooks.resend(merchantOf(request).id, (request.params as ModelValue<typeof eventParams>).event_id),
+    { schema: { summary: 'Queue a delivery again now (also a failed one)', operationId: 'resendWebhookDelivery', tags, security, params: eventParams.schema, response: { 200: deliveryWithAttempts } }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
+    async (request) => webhooks.resend(merchantOf(request).id, request.params.event_id),
   );
 
   app.post(
     '/api/v1/webhooks/test',
-    { schema: { summary: 'Send a signed ping to your webhook_url and return the attempt', tags, security, response: { 200: testPingResult } }, config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING', 429: PING_BUSY } } },
-    async (request) => kasa.webhooks.ping(merchantOf(request).id),
+    { schema: { summary: 'Send a signed ping to your webhook_url and return the attempt', operationId: 'testWebhook', tags, security, response: { 200: pingResult } }, config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING', 429: PING_BUSY } } },
+    async (request) => webhooks.ping(merchantOf(request).id),
   );
 }
 
-export async function webhookAdminRoutes(app: FastifyInstance, { kasa }: { kasa: Kasa }) {
-  app.addHook('onRequest', adminAuth(kasa));
+export async function webhookAdminRoutes(app: KasaApp, { adminToken, webhooks }: { adminToken: string; webhooks: Webhooks }) {
+  app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
   const tags = ['admin: webhooks'];
   const merchantParams = model({ id: string({ min: 1, max: 64 }) });
@@ -58,20 +57,20 @@ export async function webhookAdminRoutes(app: FastifyInstance, { kasa }: { kasa:
 
   app.post(
     '/merchants/:id/webhook-keys',
-    { schema: { summary: 'Create an Ed25519 key pair: every webhook also carries a v1a signature; returns the whpk_ public key', tags, security, params: merchantParams.schema }, config: { errorDocs } },
+    { schema: { summary: 'Create an Ed25519 key pair: every webhook also carries a v1a signature; returns the whpk_ public key', operationId: 'createWebhookSigningKey', tags, security, params: merchantParams.schema, response: { 201: signingPublicKey } }, config: { errorDocs } },
     async (request, reply) => {
       reply.code(201);
-      return kasa.webhooks.createSigningKey((request.params as ModelValue<typeof merchantParams>).id);
+      return webhooks.createSigningKey(request.params.id);
     },
   );
 
   app.post(
     '/merchants/:id/webhook-secret',
-    { schema: { summary: 'Rotate the signing secret; the old one keeps signing for 24 h', tags, security, params: merchantParams.schema }, config: { errorDocs } },
-    async (request) => kasa.webhooks.rotateSecret((request.params as ModelValue<typeof merchantParams>).id),
+    { schema: { summary: 'Rotate the signing secret; the old one keeps signing for 24 h', operationId: 'rotateWebhookSecret', tags, security, params: merchantParams.schema, response: { 200: rotatedSecret } }, config: { errorDocs } },
+    async (request) => webhooks.rotateSecret(request.params.id),
   );
 
-  app.get('/webhooks/stats', { schema: { summary: 'Deliveries by status and the oldest pending age', tags, security }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () =>
-    kasa.webhooks.stats(),
+  app.get('/webhooks/stats', { schema: { summary: 'Deliveries by status and the oldest pending age', operationId: 'getWebhookStats', tags, security, response: { 200: deliveryStats } }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () =>
+    webhooks.stats(),
   );
 }

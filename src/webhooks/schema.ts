@@ -1,14 +1,16 @@
-// Response schemas of the merchant's webhook endpoints, as documented in the OpenAPI document.
-// A receiver's answer is shown losslessly: any bytes, so its representation is part of the schema.
+// How webhook deliveries, the test ping and the signing keys are documented, and the webhooks
+// Kasa sends, as OpenAPI 3.1 `webhooks`: the body is the exact bytes delivery.ts signs.
+import { nullableTimestamp, record, timestamp } from '../http/schemas.ts';
 import type { JsonSchema } from '../http/validation.ts';
+import { invoiceObject } from '../invoices/schema.ts';
 import { RESPONSE_BODY_BYTES_MAX } from './answer.ts';
 
-const nullable = (type: string, description: string, extra: JsonSchema = {}): JsonSchema => ({ type: [type, 'null'], description, ...extra });
+const nullableInteger = (description: string): JsonSchema => ({ type: ['integer', 'null'], description });
+const nullableString = (description: string): JsonSchema => ({ type: ['string', 'null'], description });
 
-/** The receiver's answer, in the same two fields wherever an attempt is shown. */
+/** The receiver's answer, in the same two fields wherever an attempt is shown: any bytes, losslessly. */
 const answerProperties: Record<string, JsonSchema> = {
-  response_body: nullable(
-    'string',
+  response_body: nullableString(
     `The first ${RESPONSE_BODY_BYTES_MAX} bytes of the receiver's answer, exactly as sent (a cut inside a UTF-8 character ends before it). ` +
       'Text when those bytes are valid UTF-8 (a NUL included, as \\u0000); otherwise base64 of the bytes. response_body_encoding says which. null when no HTTP answer came back.',
   ),
@@ -19,52 +21,107 @@ const answerProperties: Record<string, JsonSchema> = {
   },
 };
 
-const deliveryObject: JsonSchema = {
-  type: 'object',
-  required: ['event_id', 'type', 'invoice_id', 'target_url', 'status', 'failure_reason', 'attempts', 'next_attempt_at', 'last_status', 'last_error', 'created_at', 'delivered_at'],
-  properties: {
-    event_id: { type: 'string', format: 'uuid', description: 'The event id, sent as webhook-id: your idempotency key' },
-    type: { type: 'string', description: 'invoice.success, invoice.expired, invoice.cancelled or ping' },
-    invoice_id: nullable('string', 'The invoice of the event; null for a ping', { format: 'uuid' }),
-    target_url: { type: 'string', description: 'Where the event is sent' },
-    status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
-    failure_reason: nullable('string', 'gone (410), attempts_exhausted, or test (a failed ping); null unless failed'),
-    attempts: { type: 'integer', description: 'Attempts made so far' },
-    next_attempt_at: nullable('string', 'When the next attempt is due; null unless pending', { format: 'date-time' }),
-    last_status: nullable('integer', 'HTTP status of the last attempt; null if it got no answer'),
-    last_error: nullable('string', 'Connection, timeout, TLS or SSRF error of the last attempt'),
-    created_at: { type: 'string', format: 'date-time' },
-    delivered_at: nullable('string', 'When a 2xx came back', { format: 'date-time' }),
-  },
-};
+export const deliveryObject = record({
+  event_id: { type: 'string', format: 'uuid', description: 'The event id: the webhook-id header, the idempotency key' },
+  type: { type: 'string', enum: ['invoice.success', 'invoice.expired', 'invoice.cancelled', 'ping'] },
+  invoice_id: { type: ['string', 'null'], format: 'uuid', description: 'null for a ping' },
+  target_url: { type: 'string' },
+  status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+  failure_reason: nullableString('Why the delivery failed (gone, attempts_exhausted, test); null otherwise'),
+  attempts: { type: 'integer', minimum: 0 },
+  next_attempt_at: nullableTimestamp('When the next attempt is due; null unless pending'),
+  last_status: nullableInteger('HTTP status of the last attempt; null if it got no answer'),
+  last_error: nullableString('Why the last attempt got no answer'),
+  created_at: timestamp('When the event happened'),
+  delivered_at: nullableTimestamp('When an attempt got a 2xx'),
+});
 
-const attemptObject: JsonSchema = {
-  type: 'object',
-  required: ['attempted_at', 'status_code', 'duration_ms', 'response_body', 'response_body_encoding', 'error'],
-  properties: {
-    attempted_at: { type: 'string', format: 'date-time' },
-    status_code: nullable('integer', 'HTTP status of the answer; null if none came back'),
-    duration_ms: { type: 'integer' },
-    ...answerProperties,
-    error: nullable('string', 'Connection, timeout, TLS or SSRF error; null when an HTTP answer came back'),
-  },
-};
+const attemptObject = record({
+  attempted_at: timestamp('When the attempt was sent'),
+  status_code: nullableInteger('HTTP status of the answer; null if none came'),
+  duration_ms: { type: 'integer', minimum: 0 },
+  ...answerProperties,
+  error: nullableString('Why no answer came (timeout, refused, blocked address)'),
+});
 
-/** One delivery with its log: here `attempts` is every attempt made, oldest first, not their count. */
-export const deliveryDetail: JsonSchema = {
-  ...deliveryObject,
-  properties: { ...(deliveryObject.properties as Record<string, JsonSchema>), attempts: { type: 'array', items: attemptObject, description: 'Every attempt, oldest first' } },
-};
+export const deliveryWithAttempts = record({
+  ...(deliveryObject.properties as Record<string, JsonSchema>),
+  attempts: { type: 'array', items: attemptObject, description: 'Every attempt, oldest first' },
+});
 
-export const testPingResult: JsonSchema = {
-  type: 'object',
-  required: ['event_id', 'delivered', 'status_code', 'duration_ms', 'response_body', 'response_body_encoding', 'error'],
-  properties: {
-    event_id: { type: 'string', format: 'uuid', description: 'The ping\'s webhook-id; its delivery is in the log' },
-    delivered: { type: 'boolean', description: 'true when the receiver answered 2xx' },
-    status_code: nullable('integer', 'HTTP status of the answer; null if none came back'),
-    duration_ms: { type: 'integer' },
-    ...answerProperties,
-    error: nullable('string', 'Connection, timeout, TLS or SSRF error; null when an HTTP answer came back'),
+export const pingResult = record({
+  event_id: { type: 'string', format: 'uuid', description: 'The ping event (its webhook-id)' },
+  delivered: { type: 'boolean', description: 'The webhook URL answered 2xx' },
+  status_code: nullableInteger('HTTP status of the answer; null if none came'),
+  duration_ms: { type: 'integer', minimum: 0 },
+  ...answerProperties,
+  error: nullableString('Why no answer came'),
+});
+
+export const deliveryStats = record({
+  counts: record({ pending: { type: 'integer' }, delivered: { type: 'integer' }, failed: { type: 'integer' } }, 'Deliveries by status'),
+  oldest_pending_age_seconds: nullableInteger('Age of the oldest pending delivery; null when none is pending'),
+});
+
+export const rotatedSecret = record({
+  webhook_secret: { type: 'string', description: 'The new signing secret (whsec_…)' },
+  previous_secret_valid_until: timestamp('Until then webhooks carry a signature by the old secret too'),
+});
+
+export const signingPublicKey = record({
+  public_key: { type: 'string', description: 'Ed25519 public key (whpk_…) that verifies the v1a signatures' },
+});
+
+// ---------------------------------------------------------------------------------------------
+// The webhooks themselves, with the Standard Webhooks 1.0 headers.
+
+const webhookHeaders = [
+  { name: 'webhook-id', in: 'header', required: true, description: 'The event id; the same on every attempt: your idempotency key', schema: { type: 'string', format: 'uuid' } },
+  { name: 'webhook-timestamp', in: 'header', required: true, description: 'Unix seconds of this attempt', schema: { type: 'string', pattern: '^[0-9]+$' }, example: '1772020800' },
+  {
+    name: 'webhook-signature',
+    in: 'header',
+    required: true,
+    description: 'Space-separated signatures: v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>" by the whsec_ secret> (two while a rotated-out secret still signs), and v1a,<base64 Ed25519> once a key pair exists',
+    schema: { type: 'string' },
   },
+];
+
+function eventBody(type: string, data: JsonSchema, description: string): JsonSchema {
+  return record(
+    {
+      id: { type: 'string', format: 'uuid', description: 'The event id, as in webhook-id' },
+      type: { type: 'string', enum: [type] },
+      timestamp: timestamp('When the event happened'),
+      data,
+    },
+    description,
+  );
+}
+
+function webhook(type: string, operationId: string, summary: string, data: JsonSchema) {
+  return {
+    post: {
+      operationId,
+      summary,
+      tags: ['webhooks'],
+      security: [],
+      parameters: webhookHeaders,
+      requestBody: { required: true, content: { 'application/json': { schema: eventBody(type, data, summary) } } },
+      responses: {
+        '200': { description: 'Any 2xx: delivered; Kasa sends this event no more' },
+        '410': { description: 'Gone: Kasa stops retrying this delivery' },
+      },
+    },
+  };
+}
+
+const invoiceAfter = { ...invoiceObject, description: 'The invoice as GET /api/v1/invoices/{invoice_id} shows it after the change' };
+
+/** The events Kasa sends (outbox.ts, webhooks/service.ts), in the OpenAPI 3.1 `webhooks` section. */
+export const webhookEvents = {
+  'invoice.success': webhook('invoice.success', 'invoiceSuccessWebhook', 'The invoice was paid: the merchant balance is credited', invoiceAfter),
+  'invoice.expired': webhook('invoice.expired', 'invoiceExpiredWebhook', 'The invoice expired unpaid', invoiceAfter),
+  'invoice.cancelled': webhook('invoice.cancelled', 'invoiceCancelledWebhook', 'The invoice was cancelled', invoiceAfter),
+  ping: webhook('ping', 'pingWebhook', 'A test sent by POST /api/v1/webhooks/test', record({ merchant_id: { type: 'string', format: 'uuid' } })),
 };

@@ -71,7 +71,7 @@ export class Webhooks {
     return {
       ...deliveryView(row),
       attempts: attempts.map((a) => ({
-        attempted_at: a.attempted_at.toISOString(),
+        attempted_at: isoSeconds(a.attempted_at),
         status_code: a.status_code,
         duration_ms: a.duration_ms,
         ...answerView(a.response_body),
@@ -234,10 +234,10 @@ function deliveryView(d: {
     status: d.status,
     failure_reason: d.failure_reason,
     attempts: d.attempts,
-    next_attempt_at: d.status === 'pending' ? d.next_attempt_at.toISOString() : null,
+    next_attempt_at: d.status === 'pending' ? isoSeconds(d.next_attempt_at) : null,
     last_status: d.last_status,
     last_error: d.last_error,
-    created_at: d.created_at.toISOString(),
-    delivered_at: d.delivered_at?.toISOString() ?? null,
+    created_at: isoSeconds(d.created_at),
+    delivered_at: d.delivered_at ? isoSeconds(d.delivered_at) : null,
   };
 }
