@@ -35,15 +35,14 @@ class LosingCommitDialect implements Dialect {
   }
   createDriver(): Driver {
     const driver = this.inner.createDriver();
-    const dialect = this;
     return {
       init: () => driver.init(),
       acquireConnection: () => driver.acquireConnection(),
       beginTransaction: (c: DatabaseConnection, s: TransactionSettings) => driver.beginTransaction(c, s),
-      async commitTransaction(connection: DatabaseConnection) {
+      commitTransaction: async (connection: DatabaseConnection) => {
         await driver.commitTransaction(connection);
-        if (dialect.armed) {
-          dialect.armed = false;
+        if (this.armed) {
+          this.armed = false;
           throw lostAnswer();
         }
       },

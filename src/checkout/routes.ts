@@ -13,7 +13,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isoSeconds, type Clock } from '../clock.ts';
 import type { Deals, PageInvoice, PageState } from '../deals/service.ts';
-import { errors, KasaError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import { textResponse } from '../http/schemas.ts';
 import { model, string, type KasaApp } from '../http/validation.ts';
 import { formatFiat } from '../money.ts';

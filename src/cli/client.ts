@@ -43,7 +43,7 @@ export async function adminClient(env: NodeJS.ProcessEnv = process.env): Promise
           signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
       } catch (error) {
-        throw new Error(`Cannot reach Kasa at ${baseUrl} (${(error as Error).message}); set KASA_URL`);
+        throw new Error(`Cannot reach Kasa at ${baseUrl} (${(error as Error).message}); set KASA_URL`, { cause: error });
       }
       const text = await response.text();
       const parsed: unknown = text ? JSON.parse(text) : null;

@@ -90,7 +90,7 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
     // An action (cancel, confirm, resend…) takes no body, yet many HTTP clients send one empty
     // with Content-Type: application/json. A route that takes a body still refuses an empty one.
     if (body === '' && !request.routeOptions.schema?.body) return done(null, {});
-    parseJson(request, body as string, (error: Error | null, value?: unknown) => {
+    void parseJson(request, body as string, (error: Error | null, value?: unknown) => {
       if (error) return done(error, undefined);
       if (nestingDepth(value) > JSON_DEPTH_MAX) {
         return done(new MalformedRequestError([{ field: 'body', message: `JSON nested deeper than ${JSON_DEPTH_MAX} levels` }]), undefined);

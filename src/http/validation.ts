@@ -256,7 +256,8 @@ export interface DecimalOptions extends Doc {
 }
 
 const NON_FINITE_TEXT = /^[+-]?(inf|infinity|s?nan\d*)$/i;
-// What Python's str.strip() removes, which Decimal() ignores around a number.
+// What Python's str.strip() removes, which Decimal() ignores around a number (control characters included).
+// eslint-disable-next-line no-control-regex
 const PYTHON_EDGE_WHITESPACE = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 const UNICODE_DIGITS = /\p{Nd}/gu;
 const UNICODE_DIGIT = /^\p{Nd}$/u;
@@ -386,9 +387,11 @@ export function url(options: UrlOptions): Field<string> {
 const SPECIAL_SCHEMES = new Set(['http', 'https', 'ws', 'wss', 'ftp', 'file']);
 // Removed by every WHATWG parser before it starts: C0 controls and spaces around the input, and
 // tabs and newlines anywhere.
+// eslint-disable-next-line no-control-regex
 const URL_EDGE_JUNK = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
 const URL_TAB_OR_NEWLINE = /[\t\n\r]/g;
 // The WHATWG forbidden domain code points, which IDNA refuses after percent-decoding.
+// eslint-disable-next-line no-control-regex
 const FORBIDDEN_DOMAIN_CHARACTER = /[\u0000-\u0020#%/:<>?@[\\\]^|\u007f]/;
 
 function urlParsingError(input: string): string {

@@ -1,6 +1,6 @@
 // Invoices: create (the hot path), read, list. Transitions after creation live in src/deals.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds, truncateToSecond } from '../clock.ts';
 import { queryBuilder } from '../db/compile.ts';

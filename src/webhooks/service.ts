@@ -5,7 +5,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds } from '../clock.ts';
 import type { DB, DeliveryStatus, MerchantsTable } from '../db/schema.ts';
-import { KasaError, errors } from '../errors.ts';
+import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { generateWebhookSecret } from '../merchants/keys.ts';
 import type { Metrics } from '../metrics.ts';

@@ -713,7 +713,6 @@ async function main(): Promise<void> {
     });
   }
 
-  let verified = 0;
   try {
     process.stdout.write(`crash test on ${SERVER_URL.replace(/\/\/[^@/]*@/, '//')}: ${KILLS} kills, load ≥ ${LOAD_MIN_MS / 1000} s\n`);
     const { merchants, traders } = await setUp();
@@ -722,7 +721,7 @@ async function main(): Promise<void> {
     const loadSeconds = (Date.now() - loadStarted) / 1000;
     check(`Kasa was killed with kill -9 ${KILLS} times and restarted each time`, kills.length === KILLS && kasa!.running, `${kills.length} kills`);
     await drain();
-    verified = await verify(merchants);
+    const verified = await verify(merchants);
     const kinds = [...counts.byKind].map(([k, c]) => `${k} ${c.sent} (${c.answered} answered, ${c.refused} refused, ${c.lost} lost)`).join('; ');
     const acknowledged = creates.filter((c) => c.answer.kind === 'answer' && c.answer.status === 200).length;
     const okConfirms = confirms.filter((c) => c.answer.kind === 'answer' && c.answer.status === 200).length;

@@ -17,8 +17,8 @@
       area.className = 'sr';
       document.body.appendChild(area);
       area.select();
-      var ok = false;
-      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      var ok;
+      try { ok = document.execCommand('copy'); } catch { ok = false; }
       document.body.removeChild(area);
       if (ok) resolve(); else reject(new Error('copy failed'));
     });
