@@ -21,9 +21,28 @@ app.post('/api/v1/create-invoice', async (request) => {
   const { rows } = await pool.query(
     `INSERT INTO baseline_invoices (id, external_id, customer_id, amount, currency, purpose, callback_url, success_url, fail_url, created_at, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
-    [randomUUID(), b.external_id, b.customer_id, b.amount, b.currency_code, b.purpose, b.callback_url, b.success_url, b.fail_url, created, new Date(created.getTime() + 1_200_000)],
+    [
+      randomUUID(),
+      b.external_id,
+      b.customer_id,
+      b.amount,
+      b.currency_code,
+      b.purpose,
+      b.callback_url,
+      b.success_url,
+      b.fail_url,
+      created,
+      new Date(created.getTime() + 1_200_000),
+    ],
   );
   return rows[0];
 });
 await app.listen({ port, host: '127.0.0.1' });
-process.on('SIGTERM', () => void app.close().then(() => pool.end()).then(() => process.exit(0)));
+process.on(
+  'SIGTERM',
+  () =>
+    void app
+      .close()
+      .then(() => pool.end())
+      .then(() => process.exit(0)),
+);

@@ -227,12 +227,23 @@ function record(name: string, connections: number, r: { rps: number; p50: number
     ratio: baselineRps ? Math.round((r.rps / baselineRps) * 100) / 100 : null,
   });
   const last = rows[rows.length - 1]!;
-  process.stderr.write(`  ${name} c=${connections}: ${last.rps} req/s p50 ${last.p50_ms} ms p99 ${last.p99_ms} ms errors ${last.errors}${last.ratio !== null ? ` ratio ${last.ratio}` : ''}\n`);
+  process.stderr.write(
+    `  ${name} c=${connections}: ${last.rps} req/s p50 ${last.p50_ms} ms p99 ${last.p99_ms} ms errors ${last.errors}${last.ratio !== null ? ` ratio ${last.ratio}` : ''}\n`,
+  );
 }
 
 function printTable(): void {
   const header = ['name', 'conn', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'baseline req/s', 'ratio'];
-  const lines = rows.map((r) => [r.name, String(r.connections), String(r.rps), String(r.p50_ms), String(r.p99_ms), String(r.errors), String(r.baseline_rps ?? '-'), String(r.ratio ?? '-')]);
+  const lines = rows.map((r) => [
+    r.name,
+    String(r.connections),
+    String(r.rps),
+    String(r.p50_ms),
+    String(r.p99_ms),
+    String(r.errors),
+    String(r.baseline_rps ?? '-'),
+    String(r.ratio ?? '-'),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
   console.log([fmt(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...lines.map(fmt)].join('\n'));
@@ -252,7 +263,12 @@ async function main(): Promise<void> {
   const baseline = `http://127.0.0.1:${basePort}`;
   const { apiKey } = await setUp(kasa);
   const create = (base: string, connections: number, seconds = PHASE_SECONDS): Load => ({
-    url: `${base}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections, seconds,
+    url: `${base}/api/v1/create-invoice`,
+    method: 'POST',
+    headers: { 'x-api-key': apiKey },
+    body: invoiceBody,
+    connections,
+    seconds,
   });
 
   // Warm both up (JIT, connection pools) before anything is recorded. Nothing is analyzed: the
@@ -285,7 +301,13 @@ async function main(): Promise<void> {
   // Reads: one invoice, and its payment page with the deal already open.
   const trader = await api(kasa, 'POST', '/admin/v1/traders', { name: 'Bench Trader' });
   await api(kasa, 'POST', `/admin/v1/traders/${trader.trader_id}/deposits`, { amount_usdt: '100000', reference: 'bench' });
-  await api(kasa, 'POST', '/api/v1/trader/requisites', { currency: 'UAH', bank_name: 'Bench Bank', card_number: '4149499912341235', holder_name: 'Bench', max_open_deals: 1000 }, { 'x-api-key': trader.api_key });
+  await api(
+    kasa,
+    'POST',
+    '/api/v1/trader/requisites',
+    { currency: 'UAH', bank_name: 'Bench Bank', card_number: '4149499912341235', holder_name: 'Bench', max_open_deals: 1000 },
+    { 'x-api-key': trader.api_key },
+  );
   const invoice = await api(kasa, 'POST', '/api/v1/create-invoice', JSON.parse(invoiceBody()), { 'x-api-key': apiKey });
   // The first view opens the deal and gives this browser its CSRF cookie.
   const opened = await fetch(`${kasa}/pay/${invoice.invoice_id}`);
@@ -300,7 +322,13 @@ async function main(): Promise<void> {
     const r2 = await load({ ...spec, seconds: half });
     return { read: combine(r1, r2), base: combine(b1, b2) };
   };
-  const get = await beside({ url: `${kasa}/api/v1/invoices/${invoice.invoice_id}`, method: 'GET', headers: { 'x-api-key': apiKey }, connections: 32, seconds: half });
+  const get = await beside({
+    url: `${kasa}/api/v1/invoices/${invoice.invoice_id}`,
+    method: 'GET',
+    headers: { 'x-api-key': apiKey },
+    connections: 32,
+    seconds: half,
+  });
   record('GET invoice', 32, get.read, get.base.rps);
   // The customer's own views of the open deal (reloads, the page's return after "I have paid")
   // carry the cookie; a view from another browser gets a new CSRF secret and cookie.
@@ -337,7 +365,10 @@ async function main(): Promise<void> {
 async function finish(): Promise<void> {
   printTable();
   await fs.mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
-  await fs.writeFile(path.join(ROOT, 'bench/results/latest.json'), JSON.stringify({ date: new Date().toISOString(), cores: os.cpus().length, rows }, null, 2) + '\n');
+  await fs.writeFile(
+    path.join(ROOT, 'bench/results/latest.json'),
+    JSON.stringify({ date: new Date().toISOString(), cores: os.cpus().length, rows }, null, 2) + '\n',
+  );
 }
 
 /**
@@ -354,7 +385,13 @@ async function freshDatabasePhase(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   const { apiKey } = await setUp(base);
   const create = (spec: Partial<Load>): Load => ({
-    url: `${base}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 32, seconds: PHASE_SECONDS / 2, ...spec,
+    url: `${base}/api/v1/create-invoice`,
+    method: 'POST',
+    headers: { 'x-api-key': apiKey },
+    body: invoiceBody,
+    connections: 32,
+    seconds: PHASE_SECONDS / 2,
+    ...spec,
   });
   await load(create({ amount: FRESH_ROWS_FEW }));
   const few = await load(create({}));
@@ -389,7 +426,14 @@ async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promis
   const database = await connect({ databaseUrl: kasaDb, dataDir: null, poolSizeMax: POOL_SIZE });
   const db = database.db;
   const merchant = await db.selectFrom('merchants').select('id').executeTakeFirstOrThrow();
-  const empty = await load({ url: `${kasa}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 32, seconds: PHASE_SECONDS });
+  const empty = await load({
+    url: `${kasa}/api/v1/create-invoice`,
+    method: 'POST',
+    headers: { 'x-api-key': apiKey },
+    body: invoiceBody,
+    connections: 32,
+    seconds: PHASE_SECONDS,
+  });
   // A long history (950,000 final invoices) and a busy day's open ones (50,000 pending, not yet
   // due), all of other customers: neither may slow down a create.
   console.error('  inserting 1,000,000 invoices…');
@@ -401,11 +445,24 @@ async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promis
            CASE WHEN g % 20 = 0 THEN now() + interval '1439 minutes' ELSE now() - interval '2 days' + interval '20 minutes' END
       FROM generate_series(1, 1000000) AS g`.execute(db);
   await sql`ANALYZE invoices`.execute(db);
-  const full = await load({ url: `${kasa}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 32, seconds: PHASE_SECONDS });
+  const full = await load({
+    url: `${kasa}/api/v1/create-invoice`,
+    method: 'POST',
+    headers: { 'x-api-key': apiKey },
+    body: invoiceBody,
+    connections: 32,
+    seconds: PHASE_SECONDS,
+  });
   record('create-invoice, empty table', 32, empty, null);
   record('create-invoice, 1M invoices stored (50k pending)', 32, full, empty.rps);
 
-  const kasaCtx = createKasa({ config: { ...loadConfig({}), publicUrl: kasa, webhookAllowPrivate: true }, db, engine: 'postgres', clock: systemClock, adminToken: ADMIN_TOKEN });
+  const kasaCtx = createKasa({
+    config: { ...loadConfig({}), publicUrl: kasa, webhookAllowPrivate: true },
+    db,
+    engine: 'postgres',
+    clock: systemClock,
+    adminToken: ADMIN_TOKEN,
+  });
   console.error('  inserting 100,000 due invoices…');
   await sql`
     INSERT INTO invoices (id, merchant_id, external_id, customer_id, amount, currency, conversion_rate, fee_percent, gross_usdt, merchant_usdt, created_at, expires_at)
@@ -424,7 +481,16 @@ async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promis
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   let seconds = (performance.now() - started) / 1000;
-  rows.push({ name: `expiry sweep of 100000 invoices (${seconds.toFixed(1)} s)`, connections: 1, rps: Math.round(100000 / seconds), p50_ms: 0, p99_ms: 0, errors: left, baseline_rps: null, ratio: null });
+  rows.push({
+    name: `expiry sweep of 100000 invoices (${seconds.toFixed(1)} s)`,
+    connections: 1,
+    rps: Math.round(100000 / seconds),
+    p50_ms: 0,
+    p99_ms: 0,
+    errors: left,
+    baseline_rps: null,
+    ratio: null,
+  });
   if (left > 0) failed = true;
 
   // 10,000 deliveries to a local receiver, 64 in flight.
@@ -450,7 +516,16 @@ async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promis
   started = performance.now();
   await worker.drain();
   seconds = (performance.now() - started) / 1000;
-  rows.push({ name: `webhook deliveries, 64 in flight (${received} in ${seconds.toFixed(1)} s)`, connections: 64, rps: Math.round(received / seconds), p50_ms: 0, p99_ms: 0, errors: 10000 - received, baseline_rps: null, ratio: null });
+  rows.push({
+    name: `webhook deliveries, 64 in flight (${received} in ${seconds.toFixed(1)} s)`,
+    connections: 64,
+    rps: Math.round(received / seconds),
+    p50_ms: 0,
+    p99_ms: 0,
+    errors: 10000 - received,
+    baseline_rps: null,
+    ratio: null,
+  });
   if (received < 10000) failed = true;
   receiver.close();
   await kasaCtx.sender.close();
@@ -472,7 +547,10 @@ async function soak(kasa: string, apiKey: string, capacity: number): Promise<voi
     const text = await (await fetch(`${kasa}/metrics`)).text();
     return routes.map((route) => {
       const total = (kind: 'sum' | 'count') =>
-        [...text.matchAll(new RegExp(`^kasa_http_request_duration_seconds_${kind}\\{[^}]*route="${route}"[^}]*\\} ([0-9.e+-]+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+        [...text.matchAll(new RegExp(`^kasa_http_request_duration_seconds_${kind}\\{[^}]*route="${route}"[^}]*\\} ([0-9.e+-]+)$`, 'gm'))].reduce(
+          (sum, m) => sum + Number(m[1]),
+          0,
+        );
       return { sum: total('sum'), count: total('count') };
     });
   };
@@ -482,7 +560,15 @@ async function soak(kasa: string, apiKey: string, capacity: number): Promise<voi
     const third = Math.max(1, Math.round(overallRate / 3));
     const before = await serverTotals();
     const parts = await Promise.all([
-      load({ url: `${kasa}/api/v1/create-invoice`, method: 'POST', headers: { 'x-api-key': apiKey }, body: invoiceBody, connections: 16, seconds, overallRate: third }),
+      load({
+        url: `${kasa}/api/v1/create-invoice`,
+        method: 'POST',
+        headers: { 'x-api-key': apiKey },
+        body: invoiceBody,
+        connections: 16,
+        seconds,
+        overallRate: third,
+      }),
       load({ url: `${kasa}/api/v1/invoices/${invoiceId}`, method: 'GET', headers: { 'x-api-key': apiKey }, connections: 8, seconds, overallRate: third }),
       load({ url: `${kasa}/pay/${invoiceId}`, method: 'GET', connections: 8, seconds, overallRate: third }),
     ]);
@@ -521,7 +607,10 @@ async function soak(kasa: string, apiKey: string, capacity: number): Promise<voi
   const start = await sample();
   const sampler = setInterval(() => {
     const at = (performance.now() - started) / 1000;
-    void sample().then((s) => samples.push({ at, sample: s }), () => undefined);
+    void sample().then(
+      (s) => samples.push({ at, sample: s }),
+      () => undefined,
+    );
   }, 2_000);
   const first = await mixed(half, rate);
   const second = await mixed(soakSeconds - half, rate);
@@ -536,10 +625,18 @@ async function soak(kasa: string, apiKey: string, capacity: number): Promise<voi
   const loop = { start: start.loop, end: median(end, 'loop') };
   const growth = (rss.end - rss.middle) / rss.middle;
   const mb = (x: { start: number; middle: number; end: number }) => [x.start, x.middle, x.end].map((v) => v.toFixed(0)).join(' → ');
-  console.error(`  soak: RSS ${mb(rss)} MB (last half ${(growth * 100).toFixed(1)} %), heap used ${mb(heap)} MB, event-loop p99 ${loop.start.toFixed(0)} → ${loop.end.toFixed(0)} ms`);
+  console.error(
+    `  soak: RSS ${mb(rss)} MB (last half ${(growth * 100).toFixed(1)} %), heap used ${mb(heap)} MB, event-loop p99 ${loop.start.toFixed(0)} → ${loop.end.toFixed(0)} ms`,
+  );
   rows.push({
     name: `soak RSS MB ${mb(rss)} (last half ${(growth * 100).toFixed(1)} %), heap MB ${mb(heap)}, loop p99 ms ${loop.start.toFixed(0)} → ${loop.end.toFixed(0)}`,
-    connections: 32, rps: 0, p50_ms: 0, p99_ms: 0, errors: growth >= 0.1 || !Number.isFinite(growth) ? 1 : 0, baseline_rps: null, ratio: null,
+    connections: 32,
+    rps: 0,
+    p50_ms: 0,
+    p99_ms: 0,
+    errors: growth >= 0.1 || !Number.isFinite(growth) ? 1 : 0,
+    baseline_rps: null,
+    ratio: null,
   });
   if (growth >= 0.1 || !Number.isFinite(growth)) failed = true;
 }

@@ -23,7 +23,11 @@ export interface Demo {
   seeded: boolean;
 }
 
-const readKey = (file: string) => fs.readFile(file, 'utf8').then((s) => s.trim(), () => null);
+const readKey = (file: string) =>
+  fs.readFile(file, 'utf8').then(
+    (s) => s.trim(),
+    () => null,
+  );
 
 export async function seedDemo(kasa: Kasa, dataDir: string): Promise<Demo> {
   const keyFile = path.join(dataDir, DEMO_KEY_FILE);

@@ -83,12 +83,10 @@ export const errors = {
 
   // Invoices and deals
   invoiceNotFound: () => new KasaError(404, 'INVOICE_NOT_FOUND', 'Invoice not found'),
-  invoiceNotPending: (status: string) =>
-    new KasaError(409, 'INVOICE_NOT_PENDING', `Invoice is ${status} and can no longer change`, { status }),
+  invoiceNotPending: (status: string) => new KasaError(409, 'INVOICE_NOT_PENDING', `Invoice is ${status} and can no longer change`, { status }),
   dealNotFound: () => new KasaError(404, 'DEAL_NOT_FOUND', 'Deal not found'),
   dealNotActive: (status: string) => new KasaError(409, 'DEAL_NOT_ACTIVE', 'Deal is no longer active and cannot be confirmed', { status }),
-  paymentInProgress: () =>
-    new KasaError(409, 'PAYMENT_IN_PROGRESS', 'The customer has reported paying; the invoice can no longer be cancelled'),
+  paymentInProgress: () => new KasaError(409, 'PAYMENT_IN_PROGRESS', 'The customer has reported paying; the invoice can no longer be cancelled'),
 
   // Merchants, traders, currencies
   merchantNotFound: () => new KasaError(404, 'MERCHANT_NOT_FOUND', 'Merchant not found'),
@@ -110,7 +108,9 @@ export const errors = {
     new KasaError(
       429,
       'WEBHOOK_TEST_BUSY',
-      reason === 'merchant' ? `This merchant has ${inFlightMax} test pings in flight already` : `${inFlightMax} test pings to this webhook_url's host are in flight already`,
+      reason === 'merchant'
+        ? `This merchant has ${inFlightMax} test pings in flight already`
+        : `${inFlightMax} test pings to this webhook_url's host are in flight already`,
       { reason, in_flight_max: inFlightMax, retry_after_seconds: retryAfterSeconds },
       retryAfter(retryAfterSeconds),
     ),

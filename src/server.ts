@@ -63,7 +63,15 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
   const applied = await migrate(database.db);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const admin = await resolveAdminToken(config.adminToken, config.dataDir);
-  const kasa = createKasa({ config, db: database.db, engine: database.engine, clock: systemClock, adminToken: admin.token, metrics: createMetrics(), prepared: database.prepared });
+  const kasa = createKasa({
+    config,
+    db: database.db,
+    engine: database.engine,
+    clock: systemClock,
+    adminToken: admin.token,
+    metrics: createMetrics(),
+    prepared: database.prepared,
+  });
   if (config.webhookAllowPrivate) logger.warn('WEBHOOK_ALLOW_PRIVATE is on: webhooks may target private and loopback addresses (local development only)');
 
   const app = await buildApp(kasa, logger);

@@ -137,12 +137,18 @@ describe('admin API', () => {
       ];
       const before = (await t.admin('GET', '/admin/v1/merchants')).json().items.length;
       for (const [fee, type] of cases) {
-        assert.deepEqual(assertValidation(await t.admin('POST', '/admin/v1/merchants', { name: 'Bad', fee_percent: fee })), [[type, 'body.fee_percent']], String(fee));
+        assert.deepEqual(
+          assertValidation(await t.admin('POST', '/admin/v1/merchants', { name: 'Bad', fee_percent: fee })),
+          [[type, 'body.fee_percent']],
+          String(fee),
+        );
       }
       assert.equal((await t.admin('GET', '/admin/v1/merchants')).json().items.length, before, 'nothing created');
       const merchant = await t.createMerchant();
       for (const [fee, type] of cases) {
-        assert.deepEqual(assertValidation(await t.admin('PATCH', `/admin/v1/merchants/${merchant.merchant_id}`, { fee_percent: fee })), [[type, 'body.fee_percent']]);
+        assert.deepEqual(assertValidation(await t.admin('PATCH', `/admin/v1/merchants/${merchant.merchant_id}`, { fee_percent: fee })), [
+          [type, 'body.fee_percent'],
+        ]);
       }
     });
 
@@ -278,7 +284,13 @@ describe('admin API', () => {
     });
 
     test('a public https URL is accepted', async () => {
-      for (const webhookUrl of ['https://shop.example/hooks', 'https://8.8.8.8/hook', 'https://93.184.216.34/', 'https://[2001:4860:4860::8888]/hook', 'https://[2606:4700::1111]/']) {
+      for (const webhookUrl of [
+        'https://shop.example/hooks',
+        'https://8.8.8.8/hook',
+        'https://93.184.216.34/',
+        'https://[2001:4860:4860::8888]/hook',
+        'https://[2606:4700::1111]/',
+      ]) {
         const res = await t.admin('POST', '/admin/v1/merchants', { name: 'Hooked', webhook_url: webhookUrl });
         assert.equal(res.statusCode, 201, `${webhookUrl}: ${res.body}`);
       }
@@ -286,7 +298,10 @@ describe('admin API', () => {
 
     test('the same rules on PATCH, and on create-invoice callback_url', async () => {
       const merchant = await t.createMerchant();
-      for (const [webhookUrl, type] of [['http://example.com/', 'url_scheme'], ['https://127.1/', 'value_error']] as const) {
+      for (const [webhookUrl, type] of [
+        ['http://example.com/', 'url_scheme'],
+        ['https://127.1/', 'value_error'],
+      ] as const) {
         const patch = await t.admin('PATCH', `/admin/v1/merchants/${merchant.merchant_id}`, { webhook_url: webhookUrl });
         assert.deepEqual(assertValidation(patch), [[type, 'body.webhook_url']]);
         const invoice = await t.createInvoice(merchant.api_key, { external_id: unique(), customer_id: unique(), callback_url: webhookUrl });
@@ -348,7 +363,7 @@ describe('admin API', () => {
       }
     });
 
-    test('revoke → 204, the key is refused at once, the merchant\'s other keys keep working', async () => {
+    test("revoke → 204, the key is refused at once, the merchant's other keys keep working", async () => {
       const merchant = await t.createMerchant();
       const second = (await t.admin('POST', `/admin/v1/merchants/${merchant.merchant_id}/api-keys`)).json();
       assert.equal((await t.createInvoice(second.api_key, { external_id: unique(), customer_id: unique() })).statusCode, 200);
@@ -420,12 +435,18 @@ describe('admin API', () => {
     test('rates are decimal strings with at least 2 places, at most 6', async () => {
       assert.equal((await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '41.5' })).json().rate, '41.50');
       assert.equal((await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '41.123456' })).json().rate, '41.123456');
-      assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '41.1234567' })), [['decimal_max_places', 'body.rate']]);
+      assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '41.1234567' })), [
+        ['decimal_max_places', 'body.rate'],
+      ]);
       assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '0' })), [['greater_than', 'body.rate']]);
       // NUMERIC(18, 6): at most 12 digits before the point, a 422 rather than a database overflow.
       assert.equal((await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '999999999999.999999' })).json().rate, '999999999999.999999');
-      assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '1234567890123' })), [['decimal_whole_digits', 'body.rate']]);
-      assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: 1e15 })), [['decimal_whole_digits', 'body.rate']]);
+      assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '1234567890123' })), [
+        ['decimal_whole_digits', 'body.rate'],
+      ]);
+      assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: 1e15 })), [
+        ['decimal_whole_digits', 'body.rate'],
+      ]);
       assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '-41.50' })), [['greater_than', 'body.rate']]);
       const restored = await t.admin('PUT', '/admin/v1/currencies/UAH', { enabled: true, rate: '41.50' });
       assert.equal(restored.json().rate, '41.50');
@@ -436,7 +457,11 @@ describe('admin API', () => {
 
     test('min_amount > max_amount → 400 CURRENCY_RANGE_INVALID, also when only one side is sent', async () => {
       assertEnvelope(await t.admin('PUT', '/admin/v1/currencies/PLN', { enabled: true, min_amount: '100', max_amount: '10' }), 400, 'CURRENCY_RANGE_INVALID');
-      assert.equal((await t.admin('GET', '/admin/v1/currencies')).json().items.some((c: { code: string }) => c.code === 'PLN'), false, 'nothing stored');
+      assert.equal(
+        (await t.admin('GET', '/admin/v1/currencies')).json().items.some((c: { code: string }) => c.code === 'PLN'),
+        false,
+        'nothing stored',
+      );
       assert.equal((await t.admin('PUT', '/admin/v1/currencies/PLN', { enabled: true, rate: '3.95', min_amount: '10', max_amount: '100' })).statusCode, 200);
       assertEnvelope(await t.admin('PUT', '/admin/v1/currencies/PLN', { enabled: true, min_amount: '200' }), 400, 'CURRENCY_RANGE_INVALID');
       assertEnvelope(await t.admin('PUT', '/admin/v1/currencies/PLN', { enabled: true, max_amount: '5' }), 400, 'CURRENCY_RANGE_INVALID');
@@ -447,11 +472,17 @@ describe('admin API', () => {
 
     test('a malformed code in the path, or a bad body → 422', async () => {
       for (const code of ['uah', 'UA', 'UAHX', 'U1H']) {
-        assert.deepEqual(assertValidation(await t.admin('PUT', `/admin/v1/currencies/${code}`, { enabled: true })), [['string_pattern_mismatch', 'path.code']], code);
+        assert.deepEqual(
+          assertValidation(await t.admin('PUT', `/admin/v1/currencies/${code}`, { enabled: true })),
+          [['string_pattern_mismatch', 'path.code']],
+          code,
+        );
       }
       assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/GBP', {})), [['missing', 'body.enabled']]);
       assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/GBP', { enabled: 'maybe' })), [['bool_parsing', 'body.enabled']]);
-      assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/GBP', { enabled: true, min_amount: '1.001' })), [['decimal_max_places', 'body.min_amount']]);
+      assert.deepEqual(assertValidation(await t.admin('PUT', '/admin/v1/currencies/GBP', { enabled: true, min_amount: '1.001' })), [
+        ['decimal_max_places', 'body.min_amount'],
+      ]);
     });
 
     test('a disabled currency refuses invoices at once; enabling it again accepts them', async () => {
@@ -483,10 +514,18 @@ describe('admin API', () => {
       assert.equal(patched.json().customer_invoices_per_minute, 30);
       assert.equal(patched.json().customer_max_pending, 5);
       assert.equal(patched.json().invoice_ttl_minutes, 20);
-      assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { invoice_ttl_minutes: 0 })), [['greater_than_equal', 'body.invoice_ttl_minutes']]);
-      assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { invoice_ttl_minutes: 1441 })), [['less_than_equal', 'body.invoice_ttl_minutes']]);
-      assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { invoice_ttl_minutes: 2.5 })), [['int_from_float', 'body.invoice_ttl_minutes']]);
-      assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { customer_max_pending: 0 })), [['greater_than_equal', 'body.customer_max_pending']]);
+      assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { invoice_ttl_minutes: 0 })), [
+        ['greater_than_equal', 'body.invoice_ttl_minutes'],
+      ]);
+      assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { invoice_ttl_minutes: 1441 })), [
+        ['less_than_equal', 'body.invoice_ttl_minutes'],
+      ]);
+      assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { invoice_ttl_minutes: 2.5 })), [
+        ['int_from_float', 'body.invoice_ttl_minutes'],
+      ]);
+      assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { customer_max_pending: 0 })), [
+        ['greater_than_equal', 'body.customer_max_pending'],
+      ]);
       assert.deepEqual(assertValidation(await t.admin('PATCH', '/admin/v1/settings', { deals_enabled: 'perhaps' })), [['bool_parsing', 'body.deals_enabled']]);
       for (const ttl of [1, 1440]) assert.equal((await t.admin('PATCH', '/admin/v1/settings', { invoice_ttl_minutes: ttl })).json().invoice_ttl_minutes, ttl);
       const restored = await t.admin('PATCH', '/admin/v1/settings', { invoice_ttl_minutes: 20, customer_invoices_per_minute: 10 });

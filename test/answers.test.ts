@@ -90,12 +90,28 @@ describe('every answer', () => {
     for (const [label, res] of answers) {
       if (!res.headers['content-type']?.toString().startsWith('application/json')) continue;
       for (const [at, value] of timestamps(res.json())) {
-        seen.add(at.replace(/\[\d+\]/g, '[]').split('.').pop()!);
+        seen.add(
+          at
+            .replace(/\[\d+\]/g, '[]')
+            .split('.')
+            .pop()!,
+        );
         if (value !== null && !TIMESTAMP.test(String(value))) wrong.push(`${label} ${at}: ${value}`);
       }
     }
     assert.deepEqual(wrong, []);
-    for (const field of ['created_at', 'updated_at', 'expires_at', 'paid_at', 'opened_at', 'customer_paid_at', 'closed_at', 'last_used_at', 'next_attempt_at', 'previous_secret_valid_until']) {
+    for (const field of [
+      'created_at',
+      'updated_at',
+      'expires_at',
+      'paid_at',
+      'opened_at',
+      'customer_paid_at',
+      'closed_at',
+      'last_used_at',
+      'next_attempt_at',
+      'previous_secret_valid_until',
+    ]) {
       assert.ok(seen.has(field), `${field} was checked`);
     }
   });

@@ -105,7 +105,12 @@ describe('payment page in a browser', { skip: chromiumMissing ? MISSING : false 
 
   test('open the link, see the card, press "I have paid", trader confirms, land on success_url', async () => {
     const successUrl = `${shop.origin}/success?order=42`;
-    const invoice = await newInvoice({ amount: '1500.00', purpose: 'Premium subscription, 1 month', success_url: successUrl, fail_url: `${shop.origin}/failed` });
+    const invoice = await newInvoice({
+      amount: '1500.00',
+      purpose: 'Premium subscription, 1 month',
+      success_url: successUrl,
+      fail_url: `${shop.origin}/failed`,
+    });
     assert.ok(invoice.payment_link.startsWith(`${kasaOrigin}/pay/`));
     const page = await newPage();
 

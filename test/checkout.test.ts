@@ -7,7 +7,8 @@ import { fromAcceptLanguage } from '../src/checkout/i18n.ts';
 import { PUBLIC_URL, startKasa, type TestKasa } from './helpers/kasa.ts';
 import { addTrader, ledgerClean, trader, type TestTrader } from './helpers/traders.ts';
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 const CARD = '4111111111111111';
 const CARD_GROUPED = '4111 1111 1111 1111';
 const HOSTILE = `<script>alert(1)</script>"'&`;
@@ -29,8 +30,7 @@ describe('payment page', () => {
     return res.json() as { invoice_id: string; amount: string; currency: string; payment_link: string; expires_at: string };
   }
 
-  const view = (id: string, headers: Record<string, string> = {}, query = '') =>
-    t.inject({ method: 'GET', url: `/pay/${id}${query}`, headers });
+  const view = (id: string, headers: Record<string, string> = {}, query = '') => t.inject({ method: 'GET', url: `/pay/${id}${query}`, headers });
   const status = (id: string) => t.inject({ method: 'GET', url: `/pay/${id}/status` });
 
   async function dealsOf(invoiceId: string) {
@@ -38,7 +38,10 @@ describe('payment page', () => {
   }
 
   async function dealCount(): Promise<number> {
-    const row = await t.database.db.selectFrom('deals').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const row = await t.database.db
+      .selectFrom('deals')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
@@ -88,7 +91,9 @@ describe('payment page', () => {
     // 777.00 is below its minimum, so that amount goes to the hostile trader's card only.
     main = await addTrader(t, {
       deposit: '100000.00',
-      requisites: [{ card_number: CARD, bank_name: 'PrivatBank', holder_name: 'Olena Kovalenko', max_open_deals: 1000, min_amount: '1000.00', max_amount: '50000.00' }],
+      requisites: [
+        { card_number: CARD, bank_name: 'PrivatBank', holder_name: 'Olena Kovalenko', max_open_deals: 1000, min_amount: '1000.00', max_amount: '50000.00' },
+      ],
     });
   });
   after(async () => {
@@ -200,7 +205,7 @@ describe('payment page', () => {
       ['cookie without a token', 'lang=uk', cookie],
       ['a made-up token', '_csrf=forged-token', cookie],
       ["another browser's token", `_csrf=${encodeURIComponent(other.token)}`, cookie],
-      ['the token with another browser\'s cookie', `_csrf=${encodeURIComponent(token)}`, other.cookie],
+      ["the token with another browser's cookie", `_csrf=${encodeURIComponent(token)}`, other.cookie],
     ];
     // The same browser's cookie and a token its other open invoice's page served: bound to that invoice.
     const second = await newInvoice();
@@ -230,7 +235,7 @@ describe('payment page', () => {
     const invoice = await newInvoice({ amount: '777.00', purpose: HOSTILE }, hostile.api_key);
     const res = await view(invoice.invoice_id, {}, '?lang=en');
     assert.equal(res.statusCode, 200);
-    assert.equal(res.body.match(/<script/g)?.length, 1, 'only Kasa\'s own <script src>');
+    assert.equal(res.body.match(/<script/g)?.length, 1, "only Kasa's own <script src>");
     assert.ok(!res.body.includes('<img'));
     assert.ok(!res.body.includes('alert(1)</script>'));
     assert.ok(res.body.includes('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;'), 'purpose escaped');
@@ -243,7 +248,7 @@ describe('payment page', () => {
     assert.ok(!malformed.body.includes('alert(5)</script>'));
   });
 
-  test('the whole page, with its CSS and JS, is under 50 KB; assets are Kasa\'s own and cached for long', async () => {
+  test("the whole page, with its CSS and JS, is under 50 KB; assets are Kasa's own and cached for long", async () => {
     const invoice = await newInvoice({ purpose: 'x'.repeat(255) });
     const res = await view(invoice.invoice_id);
     const assets = [...res.body.matchAll(/(?:href|src)="(\/pay\/assets\/[^"]+)"/g)].map((m) => m[1] as string);
@@ -304,7 +309,10 @@ describe('payment page', () => {
     assert.ok(res.body.includes('60000.00'));
     assert.deepEqual(await dealsOf(invoice.invoice_id), []);
     assert.deepEqual((await status(invoice.invoice_id)).json(), {
-      status: 'pending', deal_status: null, expires_at: invoice.expires_at, redirect_url: null,
+      status: 'pending',
+      deal_status: null,
+      expires_at: invoice.expires_at,
+      redirect_url: null,
     });
   });
 
@@ -341,7 +349,10 @@ describe('payment page', () => {
     assert.equal((await status(id)).json().deal_status, 'awaiting_payment');
     await confirm(id);
     assert.deepEqual((await status(id)).json(), {
-      status: 'success', deal_status: null, expires_at: invoice.expires_at, redirect_url: 'https://yoursite.com/payment/success',
+      status: 'success',
+      deal_status: null,
+      expires_at: invoice.expires_at,
+      redirect_url: 'https://yoursite.com/payment/success',
     });
 
     const noUrls = await newInvoice({ success_url: null, fail_url: null });
@@ -460,7 +471,10 @@ describe('payment page', () => {
     assert.ok(page.body.includes('Час на оплату минув'));
     assertNoCard(page);
     assert.deepEqual((await status(plain.invoice_id)).json(), {
-      status: 'expired', deal_status: null, expires_at: plain.expires_at, redirect_url: `${PUBLIC_URL}/pay/${plain.invoice_id}`,
+      status: 'expired',
+      deal_status: null,
+      expires_at: plain.expires_at,
+      redirect_url: `${PUBLIC_URL}/pay/${plain.invoice_id}`,
     });
 
     // The expiry sweep makes it durable; the page says the same afterwards.

@@ -154,7 +154,10 @@ describe('kasa CLI, a client of the admin API', () => {
       return request;
     };
     const v1 = (secret: string, r: { headers: Record<string, unknown>; body: string }) =>
-      'v1,' + createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64')).update(`${r.headers['webhook-id']}.${r.headers['webhook-timestamp']}.${r.body}`).digest('base64');
+      'v1,' +
+      createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+        .update(`${r.headers['webhook-id']}.${r.headers['webhook-timestamp']}.${r.body}`)
+        .digest('base64');
 
     test('merchant webhook-secret rotates the secret, shows the new one once, and both sign meanwhile', async () => {
       const shop = await json('merchant', 'create', '--name', 'Rotating Shop', '--webhook-url', receiver.url);
@@ -184,9 +187,15 @@ describe('kasa CLI, a client of the admin API', () => {
       assert.equal(created.code, 0, created.stderr);
       const publicKey = /public_key\s+(whpk_\S+)/.exec(created.stdout)?.[1];
       assert.ok(publicKey, created.stdout);
-      const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey.slice('whpk_'.length), 'base64')]), format: 'der', type: 'spki' });
+      const key = createPublicKey({
+        key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey.slice('whpk_'.length), 'base64')]),
+        format: 'der',
+        type: 'spki',
+      });
       const request = await ping(shop.api_key);
-      const v1a = String(request.headers['webhook-signature']).split(' ').find((entry) => entry.startsWith('v1a,'));
+      const v1a = String(request.headers['webhook-signature'])
+        .split(' ')
+        .find((entry) => entry.startsWith('v1a,'));
       assert.ok(v1a, String(request.headers['webhook-signature']));
       const content = Buffer.from(`${request.headers['webhook-id']}.${request.headers['webhook-timestamp']}.${request.body}`);
       assert.equal(verifySignature(null, content, key, Buffer.from(v1a.slice('v1a,'.length), 'base64')), true);

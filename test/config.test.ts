@@ -62,7 +62,18 @@ describe('configuration (environment → validated config)', () => {
 
   test('PUBLIC_URL defaults to the configured port; empty values mean the default', () => {
     assert.equal(loadConfig({ PORT: '4000' }).publicUrl, 'http://localhost:4000');
-    assert.deepEqual(loadConfig({ PORT: '', LOG_LEVEL: '', INVOICE_TTL_MINUTES: '', DATABASE_POOL_SIZE: '', DATABASE_PIPELINES: '', WEBHOOK_ALLOW_PRIVATE: '', DATABASE_URL: '' }), loadConfig({}));
+    assert.deepEqual(
+      loadConfig({
+        PORT: '',
+        LOG_LEVEL: '',
+        INVOICE_TTL_MINUTES: '',
+        DATABASE_POOL_SIZE: '',
+        DATABASE_PIPELINES: '',
+        WEBHOOK_ALLOW_PRIVATE: '',
+        DATABASE_URL: '',
+      }),
+      loadConfig({}),
+    );
     assert.equal(loadConfig({ DATABASE_URL: 'postgres://localhost/kasa' }).databaseUrl, 'postgres://localhost/kasa');
     for (const value of ['1', 'yes', 'TRUE']) assert.equal(loadConfig({ WEBHOOK_ALLOW_PRIVATE: value }).webhookAllowPrivate, true);
     for (const value of ['0', 'no', 'false']) assert.equal(loadConfig({ WEBHOOK_ALLOW_PRIVATE: value }).webhookAllowPrivate, false);

@@ -26,8 +26,22 @@ describe('POST /api/v1/create-invoice', () => {
     assert.equal(res.statusCode, 200, res.body);
     const body = res.json();
     assert.deepEqual(Object.keys(body).sort(), [
-      'amount', 'callback_url', 'conversion_rate', 'created_at', 'currency', 'customer_id', 'expires_at', 'external_id',
-      'fail_url', 'invoice_id', 'merchant_usdt', 'paid_at', 'payment_link', 'purpose', 'status', 'success_url',
+      'amount',
+      'callback_url',
+      'conversion_rate',
+      'created_at',
+      'currency',
+      'customer_id',
+      'expires_at',
+      'external_id',
+      'fail_url',
+      'invoice_id',
+      'merchant_usdt',
+      'paid_at',
+      'payment_link',
+      'purpose',
+      'status',
+      'success_url',
     ]);
     assert.match(body.invoice_id, UUID_V4);
     assert.equal(body.amount, '1500.00');
@@ -113,7 +127,12 @@ describe('POST /api/v1/create-invoice', () => {
     });
 
     test('an unknown key → 401 API_KEY_INVALID, checked before the body', async () => {
-      const res = await t.inject({ method: 'POST', url: '/api/v1/create-invoice', headers: { 'x-api-key': 'kasa_sk_nope', 'content-type': 'application/json' }, payload: '{not json' });
+      const res = await t.inject({
+        method: 'POST',
+        url: '/api/v1/create-invoice',
+        headers: { 'x-api-key': 'kasa_sk_nope', 'content-type': 'application/json' },
+        payload: '{not json',
+      });
       assert.equal(res.statusCode, 401);
       envelope(res, 'API_KEY_INVALID', 'Invalid or inactive API key');
     });
@@ -242,7 +261,12 @@ describe('POST /api/v1/create-invoice', () => {
           const value = name.endsWith('_url') ? `https://yoursite.com/a${surrogate}` : `a${surrogate}`;
           // Written by hand: JSON.stringify would escape the surrogate the same way, but this is what a client sends.
           const payload = JSON.stringify({ ...SEED_BODY, external_id: unique() }).replace(/}$/, `,"${name}":"${value}"}`);
-          const res = await t.inject({ method: 'POST', url: '/api/v1/create-invoice', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, payload });
+          const res = await t.inject({
+            method: 'POST',
+            url: '/api/v1/create-invoice',
+            headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+            payload,
+          });
           assert.equal(res.statusCode, 422, `${name}: ${res.body}`);
           assert.deepEqual(res.json().detail, [
             {
@@ -263,7 +287,10 @@ describe('POST /api/v1/create-invoice', () => {
       const answers = [];
       for (const surrogate of ['\\ud800', '\\udbff']) {
         const payload = JSON.stringify({ ...SEED_BODY }).replace(/"external_id":"[^"]*"/, `"external_id":"${externalId}${surrogate}"`);
-        answers.push((await t.inject({ method: 'POST', url: '/api/v1/create-invoice', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, payload })).statusCode);
+        answers.push(
+          (await t.inject({ method: 'POST', url: '/api/v1/create-invoice', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, payload }))
+            .statusCode,
+        );
       }
       assert.deepEqual(answers, [422, 422]);
       // A surrogate pair is one character, and welcome.
@@ -323,7 +350,11 @@ describe('POST /api/v1/create-invoice', () => {
       const first = await t.createInvoice(apiKey, { external_id: externalId });
       const again = await t.createInvoice(apiKey, { external_id: externalId, amount: '10.00' });
       assert.equal(again.statusCode, 409);
-      const body = envelope(again, 'DUPLICATE_EXTERNAL_ID', 'External ID for this merchant is already exists, try to generate another External ID') as unknown as {
+      const body = envelope(
+        again,
+        'DUPLICATE_EXTERNAL_ID',
+        'External ID for this merchant is already exists, try to generate another External ID',
+      ) as unknown as {
         error: { details: unknown };
       };
       assert.deepEqual(body.error.details, { invoice_id: first.json().invoice_id });

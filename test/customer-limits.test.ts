@@ -53,8 +53,7 @@ describe('customer limits, per (merchant, customer_id)', () => {
     assert.equal(res.headers['retry-after'], String(details.retry_after_seconds));
   }
 
-  const cancel = (invoiceId: string) =>
-    t.inject({ method: 'POST', url: `/api/v1/invoices/${invoiceId}/cancel`, headers: { 'x-api-key': apiKey } });
+  const cancel = (invoiceId: string) => t.inject({ method: 'POST', url: `/api/v1/invoices/${invoiceId}/cancel`, headers: { 'x-api-key': apiKey } });
 
   before(async () => {
     t = await startKasa();
@@ -175,8 +174,7 @@ describe('customer limits, per (merchant, customer_id)', () => {
   });
 
   describe('exact under 50 concurrent requests', () => {
-    const burst = (customerId: (i: number) => string, n = 50, send = create) =>
-      Promise.all(Array.from({ length: n }, (_, i) => send(customerId(i))));
+    const burst = (customerId: (i: number) => string, n = 50, send = create) => Promise.all(Array.from({ length: n }, (_, i) => send(customerId(i))));
 
     const tally = (responses: LightMyRequestResponse[]) => {
       const statuses = responses.map((r) => r.statusCode);
@@ -240,7 +238,8 @@ describe('customer limits, per (merchant, customer_id)', () => {
   test("creating an invoice reads none of the other customers' pending invoices", async () => {
     const db = t.database.db;
     const now = t.clock.now();
-    const insertInvoices = (prefix: string, n: number, status: string, expiresAt: Date) => sql`
+    const insertInvoices = (prefix: string, n: number, status: string, expiresAt: Date) =>
+      sql`
       INSERT INTO invoices (id, merchant_id, external_id, customer_id, amount, currency, conversion_rate, fee_percent,
                             gross_usdt, merchant_usdt, status, created_at, expires_at)
       SELECT gen_random_uuid(), ${merchantId}::uuid, ${prefix} || g, ${prefix} || 'customer-' || (g % 3000), 1500.00, 'UAH', 41.5, 2.00,
@@ -257,7 +256,9 @@ describe('customer limits, per (merchant, customer_id)', () => {
     // The same statement the endpoint runs, in a transaction of its own to read its counters.
     const counters = await db.transaction().execute(async (trx) => {
       await sql`SELECT * FROM kasa_create_invoice(gen_random_uuid(), ${merchantId}::uuid, 'probe', 'probe-customer', 1500.00, 'UAH',
-        41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, ${now}::timestamptz, ${new Date(now.getTime() + 20 * MINUTE)}::timestamptz, 10, 5)`.execute(trx);
+        41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, ${now}::timestamptz, ${new Date(now.getTime() + 20 * MINUTE)}::timestamptz, 10, 5)`.execute(
+        trx,
+      );
       const { rows } = await sql<{ pending_index: bigint; customer_index: bigint; table_scans: bigint }>`
         SELECT pg_stat_get_xact_tuples_returned('invoices_pending_expiry'::regclass) AS pending_index,
                pg_stat_get_xact_numscans('invoices_merchant_customer'::regclass) AS customer_index,
@@ -281,12 +282,16 @@ describe('what an invoice refers to stays', () => {
   });
   after(() => t.close());
 
-  const createFor = (merchant: string, currency: string) => sql`
+  const createFor = (merchant: string, currency: string) =>
+    sql`
     SELECT * FROM kasa_create_invoice(gen_random_uuid(), ${merchant}::uuid, 'ref-check', 'ref-customer', 1500.00, ${currency},
       41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, now(), now() + interval '20 minutes', 10, 5)`.execute(t.database.db);
 
   test('an invoice for an unknown merchant or currency is refused as a foreign-key violation', async () => {
-    for (const [merchant, currency] of [['00000000-0000-4000-8000-000000000000', 'UAH'], [merchantId, 'XYZ']] as const) {
+    for (const [merchant, currency] of [
+      ['00000000-0000-4000-8000-000000000000', 'UAH'],
+      [merchantId, 'XYZ'],
+    ] as const) {
       await assert.rejects(createFor(merchant, currency), { code: '23503' }, `${merchant} ${currency}`);
     }
     const { rows } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM invoices WHERE external_id = 'ref-check'`.execute(t.database.db);
@@ -306,7 +311,9 @@ describe('what an invoice refers to stays', () => {
     // Everything else about them still changes as before.
     await sql`UPDATE merchants SET name = 'Renamed Shop' WHERE id = ${merchantId}::uuid`.execute(db);
     await sql`UPDATE currencies SET rate = 42.00 WHERE code = 'UAH'`.execute(db);
-    const { rows } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM invoices i JOIN merchants m ON m.id = i.merchant_id JOIN currencies c ON c.code = i.currency`.execute(db);
+    const { rows } = await sql<{
+      n: bigint;
+    }>`SELECT count(*) AS n FROM invoices i JOIN merchants m ON m.id = i.merchant_id JOIN currencies c ON c.code = i.currency`.execute(db);
     assert.equal(rows[0]?.n, 1n);
   });
 });

@@ -83,7 +83,11 @@ describe('deals engine, ledger and invoice lifecycle', () => {
     assert.equal(await balance(`trader:${tr.trader_id}:locked`), 0n);
     assert.deepEqual(
       (await transfersOf(deal.id)).map((x) => [x.kind, x.amount]),
-      [['deal_lock', 35_783_133n], ['deal_credit', 35_420_000n], ['deal_revenue', 363_133n]],
+      [
+        ['deal_lock', 35_783_133n],
+        ['deal_credit', 35_420_000n],
+        ['deal_revenue', 363_133n],
+      ],
     );
     const traderBalance = await trader(t, tr.api_key, 'GET', '/api/v1/trader/balance');
     assert.deepEqual(traderBalance.json(), { currency: 'USDT', available: '964.216867', locked: '0.00' });
@@ -118,7 +122,10 @@ describe('deals engine, ledger and invoice lifecycle', () => {
     assert.equal(await balance(`trader:${tr.trader_id}:available`), 100_000_000n);
     assert.equal(await balance(`trader:${tr.trader_id}:locked`), 0n);
     const events = await t.database.db.selectFrom('events').select('type').where('invoice_id', '=', inv.invoice_id).execute();
-    assert.deepEqual(events.map((e) => e.type), ['invoice.expired']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['invoice.expired'],
+    );
     assert.ok((await ledgerClean(t)).ok);
     await t.admin('PATCH', `/admin/v1/traders/${tr.trader_id}`, { status: 'disabled' });
   });
@@ -132,7 +139,10 @@ describe('deals engine, ledger and invoice lifecycle', () => {
     assert.equal(cancel.statusCode, 200, cancel.body);
     assert.equal(cancel.json().status, 'cancelled');
     assert.equal(await balance(`trader:${tr.trader_id}:locked`), 0n);
-    assert.deepEqual((await transfersOf(deal.id)).map((x) => x.kind), ['deal_lock', 'deal_release']);
+    assert.deepEqual(
+      (await transfersOf(deal.id)).map((x) => x.kind),
+      ['deal_lock', 'deal_release'],
+    );
 
     const second = await invoice({ amount: '100.00' });
     const deal2 = await openDeal(second.invoice_id);
@@ -239,7 +249,9 @@ describe('deals engine, ledger and invoice lifecycle', () => {
       const ops = Array.from({ length: 200 }, (_, i) => {
         if (i % 3 === 0) return trader(t, tr.api_key, 'POST', `/api/v1/trader/deals/${deal.id}/confirm`).then((r) => ['confirm', r.statusCode] as const);
         if (i % 3 === 1) {
-          return t.inject({ method: 'POST', url: `/api/v1/invoices/${inv.invoice_id}/cancel`, headers: { 'x-api-key': merchant.api_key } }).then((r) => ['cancel', r.statusCode] as const);
+          return t
+            .inject({ method: 'POST', url: `/api/v1/invoices/${inv.invoice_id}/cancel`, headers: { 'x-api-key': merchant.api_key } })
+            .then((r) => ['cancel', r.statusCode] as const);
         }
         return worker.deals.expireBatch(10).then((n) => ['expire', n > 0 ? 200 : 0] as const);
       });
@@ -253,7 +265,10 @@ describe('deals engine, ledger and invoice lifecycle', () => {
       const kinds = (await transfersOf(deal.id)).map((x) => x.kind);
       assert.deepEqual(kinds, kind === 'confirm' ? ['deal_lock', 'deal_credit', 'deal_revenue'] : ['deal_lock', 'deal_release']);
       const events = await t.database.db.selectFrom('events').select('type').where('invoice_id', '=', inv.invoice_id).execute();
-      assert.deepEqual(events.map((e) => e.type), [`invoice.${final.status}`]);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        [`invoice.${final.status}`],
+      );
       outcomes.set(kind, (outcomes.get(kind) ?? 0) + 1);
     }
     assert.equal(await balance(`trader:${tr.trader_id}:locked`), 0n);
@@ -270,7 +285,11 @@ describe('deals engine, ledger and invoice lifecycle', () => {
     await t.admin('PATCH', '/admin/v1/settings', { deals_enabled: false });
     try {
       assert.equal((await t.kasa.deals.openForPage(waiting.invoice_id)).kind, 'unavailable');
-      const count = await t.database.db.selectFrom('deals').select((eb) => eb.fn.countAll<bigint>().as('n')).where('invoice_id', '=', waiting.invoice_id).executeTakeFirstOrThrow();
+      const count = await t.database.db
+        .selectFrom('deals')
+        .select((eb) => eb.fn.countAll<bigint>().as('n'))
+        .where('invoice_id', '=', waiting.invoice_id)
+        .executeTakeFirstOrThrow();
       assert.equal(Number(count.n), 0);
       const ok = await trader(t, tr.api_key, 'POST', `/api/v1/trader/deals/${deal.id}/confirm`);
       assert.equal(ok.statusCode, 200, ok.body);
@@ -327,7 +346,10 @@ describe('deals engine, ledger and invoice lifecycle', () => {
       for (const unknown of [tr.api_key.slice(0, -4) + 'AAAA', merchant.api_key.slice(0, -4) + 'AAAA']) {
         for (const res of [await trader(t, unknown, 'GET', '/api/v1/trader/balance'), await t.createInvoice(unknown, { external_id: unique() })]) {
           assert.equal(res.statusCode, 401);
-          assert.deepEqual({ code: res.json().error.code, message: res.json().error.message, details: res.json().error.details }, { code: 'API_KEY_INVALID', message: 'Invalid or inactive API key', details: undefined });
+          assert.deepEqual(
+            { code: res.json().error.code, message: res.json().error.message, details: res.json().error.details },
+            { code: 'API_KEY_INVALID', message: 'Invalid or inactive API key', details: undefined },
+          );
         }
       }
       const missing = await t.inject({ method: 'GET', url: '/api/v1/trader/balance' });
@@ -340,7 +362,12 @@ describe('deals engine, ledger and invoice lifecycle', () => {
         assert.equal(res.statusCode, 422, `${card}: ${res.body}`);
         assert.deepEqual(res.json().detail[0].loc, ['body', 'card_number']);
       }
-      const unknownCurrency = await trader(t, tr.api_key, 'POST', '/api/v1/trader/requisites', { currency: 'XYZ', bank_name: 'B', card_number: CARDS[2], holder_name: 'H' });
+      const unknownCurrency = await trader(t, tr.api_key, 'POST', '/api/v1/trader/requisites', {
+        currency: 'XYZ',
+        bank_name: 'B',
+        card_number: CARDS[2],
+        holder_name: 'H',
+      });
       assert.equal(unknownCurrency.statusCode, 400);
       assert.equal(unknownCurrency.json().error.code, 'CURRENCY_INVALID');
     });
@@ -359,10 +386,18 @@ describe('deals engine, ledger and invoice lifecycle', () => {
 
     test('requisite amounts with too many decimals → 422', async () => {
       const res = await trader(t, tr.api_key, 'POST', '/api/v1/trader/requisites', {
-        currency: 'UAH', bank_name: 'B', card_number: CARDS[3], holder_name: 'H', min_amount: '1.001', daily_limit: '-1',
+        currency: 'UAH',
+        bank_name: 'B',
+        card_number: CARDS[3],
+        holder_name: 'H',
+        min_amount: '1.001',
+        daily_limit: '-1',
       });
       assert.equal(res.statusCode, 422);
-      assert.deepEqual(res.json().detail.map((d: { type: string }) => d.type), ['decimal_max_places', 'greater_than']);
+      assert.deepEqual(
+        res.json().detail.map((d: { type: string }) => d.type),
+        ['decimal_max_places', 'greater_than'],
+      );
     });
   });
 
@@ -380,7 +415,10 @@ describe('deals engine, ledger and invoice lifecycle', () => {
     await sql`UPDATE accounts SET balance = balance + 1 WHERE id = 'platform:revenue'`.execute(t.database.db);
     const report = (await t.admin('GET', '/admin/v1/ledger/verify')).json();
     assert.equal(report.ok, false);
-    assert.deepEqual(report.mismatched.map((m: { account: string }) => m.account), ['platform:revenue']);
+    assert.deepEqual(
+      report.mismatched.map((m: { account: string }) => m.account),
+      ['platform:revenue'],
+    );
     assert.equal(report.total, '0.000001');
     await sql`UPDATE accounts SET balance = balance - 1 WHERE id = 'platform:revenue'`.execute(t.database.db);
     assert.ok((await ledgerClean(t)).ok);

@@ -109,7 +109,13 @@ describe('npm start: kasa serve --demo on an empty DATA_DIR', () => {
     assert.equal(shop.name, 'Shop');
     const listed = await kasaCommand(['merchant', 'list', '--json'], cliEnv);
     const merchants = (JSON.parse(listed.stdout) as { items: { merchant_id: string; name: string; fee_percent: string }[] }).items;
-    assert.deepEqual(merchants.map((m) => [m.name, m.fee_percent]), [['Demo Shop', '2.00'], ['Shop', '2.00']]);
+    assert.deepEqual(
+      merchants.map((m) => [m.name, m.fee_percent]),
+      [
+        ['Demo Shop', '2.00'],
+        ['Shop', '2.00'],
+      ],
+    );
 
     // The demo merchant's webhook secret rotated with the CLI: the next start shows the new one.
     const rotated = await kasaCommand(['merchant', 'webhook-secret', merchants[0]!.merchant_id, '--json'], cliEnv);

@@ -34,10 +34,13 @@ interface Reads {
  * transactions stay in them until they are flushed to the statistics (PGlite rarely flushes).
  */
 async function readsOf(conn: Kysely<DB>, table: 'invoices' | 'deals' | 'deliveries', statement: () => Promise<unknown>): Promise<Reads> {
-  const counters = async () => (await sql<Reads>`
+  const counters = async () =>
+    (
+      await sql<Reads>`
     SELECT (SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(x.indexrelid)), 0)::bigint
               FROM pg_index x WHERE x.indrelid = ${table}::regclass) AS index_entries,
-           pg_stat_get_xact_numscans(${table}::regclass) AS table_scans`.execute(conn)).rows[0]!;
+           pg_stat_get_xact_numscans(${table}::regclass) AS table_scans`.execute(conn)
+    ).rows[0]!;
   await sql`BEGIN`.execute(conn);
   try {
     const before = await counters();
@@ -80,7 +83,8 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
   test('plans made on nearly empty tables still read a handful of index entries with 5,000 invoices stored', async () => {
     const now = t.clock.now();
     const expiresAt = new Date(now.getTime() + 20 * MINUTE);
-    const create = (conn: Kysely<DB>, externalId: string, customerId: string) => sql`
+    const create = (conn: Kysely<DB>, externalId: string, customerId: string) =>
+      sql`
       SELECT * FROM kasa_create_invoice(gen_random_uuid(), ${merchantId}::uuid, ${externalId}, ${customerId}, 1500.00, 'UAH',
         41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, ${now}::timestamptz, ${expiresAt}::timestamptz, 10, 5)`.execute(conn);
 
@@ -160,7 +164,8 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
       assert.equal(swept.table_scans, 0n, 'expiry sweep: no sequential scan');
       assert.ok(swept.index_entries <= BigInt(SWEEP_BATCH + INDEX_ENTRIES_MAX), `expiry sweep: read ${swept.index_entries} index entries`);
 
-      const claim = () => sql`
+      const claim = () =>
+        sql`
         SELECT event_id FROM kasa_claim_deliveries(${t.clock.now()}::timestamptz, gen_random_uuid(), ${t.clock.now()}::timestamptz + interval '1 minute',
           ARRAY[]::text[], ARRAY[]::integer[], ARRAY[]::text[], 4, ${SWEEP_BATCH}, 100)`.execute(conn);
       const claimed = await readsOf(conn, 'deliveries', claim);
@@ -172,4 +177,3 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
     assert.ok((await t.kasa.deals.expireDue()) >= DUE_ROWS);
   });
 });
-

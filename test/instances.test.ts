@@ -61,7 +61,13 @@ describe('two Kasa instances on one PostgreSQL', { skip: SKIP }, () => {
   const nextAmount = () => `${1000 + 7 * amountSeq++}.${String(amountSeq % 100).padStart(2, '0')}`;
   function invoiceBody(overrides: Record<string, string> = {}): Record<string, string> {
     const { callback_url: _unused, ...seed } = SEED_BODY;
-    return { ...seed, amount: nextAmount(), external_id: `inst-${amountSeq}-${Math.random().toString(36).slice(2)}`, customer_id: `customer-${amountSeq % 7}`, ...overrides };
+    return {
+      ...seed,
+      amount: nextAmount(),
+      external_id: `inst-${amountSeq}-${Math.random().toString(36).slice(2)}`,
+      customer_id: `customer-${amountSeq % 7}`,
+      ...overrides,
+    };
   }
   async function createInvoice(target: KasaProcess, body = invoiceBody()): Promise<Json> {
     const res = await asMerchant(target, 'POST', '/api/v1/create-invoice', body);
@@ -171,7 +177,10 @@ describe('two Kasa instances on one PostgreSQL', { skip: SKIP }, () => {
     }
     const locks = await query<{ ref: string; n: string }>(`SELECT ref, count(*) AS n FROM transfers WHERE kind = 'deal_lock' GROUP BY ref`);
     assert.equal(locks.length, deals.length);
-    assert.ok(locks.every((l) => l.n === '1'), 'one lock per deal');
+    assert.ok(
+      locks.every((l) => l.n === '1'),
+      'one lock per deal',
+    );
     // Both instances show the same deal: the card of the deal the invoice got, on both pages.
     await Promise.all(
       deals.map(async (d) => {
@@ -189,7 +198,10 @@ describe('two Kasa instances on one PostgreSQL', { skip: SKIP }, () => {
     const invoiceOf = (dealId: string) => deals.find((d) => d.id === dealId)!.invoice_id;
     for (const dealId of confirmed) {
       const t = traderOf(dealId);
-      const both = await Promise.all([asTrader(t, a, 'POST', `/api/v1/trader/deals/${dealId}/confirm`), asTrader(t, b, 'POST', `/api/v1/trader/deals/${dealId}/confirm`)]);
+      const both = await Promise.all([
+        asTrader(t, a, 'POST', `/api/v1/trader/deals/${dealId}/confirm`),
+        asTrader(t, b, 'POST', `/api/v1/trader/deals/${dealId}/confirm`),
+      ]);
       assert.deepEqual(both.map((r) => r.status).sort(), [200, 409], both.map((r) => r.text).join(' / '));
       assert.equal(both.find((r) => r.status === 409)!.json.error.code, 'DEAL_NOT_ACTIVE');
     }
@@ -244,7 +256,8 @@ describe('two Kasa instances on one PostgreSQL', { skip: SKIP }, () => {
       assert.equal(s.events, '1', `${s.id} (${s.status}) has exactly one event: ${s.types.join(',')}`);
       assert.deepEqual(s.types, [`invoice.${s.status}`]);
       if (s.status === 'success') assert.deepEqual([s.deal_status, s.credits, s.releases], ['completed', '1', '0'], `success ${s.id}: one credit, no release`);
-      else if (s.deal_status !== null) assert.deepEqual([s.deal_status, s.credits, s.releases], [s.status, '0', '1'], `${s.status} ${s.id}: one release, no credit`);
+      else if (s.deal_status !== null)
+        assert.deepEqual([s.deal_status, s.credits, s.releases], [s.status, '0', '1'], `${s.status} ${s.id}: one release, no credit`);
     }
     const expired = states.filter((s) => s.status === 'expired');
     assert.ok(expired.length >= 60 && expired.some((s) => s.deal_status === 'expired'), 'expiry covered invoices with and without a deal');
@@ -286,7 +299,9 @@ describe('two Kasa instances on one PostgreSQL', { skip: SKIP }, () => {
 
   test('customer limits hold exactly when one customer hits both instances at once', async () => {
     const burst = async (customer: string) => {
-      const answers = await Promise.all(Array.from({ length: 12 }, () => asMerchant(next(), 'POST', '/api/v1/create-invoice', invoiceBody({ customer_id: customer }))));
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () => asMerchant(next(), 'POST', '/api/v1/create-invoice', invoiceBody({ customer_id: customer }))),
+      );
       for (const r of answers) if (r.status !== 200) assert.equal(r.json.error.code, 'CUSTOMER_RATE_LIMITED', r.text);
       return answers.filter((r) => r.status === 200).length;
     };

@@ -25,8 +25,7 @@ describe('merchant invoice API: read, list, cancel', () => {
   const unique = () => `inv-${++seq}`;
 
   const get = (apiKey: string, id: string) => t.inject({ method: 'GET', url: `/api/v1/invoices/${id}`, headers: { 'x-api-key': apiKey } });
-  const cancel = (apiKey: string, id: string) =>
-    t.inject({ method: 'POST', url: `/api/v1/invoices/${id}/cancel`, headers: { 'x-api-key': apiKey } });
+  const cancel = (apiKey: string, id: string) => t.inject({ method: 'POST', url: `/api/v1/invoices/${id}/cancel`, headers: { 'x-api-key': apiKey } });
   const list = (apiKey: string, query: Record<string, string | number> = {}) => {
     const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
     return t.inject({ method: 'GET', url: `/api/v1/invoices${qs ? `?${qs}` : ''}`, headers: { 'x-api-key': apiKey } });
@@ -101,14 +100,20 @@ describe('merchant invoice API: read, list, cancel', () => {
       assert.equal(page.items.length, 20);
       assert.deepEqual(
         page.items.map((i) => i.invoice_id),
-        created.slice(5).reverse().map((i) => i.invoice_id),
+        created
+          .slice(5)
+          .reverse()
+          .map((i) => i.invoice_id),
       );
       assert.equal(typeof page.next_cursor, 'string');
       assert.deepEqual(page.items[0], created[24]);
       const rest = await listPage(apiKey, { cursor: page.next_cursor! });
       assert.deepEqual(
         rest.items.map((i) => i.invoice_id),
-        created.slice(0, 5).reverse().map((i) => i.invoice_id),
+        created
+          .slice(0, 5)
+          .reverse()
+          .map((i) => i.invoice_id),
       );
       assert.equal(rest.next_cursor, null);
     });
@@ -158,7 +163,13 @@ describe('merchant invoice API: read, list, cancel', () => {
 
     test('a malformed cursor → 400 INVALID_CURSOR', async () => {
       const apiKey = await freshMerchant();
-      for (const cursor of ['garbage', '!!!', Buffer.from('x12').toString('base64url'), Buffer.from('s-1').toString('base64url'), Buffer.from('s' + '9'.repeat(30)).toString('base64url')]) {
+      for (const cursor of [
+        'garbage',
+        '!!!',
+        Buffer.from('x12').toString('base64url'),
+        Buffer.from('s-1').toString('base64url'),
+        Buffer.from('s' + '9'.repeat(30)).toString('base64url'),
+      ]) {
         assertEnvelope(await list(apiKey, { cursor }), 400, 'INVALID_CURSOR');
       }
     });
@@ -192,11 +203,20 @@ describe('merchant invoice API: read, list, cancel', () => {
       const fresh = await newInvoice(apiKey);
       t.clock.advance(10 * MINUTE); // `old` is at its expires_at now, `fresh` has 10 minutes left
       const expired = await listPage(apiKey, { status: 'expired' });
-      assert.deepEqual(expired.items.map((i) => [i.invoice_id, i.status]), [[old.invoice_id, 'expired']]);
+      assert.deepEqual(
+        expired.items.map((i) => [i.invoice_id, i.status]),
+        [[old.invoice_id, 'expired']],
+      );
       const pending = await listPage(apiKey, { status: 'pending' });
-      assert.deepEqual(pending.items.map((i) => [i.invoice_id, i.status]), [[fresh.invoice_id, 'pending']]);
+      assert.deepEqual(
+        pending.items.map((i) => [i.invoice_id, i.status]),
+        [[fresh.invoice_id, 'pending']],
+      );
       const all = await listPage(apiKey);
-      assert.deepEqual(all.items.map((i) => i.status), ['pending', 'expired']);
+      assert.deepEqual(
+        all.items.map((i) => i.status),
+        ['pending', 'expired'],
+      );
     });
 
     test('filters: created_from, created_to', async () => {
@@ -303,13 +323,20 @@ describe('merchant invoice API: read, list, cancel', () => {
     assert.deepEqual(listed, [ours.invoice_id]);
     const queries: Record<string, string>[] = [{ external_id: theirs.external_id }, { customer_id: 'shared-customer' }, { status: 'pending' }];
     for (const query of queries) {
-      assert.deepEqual((await listPage(a, query)).items.map((i) => i.invoice_id), [ours.invoice_id], JSON.stringify(query));
+      assert.deepEqual(
+        (await listPage(a, query)).items.map((i) => i.invoice_id),
+        [ours.invoice_id],
+        JSON.stringify(query),
+      );
     }
     // B's cursor does not open B's list to A.
     const more = await newInvoice(b);
     const bPage = await listPage(b, { limit: 1 });
     assert.equal(bPage.items[0]!.invoice_id, more.invoice_id);
-    assert.deepEqual((await listPage(a, { cursor: bPage.next_cursor! })).items.map((i) => i.invoice_id), [ours.invoice_id]);
+    assert.deepEqual(
+      (await listPage(a, { cursor: bPage.next_cursor! })).items.map((i) => i.invoice_id),
+      [ours.invoice_id],
+    );
     // Nothing of B's changed.
     assert.equal((await get(b, theirs.invoice_id)).json().status, 'pending');
   });

@@ -2,9 +2,7 @@
 // snapshot an open deal keeps, and transitions retried after their commit's answer was lost.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  Kysely, type DatabaseConnection, type Dialect, type Driver, type QueryCompiler, type TransactionSettings,
-} from 'kysely';
+import { Kysely, type DatabaseConnection, type Dialect, type Driver, type QueryCompiler, type TransactionSettings } from 'kysely';
 import { sql } from 'kysely';
 import { createKasa, type Kasa } from '../src/context.ts';
 import type { PreparedQuery } from '../src/db/connect.ts';
@@ -79,10 +77,16 @@ describe('lifecycle', () => {
       ...Object.entries(INVOICE_TRANSITIONS).flatMap(([from, tos]) => tos.map((to) => ({ entity: 'invoice', from_status: from, to_status: to }))),
       ...Object.entries(DEAL_TRANSITIONS).flatMap(([from, tos]) => tos.map((to) => ({ entity: 'deal', from_status: from, to_status: to }))),
     ].sort((a, b) => `${a.entity} ${a.from_status} ${a.to_status}`.localeCompare(`${b.entity} ${b.from_status} ${b.to_status}`));
-    assert.deepEqual(rows.map((r) => ({ ...r })), expected);
+    assert.deepEqual(
+      rows.map((r) => ({ ...r })),
+      expected,
+    );
 
     // The status CHECKs allow exactly the lifecycle's statuses.
-    for (const [table, statuses] of [['invoices', INVOICE_STATUSES], ['deals', DEAL_STATUSES]] as const) {
+    for (const [table, statuses] of [
+      ['invoices', INVOICE_STATUSES],
+      ['deals', DEAL_STATUSES],
+    ] as const) {
       const { rows: checks } = await sql<{ def: string }>`
         SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c
          WHERE c.conrelid = ${table}::regclass AND c.contype = 'c' AND pg_get_constraintdef(c.oid) LIKE '%status%'`.execute(t.database.db);
@@ -105,7 +109,7 @@ describe('lifecycle', () => {
     await sql`UPDATE invoices SET purpose = 'kept' WHERE id = ${invoice_id}`.execute(t.database.db);
   });
 
-  test("an open deal keeps the card it was opened with, whatever the trader edits later", async () => {
+  test('an open deal keeps the card it was opened with, whatever the trader edits later', async () => {
     const tr = await addTrader(t, { deposit: '1000.00' });
     const { invoice_id } = await invoice();
     const page = await t.inject({ method: 'GET', url: `/pay/${invoice_id}`, headers: { 'accept-language': 'en' } });
@@ -117,7 +121,9 @@ describe('lifecycle', () => {
 
     const newCard = CARDS.find((c) => c !== opened.card_number) as string;
     const patched = await trader(t, tr.api_key, 'PATCH', `/api/v1/trader/requisites/${tr.requisites[0]}`, {
-      card_number: newCard, bank_name: 'PrivatBank', holder_name: 'Olena Kovalenko',
+      card_number: newCard,
+      bank_name: 'PrivatBank',
+      holder_name: 'Olena Kovalenko',
     });
     assert.equal(patched.statusCode, 200, patched.body);
 
@@ -125,7 +131,11 @@ describe('lifecycle', () => {
     assert.ok(again.body.includes(grouped), 'the customer still sees the card they were told to pay to');
     assert.ok(!again.body.includes(newCard.replace(/(\d{4})(?=\d)/g, '$1 ')));
     assert.ok(!again.body.includes('PrivatBank'));
-    const stored = await t.database.db.selectFrom('deals').select(['bank_name', 'card_number', 'holder_name']).where('id', '=', deal.id).executeTakeFirstOrThrow();
+    const stored = await t.database.db
+      .selectFrom('deals')
+      .select(['bank_name', 'card_number', 'holder_name'])
+      .where('id', '=', deal.id)
+      .executeTakeFirstOrThrow();
     assert.deepEqual({ ...stored }, opened, "the deal's record is unchanged");
     const mine = (await trader(t, tr.api_key, 'GET', '/api/v1/trader/deals')).json().items.find((d: { deal_id: string }) => d.deal_id === deal.id);
     assert.equal(mine.card_number, opened.card_number, "the trader's view of the deal shows the card it was opened on");
@@ -152,7 +162,12 @@ describe('lifecycle', () => {
           return rows;
         });
       flaky = createKasa({
-        config: t.kasa.config, db: new Kysely<DB>({ dialect: losing }), engine: t.database.engine, clock: t.clock, adminToken: ADMIN_TOKEN, prepared,
+        config: t.kasa.config,
+        db: new Kysely<DB>({ dialect: losing }),
+        engine: t.database.engine,
+        clock: t.clock,
+        adminToken: ADMIN_TOKEN,
+        prepared,
       });
     });
 
@@ -164,7 +179,11 @@ describe('lifecycle', () => {
       assert.equal(loseNextPrepared, false, 'the answer was lost once');
       assert.equal(created.status, 'pending');
       const stored = await t.database.db.selectFrom('invoices').select('id').where('external_id', '=', 'lost-answer-1').execute();
-      assert.deepEqual(stored.map((r) => r.id), [created.invoice_id], 'one invoice, the one answered');
+      assert.deepEqual(
+        stored.map((r) => r.id),
+        [created.invoice_id],
+        'one invoice, the one answered',
+      );
     });
 
     test("create-invoice at the customer's last allowed invoice answers it, not CUSTOMER_RATE_LIMITED", async () => {
@@ -193,7 +212,10 @@ describe('lifecycle', () => {
       const credits = await t.database.db.selectFrom('transfers').select('kind').where('ref', '=', dealId).where('kind', '=', 'deal_credit').execute();
       assert.equal(credits.length, 1);
       const events = await t.database.db.selectFrom('events').select('type').where('invoice_id', '=', invoice_id).execute();
-      assert.deepEqual(events.map((e) => e.type), ['invoice.success']);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['invoice.success'],
+      );
       // A second, separate confirm is still refused.
       await assert.rejects(t.kasa.deals.confirm(dealId, { trader: tr.trader_id }), { code: 'DEAL_NOT_ACTIVE' });
       await t.admin('PATCH', `/admin/v1/traders/${tr.trader_id}`, { status: 'disabled' });

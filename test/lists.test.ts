@@ -36,8 +36,15 @@ describe('lists with cursors', () => {
       await addTrader(t, { name: 'Late', requisites: [] });
     });
     const ours = seen.filter((s) => made.includes(s.trader_id));
-    assert.deepEqual(ours.map((s) => s.trader_id), [...made].reverse(), 'newest first, each once');
-    assert.deepEqual(ours.map((s) => s.balance.available), ['7.00', '6.00', '5.00', '4.00', '3.00', '2.00', '1.00']);
+    assert.deepEqual(
+      ours.map((s) => s.trader_id),
+      [...made].reverse(),
+      'newest first, each once',
+    );
+    assert.deepEqual(
+      ours.map((s) => s.balance.available),
+      ['7.00', '6.00', '5.00', '4.00', '3.00', '2.00', '1.00'],
+    );
     assert.equal(new Set(seen.map((s) => s.trader_id)).size, seen.length, 'no trader twice');
   });
 

@@ -4,8 +4,22 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
-  canonicalDecimal, cents, compareDecimal, formatCents, formatRate, formatUsdt, fromScaled, maxFiatFor, microUsdt,
-  parseDecimal, percentHundredths, quoteInvoice, rateMicro, toScaled, traderReward, type MicroUsdt,
+  canonicalDecimal,
+  cents,
+  compareDecimal,
+  formatCents,
+  formatRate,
+  formatUsdt,
+  fromScaled,
+  maxFiatFor,
+  microUsdt,
+  parseDecimal,
+  percentHundredths,
+  quoteInvoice,
+  rateMicro,
+  toScaled,
+  traderReward,
+  type MicroUsdt,
 } from '../src/money.ts';
 
 describe('money', () => {

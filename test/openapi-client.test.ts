@@ -105,7 +105,10 @@ describe('a client generated from /openapi.json', () => {
 
   test('the same client creates, reads and lists invoices against Kasa on a port', async () => {
     const client = (await import(pathToFileURL(path.join(dir, 'client.ts')).href)) as {
-      run(baseUrl: string, apiKey: string): Promise<{ created: Record<string, unknown>; read: Record<string, unknown>; listed: { items: Record<string, unknown>[]; next_cursor: string | null } }>;
+      run(
+        baseUrl: string,
+        apiKey: string,
+      ): Promise<{ created: Record<string, unknown>; read: Record<string, unknown>; listed: { items: Record<string, unknown>[]; next_cursor: string | null } }>;
     };
     const { created, read, listed } = await client.run(baseUrl, apiKey);
     assert.match(String(created.invoice_id), UUID_V4);

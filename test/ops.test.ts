@@ -18,7 +18,10 @@ function registeredRoutes(app: FastifyInstance): { method: string; url: string }
     const depth = [...(match[1] ?? '')].length / 4;
     stack.length = depth;
     stack.push(match[2] ?? '');
-    for (const method of (match[3] ?? '').split(',').map((m) => m.trim()).filter(Boolean)) {
+    for (const method of (match[3] ?? '')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean)) {
       if (method !== 'HEAD') routes.push({ method, url: stack.join('') });
     }
   }
@@ -100,7 +103,11 @@ describe('operations', () => {
       assert.deepEqual(missing, [], 'registered but not documented');
       const registered = new Set(routes.map((r) => `${r.method.toLowerCase()} ${openApiPath(r.url)}`));
       const documented = Object.entries(spec.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
-      assert.deepEqual(documented.filter((op) => !registered.has(op)), [], 'documented but not registered');
+      assert.deepEqual(
+        documented.filter((op) => !registered.has(op)),
+        [],
+        'documented but not registered',
+      );
     });
 
     test('the routes this issue defines are all there', () => {
@@ -127,7 +134,7 @@ describe('operations', () => {
       }
     });
 
-    test("create-invoice documents its success and every error answer", () => {
+    test('create-invoice documents its success and every error answer', () => {
       const operation = spec.paths['/api/v1/create-invoice']?.post;
       assert.ok(operation);
       for (const status of ['200', '400', '401', '409', '413', '422', '429', '503']) {
@@ -135,7 +142,17 @@ describe('operations', () => {
         assert.ok(operation.responses[status]?.content, `response ${status} has a body schema`);
       }
       const text = JSON.stringify(operation.responses);
-      for (const code of ['API_KEY_MISSING', 'API_KEY_INVALID', 'CURRENCY_INVALID', 'AMOUNT_OUT_OF_RANGE', 'DUPLICATE_EXTERNAL_ID', 'PAYLOAD_TOO_LARGE', 'CUSTOMER_RATE_LIMITED', 'DEALS_SYSTEM_DISABLED', 'RATE_UNAVAILABLE']) {
+      for (const code of [
+        'API_KEY_MISSING',
+        'API_KEY_INVALID',
+        'CURRENCY_INVALID',
+        'AMOUNT_OUT_OF_RANGE',
+        'DUPLICATE_EXTERNAL_ID',
+        'PAYLOAD_TOO_LARGE',
+        'CUSTOMER_RATE_LIMITED',
+        'DEALS_SYSTEM_DISABLED',
+        'RATE_UNAVAILABLE',
+      ]) {
         assert.ok(text.includes(code), `${code} is named`);
       }
       assert.deepEqual(operation.security, [{ merchantKey: [] }]);
@@ -144,7 +161,10 @@ describe('operations', () => {
     test('every operation has a unique verb+noun operationId, a success answer with a schema, and its security', () => {
       const ids: string[] = [];
       for (const [path, operations] of Object.entries(spec.paths)) {
-        for (const [method, operation] of Object.entries(operations) as [string, { operationId?: string; responses: Record<string, { content?: Record<string, { schema?: unknown }> }>; security?: unknown[] }][]) {
+        for (const [method, operation] of Object.entries(operations) as [
+          string,
+          { operationId?: string; responses: Record<string, { content?: Record<string, { schema?: unknown }> }>; security?: unknown[] },
+        ][]) {
           const where = `${method} ${path}`;
           assert.match(operation.operationId ?? '', /^[a-z]+[A-Z][A-Za-z]*$/, `${where} has an operationId`);
           ids.push(operation.operationId!);
@@ -167,12 +187,28 @@ describe('operations', () => {
     test('names the server and describes every webhook Kasa sends, with the Standard Webhooks headers', () => {
       const document = spec as unknown as {
         servers: { url: string }[];
-        webhooks: Record<string, { post: { parameters: { name: string; in: string; required: boolean }[]; requestBody: { content: { 'application/json': { schema: { required: string[]; properties: Record<string, { enum?: string[]; required?: string[] }> } } } } } }>;
+        webhooks: Record<
+          string,
+          {
+            post: {
+              parameters: { name: string; in: string; required: boolean }[];
+              requestBody: {
+                content: { 'application/json': { schema: { required: string[]; properties: Record<string, { enum?: string[]; required?: string[] }> } } };
+              };
+            };
+          }
+        >;
       };
-      assert.deepEqual(document.servers.map((s) => s.url), [t.kasa.config.publicUrl]);
+      assert.deepEqual(
+        document.servers.map((s) => s.url),
+        [t.kasa.config.publicUrl],
+      );
       assert.deepEqual(Object.keys(document.webhooks).sort(), ['invoice.cancelled', 'invoice.expired', 'invoice.success', 'ping']);
       for (const [type, { post }] of Object.entries(document.webhooks)) {
-        assert.deepEqual(post.parameters.filter((p) => p.in === 'header' && p.required).map((p) => p.name), ['webhook-id', 'webhook-timestamp', 'webhook-signature']);
+        assert.deepEqual(
+          post.parameters.filter((p) => p.in === 'header' && p.required).map((p) => p.name),
+          ['webhook-id', 'webhook-timestamp', 'webhook-signature'],
+        );
         const body = post.requestBody.content['application/json'].schema;
         assert.deepEqual(body.required, ['id', 'type', 'timestamp', 'data']);
         assert.deepEqual(body.properties.type?.enum, [type]);
@@ -197,8 +233,14 @@ describe('operations', () => {
     assert.equal(res.statusCode, 200);
     assert.match(res.headers['content-type'] as string, /^text\/html/);
     const assets = [...res.body.matchAll(/<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"']+)["']/gi)].map((m) => m[1]!);
-    assert.ok(assets.some((a) => a.endsWith('.js')), 'has scripts');
-    assert.ok(assets.some((a) => a.endsWith('.css')), 'has stylesheets');
+    assert.ok(
+      assets.some((a) => a.endsWith('.js')),
+      'has scripts',
+    );
+    assert.ok(
+      assets.some((a) => a.endsWith('.css')),
+      'has stylesheets',
+    );
     for (const asset of assets) {
       assert.doesNotMatch(asset, /^(https?:)?\/\//i, `${asset} is not third-party`);
       const url = new URL(asset, 'http://kasa.local/docs').pathname;
@@ -216,7 +258,12 @@ describe('operations', () => {
   });
 
   test('an unknown route → 404 NOT_FOUND in the envelope', async () => {
-    for (const [method, url] of [['GET', '/nope'], ['POST', '/api/v1/nope'], ['GET', '/admin/v1/nope'], ['DELETE', '/healthz']] as const) {
+    for (const [method, url] of [
+      ['GET', '/nope'],
+      ['POST', '/api/v1/nope'],
+      ['GET', '/admin/v1/nope'],
+      ['DELETE', '/healthz'],
+    ] as const) {
       const res = await t.inject({ method, url });
       assertEnvelope(res, 404, 'NOT_FOUND');
     }

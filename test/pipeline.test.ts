@@ -37,7 +37,11 @@ describe('pipelined statements', { skip: SKIP }, () => {
   });
 
   const laneBackends = async (): Promise<number[]> =>
-    (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1', [PIPELINE_APPLICATION_NAME])).rows.map((r) => r.pid);
+    (
+      await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1', [
+        PIPELINE_APPLICATION_NAME,
+      ])
+    ).rows.map((r) => r.pid);
 
   test('sixty statements in flight at once run on the lanes, each with its own answer or error', async () => {
     const database = await connect({ databaseUrl: url, dataDir: null, poolSizeMax: 2, pipelines: LANES });
@@ -85,11 +89,16 @@ describe('pipelined statements', { skip: SKIP }, () => {
 
       // Right away: answered (by the pool, or by a lane already back).
       const next = await Promise.all(Array.from({ length: 10 }, (_, n) => pipelines.run<{ n: number }>('test_sleep', SLEEP, [0, n])));
-      assert.deepEqual(next.map((rows) => rows[0]!.n), [...Array(10).keys()]);
+      assert.deepEqual(
+        next.map((rows) => rows[0]!.n),
+        [...Array(10).keys()],
+      );
 
       // Statements bring the lanes back: new backends, none of the terminated ones.
-      await waitUntil(async () => (await laneBackends()).length === LANES, 'lanes reconnected', () =>
-        pipelines.run('test_sleep', SLEEP, [0, 0]),
+      await waitUntil(
+        async () => (await laneBackends()).length === LANES,
+        'lanes reconnected',
+        () => pipelines.run('test_sleep', SLEEP, [0, 0]),
       );
       const back = await laneBackends();
       assert.ok(back.every((pid) => !lanes.includes(pid)));
@@ -111,7 +120,10 @@ describe('pipelined statements', { skip: SKIP }, () => {
         assert.equal(outcome.status, 'fulfilled', outcome.status === 'rejected' ? String(outcome.reason) : '');
         return (outcome as PromiseFulfilledResult<{ n: number }[]>).value;
       });
-      assert.deepEqual(rows.map((r) => r[0]!.n), [...Array(20).keys()]);
+      assert.deepEqual(
+        rows.map((r) => r[0]!.n),
+        [...Array(20).keys()],
+      );
     } finally {
       await database.close();
     }
@@ -122,7 +134,10 @@ describe('pipelined statements', { skip: SKIP }, () => {
     const inFlight = Array.from({ length: 10 }, (_, n) => database.prepared<{ n: number }>('test_sleep', SLEEP, [50, n]));
     await database.close();
     const rows = await Promise.all(inFlight);
-    assert.deepEqual(rows.map((r) => r[0]!.n), [...Array(10).keys()]);
+    assert.deepEqual(
+      rows.map((r) => r[0]!.n),
+      [...Array(10).keys()],
+    );
     // The server drops a backend's activity entry as the backend exits, just after the socket closes.
     await waitUntil(async () => (await laneBackends()).length === 0, 'lane backends gone');
   });

@@ -10,8 +10,22 @@ import { UUID_V4 } from './helpers/http.ts';
 
 const BODY_LIMIT = 64 * 1024;
 const INVOICE_FIELDS = [
-  'amount', 'callback_url', 'conversion_rate', 'created_at', 'currency', 'customer_id', 'expires_at', 'external_id',
-  'fail_url', 'invoice_id', 'merchant_usdt', 'paid_at', 'payment_link', 'purpose', 'status', 'success_url',
+  'amount',
+  'callback_url',
+  'conversion_rate',
+  'created_at',
+  'currency',
+  'customer_id',
+  'expires_at',
+  'external_id',
+  'fail_url',
+  'invoice_id',
+  'merchant_usdt',
+  'paid_at',
+  'payment_link',
+  'purpose',
+  'status',
+  'success_url',
 ];
 
 /** Asserts a 200 or 4xx in the documented shape for its status; returns the status. */
@@ -78,18 +92,22 @@ const decimalText = fc.oneof(
 );
 const urlText = fc.oneof(
   fc.webUrl({ withQueryParameters: true, withFragments: true }),
-  fc.constantFrom('https://yoursite.com/hook', 'http://yoursite.com/ok', 'ftp://x.example/', 'javascript:alert(1)', 'https://127.0.0.1/', 'https://u:p@x.example/', '//x.example', 'https://', 'https://[::1]/', 'not a url'),
+  fc.constantFrom(
+    'https://yoursite.com/hook',
+    'http://yoursite.com/ok',
+    'ftp://x.example/',
+    'javascript:alert(1)',
+    'https://127.0.0.1/',
+    'https://u:p@x.example/',
+    '//x.example',
+    'https://',
+    'https://[::1]/',
+    'not a url',
+  ),
   fc.string({ maxLength: 40 }).map((s) => `https://${s}`),
 );
 const anyString = fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 140 }), fc.string({ unit: 'grapheme', maxLength: 140 }));
-const anyValue = fc.oneof(
-  anyString,
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.jsonValue({ maxDepth: 2 }),
-);
+const anyValue = fc.oneof(anyString, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.jsonValue({ maxDepth: 2 }));
 const field = <T>(plausible: fc.Arbitrary<T>) => fc.oneof({ weight: 3, arbitrary: plausible }, { weight: 1, arbitrary: anyValue });
 
 /** Objects over the real field names: mostly plausible values, often wrong ones, keys often missing. */
@@ -159,11 +177,22 @@ const rawBodies = fc.oneof(
   fc.jsonValue().map((v) => JSON.stringify(v)),
   invoiceBodies.map((v) => JSON.stringify(v)),
   // Broken JSON: a valid document cut short, or with a character flipped.
-  fc.tuple(invoiceBodies.map((v) => JSON.stringify(v)), fc.nat()).map(([s, n]) => s.slice(0, n % (s.length + 1))),
-  fc.tuple(fc.jsonValue().map((v) => JSON.stringify(v)), fc.nat(), fc.string({ minLength: 1, maxLength: 1 })).map(([s, n, c]) => {
-    const i = n % (s.length + 1);
-    return s.slice(0, i) + c + s.slice(i + 1);
-  }),
+  fc
+    .tuple(
+      invoiceBodies.map((v) => JSON.stringify(v)),
+      fc.nat(),
+    )
+    .map(([s, n]) => s.slice(0, n % (s.length + 1))),
+  fc
+    .tuple(
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.nat(),
+      fc.string({ minLength: 1, maxLength: 1 }),
+    )
+    .map(([s, n, c]) => {
+      const i = n % (s.length + 1);
+      return s.slice(0, i) + c + s.slice(i + 1);
+    }),
 );
 
 describe('create-invoice never answers bad input with a 5xx', () => {
@@ -270,7 +299,10 @@ describe('create-invoice never answers bad input with a 5xx', () => {
         const value = name.endsWith('_url') ? 'https://yoursite.com/a\u0000b' : 'a\u0000b';
         const res = await post(JSON.stringify({ ...SEED_BODY, external_id: `nul-${name}`, [name]: value }));
         assert.equal(assertDocumentedAnswer(res), 422, `${name}: ${res.body}`);
-        assert.deepEqual(res.json().detail.map((d: { type: string; loc: string[] }) => [d.type, d.loc.join('.')]), [['value_error', `body.${name}`]]);
+        assert.deepEqual(
+          res.json().detail.map((d: { type: string; loc: string[] }) => [d.type, d.loc.join('.')]),
+          [['value_error', `body.${name}`]],
+        );
       }
     });
 
@@ -375,10 +407,32 @@ function sampleOf(schema: JsonSchema): unknown {
 
 /** Ids as they arrive in a URL, already percent-encoded: none of them is a UUID. */
 const MALFORMED_IDS = [
-  'x', '1', '0', '-1', 'null', 'undefined', '%20', '%00', 'a%00b', '%ED%A0%80', '%FF', '%C3%A9', '%F0%9F%98%80',
-  "'%20OR%20'1'%3D'1", '1%3BDROP%20TABLE%20invoices', '%25', '..', '%2E%2E', 'a%2Fb', '00000000-0000-0000-0000-00000000000g',
-  '00000000-0000-0000-0000-0000000000000', '00000000-0000-0000-0000-00000000000', '00000000000000000000000000000000a',
-  'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz', '{00000000-0000-0000-0000-000000000000', 'x'.repeat(5000),
+  'x',
+  '1',
+  '0',
+  '-1',
+  'null',
+  'undefined',
+  '%20',
+  '%00',
+  'a%00b',
+  '%ED%A0%80',
+  '%FF',
+  '%C3%A9',
+  '%F0%9F%98%80',
+  "'%20OR%20'1'%3D'1",
+  '1%3BDROP%20TABLE%20invoices',
+  '%25',
+  '..',
+  '%2E%2E',
+  'a%2Fb',
+  '00000000-0000-0000-0000-00000000000g',
+  '00000000-0000-0000-0000-0000000000000',
+  '00000000-0000-0000-0000-00000000000',
+  '00000000000000000000000000000000a',
+  'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz',
+  '{00000000-0000-0000-0000-000000000000',
+  'x'.repeat(5000),
 ];
 const malformedIds = fc.oneof(
   fc.constantFrom(...MALFORMED_IDS),
@@ -407,7 +461,9 @@ describe('no route answers a malformed id in its path or query with a 5xx', () =
 
   const send = (operation: Operation, pathId: string, queryIds: Record<string, string>) => {
     const path = operation.path.replace(/\{[^}]+\}/g, pathId);
-    const query = Object.entries(queryIds).map(([name, value]) => `${name}=${value}`).join('&');
+    const query = Object.entries(queryIds)
+      .map(([name, value]) => `${name}=${value}`)
+      .join('&');
     return t.inject({
       method: operation.method as 'GET',
       url: query ? `${path}?${query}` : path,
@@ -429,7 +485,10 @@ describe('no route answers a malformed id in its path or query with a 5xx', () =
       await fc.assert(
         fc.asyncProperty(malformedIds, async (id) => {
           const res = await send(operation, id, {});
-          assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${operation.method} ${operation.path} with ${id.slice(0, 80)}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+          assert.ok(
+            res.statusCode >= 400 && res.statusCode < 500,
+            `${operation.method} ${operation.path} with ${id.slice(0, 80)}: ${res.statusCode} ${res.body.slice(0, 300)}`,
+          );
         }),
         { numRuns: 20, examples: MALFORMED_IDS.map((id) => [id]) },
       );

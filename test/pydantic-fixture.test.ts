@@ -28,7 +28,11 @@ describe(`create-invoice answers as FastAPI over Pydantic ${fixture.pydantic}`, 
   test('the fixture probes the documented decisions and both outcomes', () => {
     assert.ok(fixture.cases.length >= 36, `${fixture.cases.length} cases`);
     assert.ok(fixture.cases.some((c) => c.detail === null) && fixture.cases.some((c) => c.detail !== null));
-    for (const decision of ['1', '2', '3']) assert.ok(fixture.cases.some((c) => c.name.includes(`(decision ${decision})`)), `decision ${decision}`);
+    for (const decision of ['1', '2', '3'])
+      assert.ok(
+        fixture.cases.some((c) => c.name.includes(`(decision ${decision})`)),
+        `decision ${decision}`,
+      );
   });
 
   for (const { name, body, detail } of fixture.cases) {
@@ -46,7 +50,10 @@ describe(`create-invoice answers as FastAPI over Pydantic ${fixture.pydantic}`, 
       assert.equal(res.statusCode, 422, res.body);
       const answer = res.json() as { detail: Record<string, unknown>[] };
       assert.deepEqual(answer, { detail });
-      assert.deepEqual(answer.detail.map((issue) => Object.keys(issue)), detail.map((issue) => Object.keys(issue)));
+      assert.deepEqual(
+        answer.detail.map((issue) => Object.keys(issue)),
+        detail.map((issue) => Object.keys(issue)),
+      );
     });
   }
 });

@@ -72,7 +72,11 @@ describe('kasa serve start-up, as an operator meets it', () => {
       const apiKey = server.stdout.match(/Demo merchant API key: (\S+)/)![1]!;
       // Some writes, so the database creates files of its own at run time too.
       const body = { amount: '1500.00', currency_code: 'UAH', customer_id: 'c1', external_id: `modes-${umask}`, callback_url: 'https://yoursite.com/hook' };
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/create-invoice`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, body: JSON.stringify(body) });
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/create-invoice`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+        body: JSON.stringify(body),
+      });
       assert.equal(res.status, 200, await res.text());
       assert.deepEqual(await notOwnerOnly(dataDir), [], 'while running');
       assert.equal(await server.stop(), 0, server.stderr);
@@ -110,12 +114,22 @@ describe('kasa serve start-up, as an operator meets it', () => {
 
   test('DATA_DIR: group-writable is accepted (a shared service group), others-writable never, sticky or not', async () => {
     const base = await tempDir();
-    const cases: [number, boolean][] = [[0o700, true], [0o750, true], [0o770, true], [0o757, false], [0o777, false], [0o1777, false]];
+    const cases: [number, boolean][] = [
+      [0o700, true],
+      [0o750, true],
+      [0o770, true],
+      [0o757, false],
+      [0o777, false],
+      [0o1777, false],
+    ];
     for (const [mode, accepted] of cases) {
       const dir = path.join(base, mode.toString(8));
       await fs.mkdir(dir);
       await fs.chmod(dir, mode);
-      const outcome = await prepareDataDir(dir).then(() => true, (error: Error) => (assert.match(error.message, /chmod 700/), false));
+      const outcome = await prepareDataDir(dir).then(
+        () => true,
+        (error: Error) => (assert.match(error.message, /chmod 700/), false),
+      );
       assert.equal(outcome, accepted, `mode ${mode.toString(8)}`);
     }
     const file = path.join(base, 'a-file');

@@ -8,7 +8,18 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { Webhook } from 'standardwebhooks';
-import { ATTEMPTS_MAX, CLAIM_SCAN_MAX, DeliveryWorker, LEASE_MS, nextStep, PER_TARGET_IN_FLIGHT_MAX, RETRY_AFTER_MS_MAX, RETRY_JITTER_RATIO, RETRY_SCHEDULE_MS, type DeliveryOptions } from '../src/webhooks/delivery.ts';
+import {
+  ATTEMPTS_MAX,
+  CLAIM_SCAN_MAX,
+  DeliveryWorker,
+  LEASE_MS,
+  nextStep,
+  PER_TARGET_IN_FLIGHT_MAX,
+  RETRY_AFTER_MS_MAX,
+  RETRY_JITTER_RATIO,
+  RETRY_SCHEDULE_MS,
+  type DeliveryOptions,
+} from '../src/webhooks/delivery.ts';
 import { connect } from '../src/db/connect.ts';
 import { loadMigrations, migrate } from '../src/db/migrate.ts';
 import { answerView, RESPONSE_BODY_BYTES_MAX } from '../src/webhooks/answer.ts';
@@ -45,7 +56,10 @@ class Harness {
   }
 
   worker(options: DeliveryOptions = {}): DeliveryWorker {
-    return new DeliveryWorker(this.t.kasa.db, this.t.kasa.clock, this.t.kasa.sender, pino({ level: 'silent' }), this.t.kasa.metrics, { random: () => 0.5, ...options });
+    return new DeliveryWorker(this.t.kasa.db, this.t.kasa.clock, this.t.kasa.sender, pino({ level: 'silent' }), this.t.kasa.metrics, {
+      random: () => 0.5,
+      ...options,
+    });
   }
 
   async receiver(host = '127.0.0.1'): Promise<Receiver> {
@@ -220,10 +234,17 @@ describe('webhook messages: content, signatures, targets, merchant endpoints', (
     assert.equal(await h.t.kasa.deals.expireDue(), 0);
     await worker.drain();
 
-    const expected: [string, string, string][] = [[paid, 'invoice.success', 'success'], [cancelled, 'invoice.cancelled', 'cancelled'], [expiring, 'invoice.expired', 'expired']];
+    const expected: [string, string, string][] = [
+      [paid, 'invoice.success', 'success'],
+      [cancelled, 'invoice.cancelled', 'cancelled'],
+      [expiring, 'invoice.expired', 'expired'],
+    ];
     for (const [invoiceId, type, status] of expected) {
       const events = await h.t.database.db.selectFrom('events').select(['id', 'type']).where('invoice_id', '=', invoiceId).execute();
-      assert.deepEqual(events.map((e) => e.type), [type]);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        [type],
+      );
       const deliveries = await h.t.database.db.selectFrom('deliveries').select(['status', 'target_url']).where('invoice_id', '=', invoiceId).execute();
       assert.deepEqual(deliveries, [{ status: 'delivered', target_url: rx.url }]);
       const got = rx.forId(events[0]!.id);
@@ -245,8 +266,14 @@ describe('webhook messages: content, signatures, targets, merchant endpoints', (
     const viaMerchant = await h.cancelledEvent(shop);
     await worker.drain();
     assert.equal((await h.delivery(viaCallback)).target_url, `${callbackRx.url}?order=1`);
-    assert.deepEqual(callbackRx.received.map((r) => [r.path, r.headers['webhook-id']]), [['/hook?order=1', viaCallback]]);
-    assert.deepEqual(merchantRx.received.map((r) => r.headers['webhook-id']), [viaMerchant]);
+    assert.deepEqual(
+      callbackRx.received.map((r) => [r.path, r.headers['webhook-id']]),
+      [['/hook?order=1', viaCallback]],
+    );
+    assert.deepEqual(
+      merchantRx.received.map((r) => r.headers['webhook-id']),
+      [viaMerchant],
+    );
 
     const silent = await h.shop(null);
     const invoiceId = await h.invoice(silent);
@@ -344,12 +371,25 @@ describe('webhook messages: content, signatures, targets, merchant endpoints', (
     assert.deepEqual(
       { ...list.items[0], created_at: undefined },
       {
-        event_id: gone, type: 'invoice.cancelled', invoice_id: goneInvoice, target_url: rx.url, status: 'failed', failure_reason: 'gone',
-        attempts: 1, next_attempt_at: null, last_status: 410, last_error: null, created_at: undefined, delivered_at: null,
+        event_id: gone,
+        type: 'invoice.cancelled',
+        invoice_id: goneInvoice,
+        target_url: rx.url,
+        status: 'failed',
+        failure_reason: 'gone',
+        attempts: 1,
+        next_attempt_at: null,
+        last_status: 410,
+        last_error: null,
+        created_at: undefined,
+        delivered_at: null,
       },
     );
     const failed = (await h.api(shop, 'GET', '/api/v1/webhooks/deliveries?status=failed')).json();
-    assert.deepEqual(failed.items.map((i: { event_id: string }) => i.event_id), [gone]);
+    assert.deepEqual(
+      failed.items.map((i: { event_id: string }) => i.event_id),
+      [gone],
+    );
     const ok = (await h.api(shop, 'GET', '/api/v1/webhooks/deliveries?status=delivered')).json();
     assert.deepEqual(new Set(ok.items.map((i: { event_id: string }) => i.event_id)), new Set([eventId, delivered]));
     assert.deepEqual((await h.api(shop, 'GET', `/api/v1/webhooks/deliveries?invoice_id=${goneInvoice}&status=delivered`)).json(), { items: [] });
@@ -378,7 +418,10 @@ describe('webhook messages: content, signatures, targets, merchant endpoints', (
     const after = (await h.api(shop, 'GET', `/api/v1/webhooks/deliveries/${gone}`)).json();
     assert.equal(after.status, 'delivered');
     assert.equal(after.failure_reason, null);
-    assert.deepEqual(after.attempts.map((a: { status_code: number }) => a.status_code), [410, 200]);
+    assert.deepEqual(
+      after.attempts.map((a: { status_code: number }) => a.status_code),
+      [410, 200],
+    );
     assert.equal(rx.forId(gone).length, 2);
     assert.equal(rx.forId(gone)[1]!.body, rx.forId(gone)[0]!.body);
 
@@ -413,7 +456,11 @@ describe('webhook messages: content, signatures, targets, merchant endpoints', (
     h.t.clock.advance(42_000);
     await h.cancelledEvent(shop);
     const counts = async () => {
-      const rows = await h.t.database.db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('status').execute();
+      const rows = await h.t.database.db
+        .selectFrom('deliveries')
+        .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
+        .groupBy('status')
+        .execute();
       const c: Record<string, number> = { pending: 0, delivered: 0, failed: 0 };
       for (const row of rows) c[row.status] = Number(row.n);
       return c;
@@ -493,14 +540,23 @@ describe('webhook retries', () => {
 
     const log = (await h.api(shop, 'GET', `/api/v1/webhooks/deliveries/${eventId}`)).json();
     assert.equal(log.status, 'delivered');
-    assert.deepEqual(log.attempts.map((a: { status_code: number }) => a.status_code), [500, 500, 500, 500, 500, 200]);
-    assert.deepEqual(log.attempts.slice(0, 5).map((a: { response_body: string }) => a.response_body), [1, 2, 3, 4, 5].map((n) => `failure ${n}`));
+    assert.deepEqual(
+      log.attempts.map((a: { status_code: number }) => a.status_code),
+      [500, 500, 500, 500, 500, 200],
+    );
+    assert.deepEqual(
+      log.attempts.slice(0, 5).map((a: { response_body: string }) => a.response_body),
+      [1, 2, 3, 4, 5].map((n) => `failure ${n}`),
+    );
     for (const a of log.attempts) {
       assert.ok(Number.isInteger(a.duration_ms) && a.duration_ms >= 0);
       assert.equal(a.error, null);
     }
     const times = log.attempts.map((a: { attempted_at: string }) => Date.parse(a.attempted_at));
-    assert.deepEqual(times.slice(1).map((t: number, i: number) => t - times[i]), RETRY_SCHEDULE_MS.slice(0, 5));
+    assert.deepEqual(
+      times.slice(1).map((t: number, i: number) => t - times[i]),
+      RETRY_SCHEDULE_MS.slice(0, 5),
+    );
   });
 
   test('after the 10th failed attempt the delivery is failed (attempts_exhausted)', async () => {
@@ -545,7 +601,10 @@ describe('webhook retries', () => {
   test('a 3xx is a failed attempt and its Location is never requested', async () => {
     const rx = await h.receiver();
     const trap = await h.receiver();
-    rx.reply = (_r, n) => ({ status: n === 0 ? 302 : 301, headers: { location: n === 0 ? 'http://169.254.169.254/latest/meta-data/' : `${trap.url}/followed` } });
+    rx.reply = (_r, n) => ({
+      status: n === 0 ? 302 : 301,
+      headers: { location: n === 0 ? 'http://169.254.169.254/latest/meta-data/' : `${trap.url}/followed` },
+    });
     const shop = await h.shop(rx.url);
     const eventId = await h.cancelledEvent(shop);
     await worker.drain();
@@ -588,27 +647,54 @@ describe('webhook retries', () => {
     const failed: AttemptResult = { statusCode: 500, durationMs: 1, responseBody: null, error: null, retryAfterSeconds: null };
     for (let attempt = 1; attempt < ATTEMPTS_MAX; attempt++) {
       const base = RETRY_SCHEDULE_MS[attempt - 1]!;
-      assert.deepEqual(nextStep(attempt, failed, () => 0.5), { status: 'pending', retryInMs: base });
+      assert.deepEqual(
+        nextStep(attempt, failed, () => 0.5),
+        { status: 'pending', retryInMs: base },
+      );
       for (const r of [0, 0.001, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999999]) {
         const step = nextStep(attempt, failed, () => r);
         assert.equal(step.status, 'pending');
         if (step.status !== 'pending') continue;
         assert.ok(Math.abs(step.retryInMs - base) <= base * RETRY_JITTER_RATIO, `attempt ${attempt}, random ${r}: ${step.retryInMs}`);
       }
-      assert.deepEqual(nextStep(attempt, failed, () => 0), { status: 'pending', retryInMs: Math.round(base * 0.9) });
+      assert.deepEqual(
+        nextStep(attempt, failed, () => 0),
+        { status: 'pending', retryInMs: Math.round(base * 0.9) },
+      );
     }
-    assert.deepEqual(nextStep(ATTEMPTS_MAX, failed, () => 0.5), { status: 'failed', reason: 'attempts_exhausted' });
-    assert.deepEqual(nextStep(3, { ...failed, statusCode: 204 }, () => 0.5), { status: 'delivered' });
-    assert.deepEqual(nextStep(3, { ...failed, statusCode: 410 }, () => 0.5), { status: 'failed', reason: 'gone' });
-    assert.deepEqual(nextStep(1, { ...failed, statusCode: 302 }, () => 0.5), { status: 'pending', retryInMs: 5_000 });
-    assert.deepEqual(nextStep(1, { ...failed, statusCode: null, error: 'ECONNREFUSED' }, () => 0.5), { status: 'pending', retryInMs: 5_000 });
-    assert.deepEqual(nextStep(1, { ...failed, statusCode: 429, retryAfterSeconds: 10 ** 9 }, () => 0.5), { status: 'pending', retryInMs: RETRY_AFTER_MS_MAX });
+    assert.deepEqual(
+      nextStep(ATTEMPTS_MAX, failed, () => 0.5),
+      { status: 'failed', reason: 'attempts_exhausted' },
+    );
+    assert.deepEqual(
+      nextStep(3, { ...failed, statusCode: 204 }, () => 0.5),
+      { status: 'delivered' },
+    );
+    assert.deepEqual(
+      nextStep(3, { ...failed, statusCode: 410 }, () => 0.5),
+      { status: 'failed', reason: 'gone' },
+    );
+    assert.deepEqual(
+      nextStep(1, { ...failed, statusCode: 302 }, () => 0.5),
+      { status: 'pending', retryInMs: 5_000 },
+    );
+    assert.deepEqual(
+      nextStep(1, { ...failed, statusCode: null, error: 'ECONNREFUSED' }, () => 0.5),
+      { status: 'pending', retryInMs: 5_000 },
+    );
+    assert.deepEqual(
+      nextStep(1, { ...failed, statusCode: 429, retryAfterSeconds: 10 ** 9 }, () => 0.5),
+      { status: 'pending', retryInMs: RETRY_AFTER_MS_MAX },
+    );
 
     // Through the worker: the lowest and highest jitter.
     const rx = await h.receiver();
     rx.reply = () => ({ status: 500 });
     const shop = await h.shop(rx.url);
-    for (const [random, expected] of [[() => 0, 4_500], [() => 0.999, 5_499]] as const) {
+    for (const [random, expected] of [
+      [() => 0, 4_500],
+      [() => 0.999, 5_499],
+    ] as const) {
       const eventId = await h.cancelledEvent(shop);
       await h.worker({ random }).drain();
       assert.equal(await delay(eventId), expected);
@@ -618,7 +704,7 @@ describe('webhook retries', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () => {
+describe('webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless', () => {
   let worker: DeliveryWorker;
 
   before(() => {
@@ -637,7 +723,11 @@ describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () 
   async function attempts(shop: Shop, eventId: string) {
     const res = await h.api(shop, 'GET', `/api/v1/webhooks/deliveries/${eventId}`);
     assert.equal(res.statusCode, 200, res.body);
-    return res.json() as { status: string; failure_reason: string | null; attempts: { status_code: number | null; response_body: string | null; response_body_encoding: string | null; error: string | null }[] };
+    return res.json() as {
+      status: string;
+      failure_reason: string | null;
+      attempts: { status_code: number | null; response_body: string | null; response_body_encoding: string | null; error: string | null }[];
+    };
   }
 
   async function storedAnswers(eventId: string): Promise<Buffer[]> {
@@ -670,10 +760,13 @@ describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () 
     assert.equal(rx.received.length, 2);
 
     const log = await attempts(shop, eventId);
-    assert.deepEqual(log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]), [
-      [500, '{"ok":true}\u0000trailer', 'utf8'],
-      [200, '{"ok":true}\u0000trailer', 'utf8'],
-    ]);
+    assert.deepEqual(
+      log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]),
+      [
+        [500, '{"ok":true}\u0000trailer', 'utf8'],
+        [200, '{"ok":true}\u0000trailer', 'utf8'],
+      ],
+    );
     assert.deepEqual(await storedAnswers(eventId), [NUL_ANSWER, NUL_ANSWER], 'the exact bytes are stored');
   });
 
@@ -689,10 +782,13 @@ describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () 
     assert.deepEqual([d.status, d.failure_reason, d.attempts], ['failed', 'gone', 2]);
 
     const log = await attempts(shop, eventId);
-    assert.deepEqual(log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]), [
-      [503, INVALID_UTF8.toString('base64'), 'base64'],
-      [410, INVALID_UTF8.toString('base64'), 'base64'],
-    ]);
+    assert.deepEqual(
+      log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]),
+      [
+        [503, INVALID_UTF8.toString('base64'), 'base64'],
+        [410, INVALID_UTF8.toString('base64'), 'base64'],
+      ],
+    );
     assert.deepEqual(Buffer.from(log.attempts[0]!.response_body!, 'base64'), INVALID_UTF8);
     assert.deepEqual(await storedAnswers(eventId), [INVALID_UTF8, INVALID_UTF8]);
   });
@@ -732,7 +828,10 @@ describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () 
     await worker.drain();
     assert.equal((await h.delivery(eventId)).status, 'delivered');
     const log = await attempts(shop, eventId);
-    assert.deepEqual(log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]), [[200, `streaming:${'x'.repeat(RESPONSE_BODY_BYTES_MAX - 10)}`, 'utf8']]);
+    assert.deepEqual(
+      log.attempts.map((a) => [a.status_code, a.response_body, a.response_body_encoding]),
+      [[200, `streaming:${'x'.repeat(RESPONSE_BODY_BYTES_MAX - 10)}`, 'utf8']],
+    );
     await waitUntil(() => rx.endlessBytesWritten.length === 1, 'the receiver to see the connection dropped');
   });
 
@@ -747,7 +846,7 @@ describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () 
     }
   });
 
-  test('the test ping answers 200 with the receiver\'s answer whatever its bytes', async () => {
+  test("the test ping answers 200 with the receiver's answer whatever its bytes", async () => {
     const rx = await h.receiver();
     const answers: { body: Buffer | string; endless?: boolean; shown: [string, string] }[] = [
       { body: NUL_ANSWER, shown: ['{"ok":true}\u0000trailer', 'utf8'] },
@@ -765,7 +864,10 @@ describe("webhook answers of any bytes: NUL, invalid UTF-8, 1 MiB, endless", () 
       const body = ping.json();
       assert.deepEqual([body.delivered, body.status_code, body.response_body, body.response_body_encoding, body.error], [true, 200, ...answer.shown, null]);
       const log = await attempts(shop, body.event_id);
-      assert.deepEqual(log.attempts.map((a) => [a.response_body, a.response_body_encoding]), [answer.shown]);
+      assert.deepEqual(
+        log.attempts.map((a) => [a.response_body, a.response_body_encoding]),
+        [answer.shown],
+      );
     }
   });
 });
@@ -795,7 +897,11 @@ describe('test pings in flight are bounded per merchant and per target host', ()
     const rx = await h.receiver();
     rx.reply = () => 'hold';
     const shop = await h.shop(rx.url);
-    const { refused, all } = await burst(Array.from({ length: 60 }, () => shop), rx, TEST_PINGS_IN_FLIGHT_MAX);
+    const { refused, all } = await burst(
+      Array.from({ length: 60 }, () => shop),
+      rx,
+      TEST_PINGS_IN_FLIGHT_MAX,
+    );
     assert.equal(refused.length, 60 - TEST_PINGS_IN_FLIGHT_MAX);
     // A held ping ends within the delivery timeout: that is when a slot is sure to be free.
     for (const res of refused) assertBusy(res, 'merchant', TEST_PINGS_IN_FLIGHT_MAX, DELIVERY_TIMEOUT_MS / 1000);
@@ -811,7 +917,10 @@ describe('test pings in flight are bounded per merchant and per target host', ()
 
     rx.release(200);
     const answers = await all;
-    assert.deepEqual(answers.filter((r) => r.statusCode === 200).map((r) => r.json().delivered), Array(TEST_PINGS_IN_FLIGHT_MAX).fill(true));
+    assert.deepEqual(
+      answers.filter((r) => r.statusCode === 200).map((r) => r.json().delivered),
+      Array(TEST_PINGS_IN_FLIGHT_MAX).fill(true),
+    );
     // The slots are free again.
     rx.reply = () => ({ status: 200 });
     const again = await h.api(shop, 'POST', '/api/v1/webhooks/test');
@@ -929,7 +1038,8 @@ describe('webhook worker concurrency', () => {
 
     const worker = h.worker({ inFlightMax: 8, perTargetMax: 2 });
     await waitUntil(
-      async () => (await h.t.database.db.selectFrom('deliveries').select('status').where('event_id', 'in', fastEvents).execute()).every((r) => r.status === 'delivered'),
+      async () =>
+        (await h.t.database.db.selectFrom('deliveries').select('status').where('event_id', 'in', fastEvents).execute()).every((r) => r.status === 'delivered'),
       "the healthy target's deliveries",
       () => worker.claimAndSend(),
     );
@@ -946,7 +1056,10 @@ describe('webhook worker concurrency', () => {
     for (let i = 0; i < 8; i++) await h.cancelledEvent(shop);
     const worker = h.worker({ inFlightMax: 3, perTargetMax: 10 });
     const claimed = await Promise.all([1, 2, 3, 4].map(() => worker.claimAndSend()));
-    assert.equal(claimed.reduce((a, b) => a + b, 0), 3);
+    assert.equal(
+      claimed.reduce((a, b) => a + b, 0),
+      3,
+    );
     await waitUntil(() => rx.heldCount === 3, 'three requests');
     rx.reply = () => ({ status: 200 });
     rx.release(200);
@@ -961,7 +1074,10 @@ describe('webhook worker concurrency', () => {
     for (let i = 0; i < 25; i++) events.push(await h.cancelledEvent(shop));
     await h.worker({ perTargetMax: 1 }).drain();
     const rows = await h.t.database.db.selectFrom('deliveries').select('status').where('event_id', 'in', events).execute();
-    assert.deepEqual(rows.map((r) => r.status), events.map(() => 'delivered'));
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      events.map(() => 'delivered'),
+    );
     assert.equal(rx.received.length, 25);
   });
 
@@ -986,7 +1102,6 @@ describe('webhook worker concurrency', () => {
     assert.equal((await h.delivery(eventId)).status, 'delivered');
   });
 });
-
 
 // ---------------------------------------------------------------------------------------------
 
@@ -1032,7 +1147,16 @@ describe('webhook SSRF guard (private targets not allowed)', () => {
   test('IP-literal targets are refused without any network', async () => {
     const sender = new WebhookSender(false);
     try {
-      for (const url of ['http://127.0.0.1:1/', 'http://2130706433:1/', 'http://0x7f.1:1/', 'http://[::1]:1/', 'http://[::ffff:7f00:1]:1/', 'https://169.254.169.254/latest', 'http://10.0.0.1:1/', 'http://[fd00::1]:1/']) {
+      for (const url of [
+        'http://127.0.0.1:1/',
+        'http://2130706433:1/',
+        'http://0x7f.1:1/',
+        'http://[::1]:1/',
+        'http://[::ffff:7f00:1]:1/',
+        'https://169.254.169.254/latest',
+        'http://10.0.0.1:1/',
+        'http://[fd00::1]:1/',
+      ]) {
         const result = await sender.send(url, { 'content-type': 'application/json' }, '{}');
         assert.equal(result.statusCode, null, url);
         assert.match(result.error ?? '', /^blocked: target address .* is blocked$/, url);
@@ -1044,11 +1168,40 @@ describe('webhook SSRF guard (private targets not allowed)', () => {
 
   test('every blocked address class is refused; public addresses are allowed', () => {
     const blocked = [
-      '127.0.0.1', '127.255.255.254', '10.0.0.1', '10.255.255.255', '172.16.0.1', '172.31.255.255', '192.168.0.1', '192.168.255.255',
-      '169.254.169.254', '169.254.0.1', '100.64.0.1', '100.127.255.255', '0.0.0.0', '0.1.2.3', '224.0.0.1', '239.255.255.255',
-      '240.0.0.1', '255.255.255.255', '192.0.2.1', '198.18.0.1',
-      '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'febf::1', 'ff02::1',
-      '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:a9fe:a9fe', '::127.0.0.1', '64:ff9b::7f00:1', '2002:7f00:1::',
+      '127.0.0.1',
+      '127.255.255.254',
+      '10.0.0.1',
+      '10.255.255.255',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.0.1',
+      '192.168.255.255',
+      '169.254.169.254',
+      '169.254.0.1',
+      '100.64.0.1',
+      '100.127.255.255',
+      '0.0.0.0',
+      '0.1.2.3',
+      '224.0.0.1',
+      '239.255.255.255',
+      '240.0.0.1',
+      '255.255.255.255',
+      '192.0.2.1',
+      '198.18.0.1',
+      '::1',
+      '::',
+      'fc00::1',
+      'fd12:3456::1',
+      'fe80::1',
+      'febf::1',
+      'ff02::1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '::ffff:10.0.0.1',
+      '::ffff:a9fe:a9fe',
+      '::127.0.0.1',
+      '64:ff9b::7f00:1',
+      '2002:7f00:1::',
       'not-an-address',
     ];
     for (const address of blocked) assert.equal(isBlockedAddress(address), true, address);
@@ -1077,7 +1230,9 @@ describe('migration 007: the answers already logged are kept', () => {
       const event = '00000000-0000-4000-8000-000000000002';
       const answers = ['ok', 'Дякую, отримано ✓', '', null];
       await sql`INSERT INTO merchants (id, name, webhook_secret) VALUES (${merchant}::uuid, 'Old shop', 'whsec_x')`.execute(db);
-      await sql`INSERT INTO events (id, merchant_id, invoice_id, type, payload, created_at) VALUES (${event}::uuid, ${merchant}::uuid, NULL, 'ping', '{}', now())`.execute(db);
+      await sql`INSERT INTO events (id, merchant_id, invoice_id, type, payload, created_at) VALUES (${event}::uuid, ${merchant}::uuid, NULL, 'ping', '{}', now())`.execute(
+        db,
+      );
       await sql`INSERT INTO deliveries (event_id, merchant_id, target_url, target_host, next_attempt_at, created_at, updated_at)
                 VALUES (${event}::uuid, ${merchant}::uuid, 'https://shop.example/hook', 'shop.example', now(), now(), now())`.execute(db);
       for (const answer of answers) {
@@ -1085,10 +1240,19 @@ describe('migration 007: the answers already logged are kept', () => {
                   VALUES (${event}::uuid, ${merchant}::uuid, now(), 200, 1, ${answer})`.execute(db);
       }
 
-      assert.deepEqual(await migrate(db), (await loadMigrations()).filter((m) => m.version >= 7).map((m) => m.name));
+      assert.deepEqual(
+        await migrate(db),
+        (await loadMigrations()).filter((m) => m.version >= 7).map((m) => m.name),
+      );
       const rows = await db.selectFrom('delivery_attempts').select('response_body').orderBy('id').execute();
-      assert.deepEqual(rows.map((r) => (r.response_body === null ? null : Buffer.from(r.response_body))), answers.map((a) => (a === null ? null : Buffer.from(a, 'utf8'))));
-      assert.deepEqual(rows.map((r) => answerView(r.response_body)), answers.map((a) => ({ response_body: a, response_body_encoding: a === null ? null : 'utf8' })));
+      assert.deepEqual(
+        rows.map((r) => (r.response_body === null ? null : Buffer.from(r.response_body))),
+        answers.map((a) => (a === null ? null : Buffer.from(a, 'utf8'))),
+      );
+      assert.deepEqual(
+        rows.map((r) => answerView(r.response_body)),
+        answers.map((a) => ({ response_body: a, response_body_encoding: a === null ? null : 'utf8' })),
+      );
     } finally {
       await database.close();
       await scratch?.drop();

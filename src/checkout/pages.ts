@@ -61,22 +61,30 @@ export function awaitingPaymentPage(c: Chrome, s: InvoiceSummary, deal: DealDeta
     title: t.title,
     noscriptRefreshSeconds: NOSCRIPT_REFRESH_AWAITING_SECONDS,
     polling,
-    content: html`
-      ${merchantHeader(c, s)}
+    content: html` ${merchantHeader(c, s)}
       <section class="panel">
         <p class="label">${t.transferExactly}</p>
         <p class="amount"><span class="value" id="amount">${s.amount}</span> <span class="currency">${s.currency}</span>${copyButton(c, s.amount)}</p>
         <p class="hint">${t.amountHint}</p>
         <dl class="requisite">
-          <div class="field pan"><dt>${t.toCard}</dt><dd><span class="card-number" id="card-number">${groupCard(deal.cardNumber)}</span>${copyButton(c, deal.cardNumber)}</dd></div>
-          <div class="field"><dt>${t.bank}</dt><dd>${deal.bankName}</dd></div>
-          <div class="field"><dt>${t.holder}</dt><dd>${deal.holderName}</dd></div>
+          <div class="field pan">
+            <dt>${t.toCard}</dt>
+            <dd><span class="card-number" id="card-number">${groupCard(deal.cardNumber)}</span>${copyButton(c, deal.cardNumber)}</dd>
+          </div>
+          <div class="field">
+            <dt>${t.bank}</dt>
+            <dd>${deal.bankName}</dd>
+          </div>
+          <div class="field">
+            <dt>${t.holder}</dt>
+            <dd>${deal.holderName}</dd>
+          </div>
         </dl>
       </section>
       ${countdown(c, s)}
       <form class="paid" method="post" action="${c.pagePath}/paid">
-        <input type="hidden" name="_csrf" value="${csrfToken}">
-        <input type="hidden" name="lang" value="${c.lang}">
+        <input type="hidden" name="_csrf" value="${csrfToken}" />
+        <input type="hidden" name="lang" value="${c.lang}" />
         <button type="submit" class="primary" id="paid">${t.paidButton}</button>
         <p class="hint">${t.paidHint}</p>
       </form>`,
@@ -89,16 +97,23 @@ export function confirmingPage(c: Chrome, s: InvoiceSummary, deal: DealDetails, 
     title: t.waitingTitle,
     noscriptRefreshSeconds: NOSCRIPT_REFRESH_CONFIRMING_SECONDS,
     polling,
-    content: html`
-      ${merchantHeader(c, s)}
-      ${notice('waiting', t.waitingTitle, t.waitingText)}
+    content: html` ${merchantHeader(c, s)} ${notice('waiting', t.waitingTitle, t.waitingText)}
       <section class="panel">
         <p class="label">${t.paymentDetails}</p>
         <p class="amount"><span class="value">${s.amount}</span> <span class="currency">${s.currency}</span></p>
         <dl class="requisite">
-          <div class="field pan"><dt>${t.toCard}</dt><dd><span class="card-number">${groupCard(deal.cardNumber)}</span></dd></div>
-          <div class="field"><dt>${t.bank}</dt><dd>${deal.bankName}</dd></div>
-          <div class="field"><dt>${t.holder}</dt><dd>${deal.holderName}</dd></div>
+          <div class="field pan">
+            <dt>${t.toCard}</dt>
+            <dd><span class="card-number">${groupCard(deal.cardNumber)}</span></dd>
+          </div>
+          <div class="field">
+            <dt>${t.bank}</dt>
+            <dd>${deal.bankName}</dd>
+          </div>
+          <div class="field">
+            <dt>${t.holder}</dt>
+            <dd>${deal.holderName}</dd>
+          </div>
         </dl>
       </section>
       ${countdown(c, s)}`,
@@ -111,11 +126,7 @@ export function assigningPage(c: Chrome, s: InvoiceSummary, polling: Polling): s
     title: t.assigningTitle,
     refreshSeconds: ASSIGNING_REFRESH_SECONDS,
     polling,
-    content: html`
-      ${merchantHeader(c, s)}
-      ${notice('waiting', t.assigningTitle, t.assigningText)}
-      ${amountPanel(c, s)}
-      ${countdown(c, s)}`,
+    content: html` ${merchantHeader(c, s)} ${notice('waiting', t.assigningTitle, t.assigningText)} ${amountPanel(c, s)} ${countdown(c, s)}`,
   });
 }
 
@@ -125,18 +136,17 @@ export function unavailablePage(c: Chrome, s: InvoiceSummary, polling: Polling):
     title: t.unavailableTitle,
     refreshSeconds: UNAVAILABLE_REFRESH_SECONDS,
     polling,
-    content: html`
-      ${merchantHeader(c, s)}
-      ${notice('alert', t.unavailableTitle, t.unavailableText)}
-      ${amountPanel(c, s)}`,
+    content: html` ${merchantHeader(c, s)} ${notice('alert', t.unavailableTitle, t.unavailableText)} ${amountPanel(c, s)}`,
   });
 }
 
 export function finalPage(c: Chrome, status: FinalStatus): string {
   const t = STRINGS[c.lang];
   const [tone, title, text]: [string, StringKey, StringKey] =
-    status === 'success' ? ['done', 'successTitle', 'successText']
-      : status === 'expired' ? ['failed', 'expiredTitle', 'expiredText']
+    status === 'success'
+      ? ['done', 'successTitle', 'successText']
+      : status === 'expired'
+        ? ['failed', 'expiredTitle', 'expiredText']
         : ['failed', 'cancelledTitle', 'cancelledText'];
   return layout(c, { title: t[title], content: notice(tone, t[title], t[text]) });
 }
@@ -153,8 +163,7 @@ export function leavingPage(c: Chrome, status: FinalStatus, target: string): str
   return layout(c, {
     title: t[title],
     redirectTo: target,
-    content: html`
-      ${notice(tone, t[title], '')}
+    content: html` ${notice(tone, t[title], '')}
       <p><a class="button" href="${target}" rel="noreferrer">${t.continue}</a></p>`,
   });
 }
@@ -169,9 +178,8 @@ export function formExpiredPage(c: Chrome): string {
   const t = STRINGS[c.lang];
   return layout(c, {
     title: t.formExpiredTitle,
-    content: html`
-      ${notice('alert', t.formExpiredTitle, t.formExpiredText)}
-      ${c.pagePath ? html`<p><a class="button" href="${withLang(c.pagePath, c.lang)}">${t.backToPayment}</a></p>` : null}`,
+    content: html` ${notice('alert', t.formExpiredTitle, t.formExpiredText)}
+    ${c.pagePath ? html`<p><a class="button" href="${withLang(c.pagePath, c.lang)}">${t.backToPayment}</a></p>` : null}`,
   });
 }
 
@@ -193,16 +201,18 @@ interface LayoutOptions {
 function layout(c: Chrome, o: LayoutOptions): string {
   const t = STRINGS[c.lang];
   const p = o.polling;
-  return '<!doctype html>\n' + html`<html lang="${c.lang}">
+  return (
+    '<!doctype html>\n' +
+    html`<html lang="${c.lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
 <meta name="referrer" content="no-referrer">
 <meta name="color-scheme" content="light dark">
-${o.refreshSeconds ? html`<meta http-equiv="refresh" content="${o.refreshSeconds}">` : null}
-${o.redirectTo ? html`<meta http-equiv="refresh" content="0;url=${o.redirectTo}">` : null}
-${o.noscriptRefreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${o.noscriptRefreshSeconds}"></noscript>` : null}
+${o.refreshSeconds ? html`<meta http-equiv="refresh" content="${o.refreshSeconds}" />` : null}
+${o.redirectTo ? html`<meta http-equiv="refresh" content="0;url=${o.redirectTo}" />` : null}
+${o.noscriptRefreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${o.noscriptRefreshSeconds}" /></noscript>` : null}
 <title>${o.title}</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="${c.cssUrl}">
@@ -218,41 +228,40 @@ ${c.pagePath ? languageSwitch(c) : null}
 </footer>
 </body>
 </html>
-`.value;
+`.value
+  );
 }
 
 function merchantHeader(c: Chrome, s: InvoiceSummary): Html {
   const t = STRINGS[c.lang];
-  return html`
-      <header class="merchant">
-        <p class="eyebrow">${t.payTo}</p>
-        <h1>${s.merchantName}</h1>
-        ${s.purpose ? html`<p class="purpose"><span class="sr">${t.purpose}: </span>${s.purpose}</p>` : null}
-      </header>`;
+  return html` <header class="merchant">
+    <p class="eyebrow">${t.payTo}</p>
+    <h1>${s.merchantName}</h1>
+    ${s.purpose ? html`<p class="purpose"><span class="sr">${t.purpose}: </span>${s.purpose}</p>` : null}
+  </header>`;
 }
 
 function amountPanel(c: Chrome, s: InvoiceSummary): Html {
   const t = STRINGS[c.lang];
-  return html`
-      <section class="panel">
-        <p class="label">${t.amount}</p>
-        <p class="amount"><span class="value">${s.amount}</span> <span class="currency">${s.currency}</span></p>
-      </section>`;
+  return html` <section class="panel">
+    <p class="label">${t.amount}</p>
+    <p class="amount"><span class="value">${s.amount}</span> <span class="currency">${s.currency}</span></p>
+  </section>`;
 }
 
 function notice(tone: string, title: string, text: string): Html {
-  return html`
-      <section class="notice ${tone}">
-        <div class="icon" aria-hidden="true"></div>
-        <h2>${title}</h2>
-        ${text ? html`<p>${text}</p>` : null}
-      </section>`;
+  return html` <section class="notice ${tone}">
+    <div class="icon" aria-hidden="true"></div>
+    <h2>${title}</h2>
+    ${text ? html`<p>${text}</p>` : null}
+  </section>`;
 }
 
 function countdown(c: Chrome, s: InvoiceSummary): Html {
   const t = STRINGS[c.lang];
-  return html`
-      <p class="timer">${t.timeLeft}: <time id="countdown" datetime="${isoSeconds(s.expiresAt)}" data-seconds-left="${s.secondsLeft}">${formatDuration(s.secondsLeft)}</time></p>`;
+  return html` <p class="timer">
+    ${t.timeLeft}: <time id="countdown" datetime="${isoSeconds(s.expiresAt)}" data-seconds-left="${s.secondsLeft}">${formatDuration(s.secondsLeft)}</time>
+  </p>`;
 }
 
 /** Hidden until pay.js shows it: without JavaScript a copy button could do nothing. */

@@ -19,8 +19,18 @@ import { model, string, type KasaApp } from '../http/validation.ts';
 import { formatFiat } from '../money.ts';
 import { chooseLang, isLang, type Lang } from './i18n.ts';
 import {
-  assigningPage, awaitingPaymentPage, confirmingPage, finalPage, formExpiredPage, leavingPage, notFoundPage, unavailablePage, withLang,
-  type Chrome, type InvoiceSummary, type Polling,
+  assigningPage,
+  awaitingPaymentPage,
+  confirmingPage,
+  finalPage,
+  formExpiredPage,
+  leavingPage,
+  notFoundPage,
+  unavailablePage,
+  withLang,
+  type Chrome,
+  type InvoiceSummary,
+  type Polling,
 } from './pages.ts';
 
 /** Polling every 3 s is 20 a minute; a few tabs or customers behind one NAT stay well within. */
@@ -54,7 +64,10 @@ const tags = ['payment page'];
 // The customer's browser carries no credentials: the invoice id in the link is the capability.
 const security: [] = [];
 const htmlPage = (description: string) => textResponse('text/html', description);
-const redirect = (description: string) => ({ description, headers: { location: { type: 'string', format: 'uri', description: 'Where the browser goes next' } } });
+const redirect = (description: string) => ({
+  description,
+  headers: { location: { type: 'string', format: 'uri', description: 'Where the browser goes next' } },
+});
 // Any text: a malformed id is an unknown invoice (a 404 page), not a validation error.
 const invoiceIdParams = model({ invoice_id: string({ description: 'The invoice id from payment_link' }) });
 const statusObject = {
@@ -82,7 +95,10 @@ function loadAsset(name: string, type: string): Asset {
 }
 
 /** pageTokenKey: the installation's key binding a form's token to its invoice (settings.page_token_key). */
-export async function checkoutRoutes(app: KasaApp, { deals, clock, publicUrl, pageTokenKey }: { deals: Deals; clock: Clock; publicUrl: string; pageTokenKey: string }) {
+export async function checkoutRoutes(
+  app: KasaApp,
+  { deals, clock, publicUrl, pageTokenKey }: { deals: Deals; clock: Clock; publicUrl: string; pageTokenKey: string },
+) {
   const css = loadAsset('pay.css', 'text/css; charset=utf-8');
   const js = loadAsset('pay.js', 'text/javascript; charset=utf-8');
 
@@ -137,7 +153,8 @@ export async function checkoutRoutes(app: KasaApp, { deals, clock, publicUrl, pa
     {
       schema: {
         summary: 'The payment page (HTML)',
-        description: "Opens the invoice's deal on the first view of a pending invoice. 303 to success_url / fail_url once final; 404 page for an unknown invoice.",
+        description:
+          "Opens the invoice's deal on the first view of a pending invoice. 303 to success_url / fail_url once final; 404 page for an unknown invoice.",
         operationId: 'getPaymentPage',
         tags,
         security,
@@ -159,7 +176,14 @@ export async function checkoutRoutes(app: KasaApp, { deals, clock, publicUrl, pa
   app.get(
     '/pay/:invoice_id/status',
     {
-      schema: { summary: "The payment page's status, for its polling (read-only)", operationId: 'getPaymentStatus', tags, security, params: invoiceIdParams.schema, response: { 200: statusObject } },
+      schema: {
+        summary: "The payment page's status, for its polling (read-only)",
+        operationId: 'getPaymentStatus',
+        tags,
+        security,
+        params: invoiceIdParams.schema,
+        response: { 200: statusObject },
+      },
       config: {
         rateLimit: { max: STATUS_REQUESTS_PER_MINUTE_MAX, timeWindow: 60_000 },
         errorDocs: { 404: 'INVOICE_NOT_FOUND', 429: 'RATE_LIMITED (per client address; Retry-After header)' },

@@ -102,9 +102,18 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   }
   if (command === 'migrate') {
     const config = loadConfig(io.env);
-    const [{ connect }, { migrate }, { restrictNewFiles }] = await Promise.all([import('../db/connect.ts'), import('../db/migrate.ts'), import('../data-dir.ts')]);
+    const [{ connect }, { migrate }, { restrictNewFiles }] = await Promise.all([
+      import('../db/connect.ts'),
+      import('../db/migrate.ts'),
+      import('../data-dir.ts'),
+    ]);
     restrictNewFiles();
-    const database = await connect({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir, poolSizeMax: config.databasePoolSize, pipelines: 0 });
+    const database = await connect({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.databaseUrl ? null : config.dataDir,
+      poolSizeMax: config.databasePoolSize,
+      pipelines: 0,
+    });
     try {
       const applied = await migrate(database.db);
       io.stdout(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
@@ -155,7 +164,11 @@ async function admin(command: string, sub: string | undefined, arg: string | und
     }
     case 'merchant webhook-secret': {
       const rotated = await api.request<Row>('POST', `/admin/v1/merchants/${encodeURIComponent(need('ID', arg))}/webhook-secret`);
-      print(rotated, () => record(rotated) + '\n\nThe webhook secret is shown only now: give it to the merchant. The old one keeps signing until previous_secret_valid_until.');
+      print(
+        rotated,
+        () =>
+          record(rotated) + '\n\nThe webhook secret is shown only now: give it to the merchant. The old one keeps signing until previous_secret_valid_until.',
+      );
       return 0;
     }
     case 'merchant webhook-key': {
@@ -221,7 +234,10 @@ async function admin(command: string, sub: string | undefined, arg: string | und
     case 'trader list': {
       const page = await api.request<{ items: (Row & { balance: Row })[] }>('GET', '/admin/v1/traders');
       print(page, () =>
-        table(page.items.map((t) => ({ ...t, available: t.balance.available, locked: t.balance.locked })), ['trader_id', 'name', 'status', 'reward_percent', 'available', 'locked']),
+        table(
+          page.items.map((t) => ({ ...t, available: t.balance.available, locked: t.balance.locked })),
+          ['trader_id', 'name', 'status', 'reward_percent', 'available', 'locked'],
+        ),
       );
       return 0;
     }
@@ -233,7 +249,10 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       return 0;
     }
     case 'trader deposit': {
-      const body = { amount_usdt: need('--amount', values.amount as string | undefined), reference: need('--reference', values.reference as string | undefined) };
+      const body = {
+        amount_usdt: need('--amount', values.amount as string | undefined),
+        reference: need('--reference', values.reference as string | undefined),
+      };
       const deposit = await api.request<Row>('POST', `/admin/v1/traders/${encodeURIComponent(need('ID', arg))}/deposits`, body);
       print(deposit, () => record(deposit));
       return 0;
@@ -257,7 +276,10 @@ async function admin(command: string, sub: string | undefined, arg: string | und
     case 'ledger verify': {
       const report = await api.request<Row & { ok: boolean; mismatched: Row[]; negative: Row[] }>('GET', '/admin/v1/ledger/verify');
       print(report, () => {
-        const lines = [report.ok ? 'ledger OK' : 'LEDGER INCONSISTENT', `accounts ${report.accounts}, transfers ${report.transfers}, sum of balances ${report.total}`];
+        const lines = [
+          report.ok ? 'ledger OK' : 'LEDGER INCONSISTENT',
+          `accounts ${report.accounts}, transfers ${report.transfers}, sum of balances ${report.total}`,
+        ];
         for (const m of report.mismatched) lines.push(`balance mismatch: ${m.account} stored ${m.balance}, from transfers ${m.computed}`);
         for (const n of report.negative) lines.push(`negative balance: ${n.account} ${n.balance}`);
         return lines.join('\n');

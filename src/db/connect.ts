@@ -29,7 +29,10 @@ export interface Database {
 export class DatabaseUnreachable extends Error {
   override name = 'DatabaseUnreachable';
   constructor(url: string, cause: Error) {
-    super(`Cannot connect to the PostgreSQL server of DATABASE_URL (${withoutPassword(url)}): ${cause.message || (cause as NodeJS.ErrnoException).code || String(cause)}`, { cause });
+    super(
+      `Cannot connect to the PostgreSQL server of DATABASE_URL (${withoutPassword(url)}): ${cause.message || (cause as NodeJS.ErrnoException).code || String(cause)}`,
+      { cause },
+    );
   }
 }
 

@@ -23,7 +23,17 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
 
   app.get(
     '/deals',
-    { schema: { summary: 'Deals, newest first', operationId: 'listDeals', tags, security, querystring: dealQuery.schema, response: { 200: itemsOf(dealObject, 'Card numbers masked') } }, config: { errorDocs: { 401: 'UNAUTHORIZED', 422: 'Validation error' } } },
+    {
+      schema: {
+        summary: 'Deals, newest first',
+        operationId: 'listDeals',
+        tags,
+        security,
+        querystring: dealQuery.schema,
+        response: { 200: itemsOf(dealObject, 'Card numbers masked') },
+      },
+      config: { errorDocs: { 401: 'UNAUTHORIZED', 422: 'Validation error' } },
+    },
     async (request) => {
       const q = request.query;
       const rows = await deals.list({ status: q.status, traderId: q.trader_id, limit: q.limit ?? 50 });
@@ -34,7 +44,14 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
   app.post(
     '/deals/:deal_id/confirm',
     {
-      schema: { summary: 'Confirm a deal on behalf of its trader (recorded as confirmed_by admin)', operationId: 'confirmDeal', tags, security, params: dealParams.schema, response: { 200: dealObject } },
+      schema: {
+        summary: 'Confirm a deal on behalf of its trader (recorded as confirmed_by admin)',
+        operationId: 'confirmDeal',
+        tags,
+        security,
+        params: dealParams.schema,
+        response: { 200: dealObject },
+      },
       config: { errorDocs: { 401: 'UNAUTHORIZED', 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' } },
     },
     async (request) => {

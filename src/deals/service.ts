@@ -20,8 +20,16 @@ import { assertChanged, expireInvoices, lockInvoice, moveInvoice } from '../invo
 import { markRequisiteUsed } from '../traders/service.ts';
 import { postTransfers, traderAvailable } from '../ledger/ledger.ts';
 import {
-  assertDealTransition, completeTransfers, dealStatusesLeadingTo, effectiveStatus, isOpenDeal,
-  OPEN_DEAL_STATUSES, openTransfers, payableSql, releaseTransfers, type DealStatus,
+  assertDealTransition,
+  completeTransfers,
+  dealStatusesLeadingTo,
+  effectiveStatus,
+  isOpenDeal,
+  OPEN_DEAL_STATUSES,
+  openTransfers,
+  payableSql,
+  releaseTransfers,
+  type DealStatus,
 } from '../lifecycle.ts';
 import { asMicroUsdt, percentHundredths, traderReward } from '../money.ts';
 import type { Catalog } from '../rates/catalog.ts';
@@ -123,9 +131,10 @@ export class Deals {
    * a named prepared statement, so PostgreSQL does not plan the four-table join on every view.
    */
   private async readPage(db: Kysely<DB> | Transaction<DB>, invoiceId: string, now: Date, locked?: InvoiceRow): Promise<PageState> {
-    const [row] = db === this.db
-      ? await this.prepared<PageRow>('kasa_page_state', PAGE_STATE_SQL, [invoiceId])
-      : (await db.executeQuery<PageRow>(CompiledQuery.raw(PAGE_STATE_SQL, [invoiceId]))).rows;
+    const [row] =
+      db === this.db
+        ? await this.prepared<PageRow>('kasa_page_state', PAGE_STATE_SQL, [invoiceId])
+        : (await db.executeQuery<PageRow>(CompiledQuery.raw(PAGE_STATE_SQL, [invoiceId]))).rows;
     if (!row) return { kind: 'not_found' };
     const { merchant_name: merchantName, deal_id, deal_status, bank_name, card_number, holder_name, ...read } = row;
     const invoice: PageInvoice = locked ?? read;
@@ -252,7 +261,11 @@ export class Deals {
       if (!invoice || !isOpenDeal(deal.status) || effectiveStatus(invoice, now) !== 'pending') {
         throw errors.dealNotActive(isOpenDeal(deal.status) && invoice ? effectiveStatus(invoice, now) : deal.status);
       }
-      const completed = await moveDeal(trx, deal, 'completed', { closed_at: now, confirmed_by: 'trader' in by ? 'trader' : 'admin', transition_id: transitionId });
+      const completed = await moveDeal(trx, deal, 'completed', {
+        closed_at: now,
+        confirmed_by: 'trader' in by ? 'trader' : 'admin',
+        transition_id: transitionId,
+      });
       const paid = await moveInvoice(trx, invoice, 'success', { paid_at: truncateToSecond(now), transition_id: transitionId });
       await postTransfers(trx, completeTransfers(completed));
       await recordEvents(trx, [this.event(paid, 'invoice.success', now)]);
@@ -305,7 +318,10 @@ export class Deals {
         .returningAll()
         .execute();
       await postTransfers(trx, deals.flatMap(releaseTransfers));
-      await recordEvents(trx, expired.map((invoice) => this.event(invoice, 'invoice.expired', now)));
+      await recordEvents(
+        trx,
+        expired.map((invoice) => this.event(invoice, 'invoice.expired', now)),
+      );
       return expired.length;
     });
   }
@@ -342,8 +358,13 @@ export class Deals {
  */
 async function moveDeal(trx: Transaction<DB>, deal: DealRow, to: DealStatus, set: Updateable<DealsTable>): Promise<DealRow> {
   assertDealTransition(deal.status, to);
-  const rows = await trx.updateTable('deals').set({ ...set, status: to }).where('id', '=', deal.id).where('status', '=', deal.status).returningAll().execute();
+  const rows = await trx
+    .updateTable('deals')
+    .set({ ...set, status: to })
+    .where('id', '=', deal.id)
+    .where('status', '=', deal.status)
+    .returningAll()
+    .execute();
   assertChanged('deal', to, rows.length, 1);
   return rows[0] as DealRow;
 }
-

@@ -53,7 +53,7 @@ const API_TAGS = [
   { name: 'invoices', description: "Merchant API: create, read, list and cancel invoices (X-Api-Key, the merchant's key)" },
   { name: 'merchant', description: "Merchant API: the merchant's USDT balance" },
   { name: 'webhooks', description: 'Merchant API: the webhooks Kasa sends, their delivery log, resend and a test ping' },
-  { name: 'payment page', description: "The customer's hosted payment page, its status polling and the \"I have paid\" form" },
+  { name: 'payment page', description: 'The customer\'s hosted payment page, its status polling and the "I have paid" form' },
   { name: 'trader', description: "Trader API (X-Api-Key, the trader's key): cards, deals, confirmation, balance" },
   { name: 'admin: merchants', description: 'Admin API (Bearer ADMIN_TOKEN): merchants and their API keys' },
   { name: 'admin: currencies', description: 'Admin API: currencies, their rates and limits' },
@@ -150,7 +150,12 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
       if (!docs || !schema) return { schema, url };
       const response: Record<string, JsonSchema> = { ...(schema.response as Record<string, JsonSchema> | undefined) };
       for (const [status, description] of Object.entries(docs)) {
-        const body = status === '422' ? validationErrorBody : status === '400' && description.includes('malformed') ? { anyOf: [malformedBody, errorEnvelope] } : errorEnvelope;
+        const body =
+          status === '422'
+            ? validationErrorBody
+            : status === '400' && description.includes('malformed')
+              ? { anyOf: [malformedBody, errorEnvelope] }
+              : errorEnvelope;
         response[status] = { ...body, description };
       }
       return { schema: { ...schema, response }, url };
@@ -161,7 +166,12 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
   await app.register(opsRoutes, { db: kasa.db, engine: kasa.engine, metrics: kasa.metrics });
   const keyOwners = { merchants: kasa.merchants, traders: kasa.traders };
   await app.register(invoiceRoutes, { keyOwners, invoices: kasa.invoices, deals: kasa.deals, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
-  await app.register(checkoutRoutes, { deals: kasa.deals, clock: kasa.clock, publicUrl: kasa.config.publicUrl, pageTokenKey: await kasa.catalog.pageTokenKey() });
+  await app.register(checkoutRoutes, {
+    deals: kasa.deals,
+    clock: kasa.clock,
+    publicUrl: kasa.config.publicUrl,
+    pageTokenKey: await kasa.catalog.pageTokenKey(),
+  });
   await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db });
   await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals });
   await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks });

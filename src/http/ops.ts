@@ -17,14 +17,29 @@ export async function opsRoutes(app: KasaApp, { db, engine, metrics }: { db: Kys
   const hide = true;
   app.get(
     '/healthz',
-    { schema: { hide, summary: 'The process is up', operationId: 'getHealth', tags: ['ops'], security, response: { 200: record({ status: { type: 'string', enum: ['ok'] } }) } } },
+    {
+      schema: {
+        hide,
+        summary: 'The process is up',
+        operationId: 'getHealth',
+        tags: ['ops'],
+        security,
+        response: { 200: record({ status: { type: 'string', enum: ['ok'] } }) },
+      },
+    },
     async () => ({ status: 'ok' }),
   );
 
-  const readiness = record({ status: { type: 'string', enum: ['ready'] }, database: { type: 'string', enum: ['postgres', 'pglite'], description: 'The engine Kasa runs on' } });
+  const readiness = record({
+    status: { type: 'string', enum: ['ready'] },
+    database: { type: 'string', enum: ['postgres', 'pglite'], description: 'The engine Kasa runs on' },
+  });
   app.get(
     '/readyz',
-    { schema: { hide, summary: 'The database answers', operationId: 'getReadiness', tags: ['ops'], security, response: { 200: readiness } }, config: { errorDocs: { 503: 'NOT_READY: the database did not answer in time' } } },
+    {
+      schema: { hide, summary: 'The database answers', operationId: 'getReadiness', tags: ['ops'], security, response: { 200: readiness } },
+      config: { errorDocs: { 503: 'NOT_READY: the database did not answer in time' } },
+    },
     async () => {
       let timer: NodeJS.Timeout | undefined;
       try {
@@ -43,8 +58,21 @@ export async function opsRoutes(app: KasaApp, { db, engine, metrics }: { db: Kys
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/metrics', { schema: { hide, summary: 'Prometheus metrics', operationId: 'getMetrics', tags: ['ops'], security, response: { 200: textResponse('text/plain', 'Prometheus text exposition format') } } }, async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        hide,
+        summary: 'Prometheus metrics',
+        operationId: 'getMetrics',
+        tags: ['ops'],
+        security,
+        response: { 200: textResponse('text/plain', 'Prometheus text exposition format') },
+      },
+    },
+    async (_request, reply) => {
+      reply.type(metrics.registry.contentType);
+      return metrics.registry.metrics();
+    },
+  );
 }

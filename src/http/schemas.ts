@@ -98,7 +98,10 @@ export function itemsOf(item: JsonSchema, description?: string): JsonSchema {
 /** `{ items: [...], next_cursor }`, the shape of every paged list. */
 export function pageOf(item: JsonSchema, description?: string): JsonSchema {
   return record(
-    { items: { type: 'array', items: item }, next_cursor: { type: ['string', 'null'], description: 'Pass as cursor for the next page; null on the last page' } },
+    {
+      items: { type: 'array', items: item },
+      next_cursor: { type: ['string', 'null'], description: 'Pass as cursor for the next page; null on the last page' },
+    },
     description,
   );
 }

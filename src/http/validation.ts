@@ -18,7 +18,6 @@ export type { ValidationIssue };
 export type JsonSchema = Record<string, unknown>;
 export type Loc = (string | number)[];
 
-
 type Issue = Omit<ValidationIssue, 'loc' | 'input'>;
 type Parsed<T> = { ok: true; value: T } | { ok: false; issue: Issue };
 
@@ -129,8 +128,10 @@ export function uuid(d: Doc = {}): Field<string> {
 /** The first problem with a text that is not a UUID, worded and positioned as the Rust uuid crate (Pydantic's) does. */
 function uuidParsingError(input: string): string {
   const [inner, offset, simple] =
-    input.length >= 2 && input.startsWith('{') && input.endsWith('}') ? [input.slice(1, -1), 1, false]
-      : input.startsWith(URN_PREFIX) ? [input.slice(URN_PREFIX.length), URN_PREFIX.length, false]
+    input.length >= 2 && input.startsWith('{') && input.endsWith('}')
+      ? [input.slice(1, -1), 1, false]
+      : input.startsWith(URN_PREFIX)
+        ? [input.slice(URN_PREFIX.length), URN_PREFIX.length, false]
         : [input, 0, true];
   const hyphens: number[] = [];
   let index = 0;
@@ -154,7 +155,10 @@ function uuidParsingError(input: string): string {
 }
 
 export function enumeration<const V extends string>(values: readonly V[], d: Doc = {}): Field<V> {
-  const expected = values.map((v) => `'${v}'`).join(values.length > 2 ? ', ' : ' or ').replace(/, ([^,]*)$/, ' or $1');
+  const expected = values
+    .map((v) => `'${v}'`)
+    .join(values.length > 2 ? ', ' : ' or ')
+    .replace(/, ([^,]*)$/, ' or $1');
   return {
     schema: doc({ type: 'string', enum: [...values] }, d),
     required: true,
@@ -258,7 +262,8 @@ export interface DecimalOptions extends Doc {
 const NON_FINITE_TEXT = /^[+-]?(inf|infinity|s?nan\d*)$/i;
 // What Python's str.strip() removes, which Decimal() ignores around a number (control characters included).
 // eslint-disable-next-line no-control-regex
-const PYTHON_EDGE_WHITESPACE = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+const PYTHON_EDGE_WHITESPACE =
+  /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 const UNICODE_DIGITS = /\p{Nd}/gu;
 const UNICODE_DIGIT = /^\p{Nd}$/u;
 
@@ -308,16 +313,24 @@ export function decimal(options: DecimalOptions): Field<string> {
       const places = placesOf(parts);
       const wholeDigits = wholeDigitsOf(parts);
       if (wholeDigits + places > maxDigits) {
-        return fail('decimal_max_digits', `Decimal input should have no more than ${maxDigits} digit${maxDigits === 1 ? '' : 's'} in total`, { max_digits: maxDigits });
+        return fail('decimal_max_digits', `Decimal input should have no more than ${maxDigits} digit${maxDigits === 1 ? '' : 's'} in total`, {
+          max_digits: maxDigits,
+        });
       }
       if (places > maxPlaces) {
-        return fail('decimal_max_places', `Decimal input should have no more than ${maxPlaces} decimal place${maxPlaces === 1 ? '' : 's'}`, { decimal_places: maxPlaces });
+        return fail('decimal_max_places', `Decimal input should have no more than ${maxPlaces} decimal place${maxPlaces === 1 ? '' : 's'}`, {
+          decimal_places: maxPlaces,
+        });
       }
       // Pydantic's third digit check. Without it "1234567890123" passes max_digits 18 yet overflows
       // the NUMERIC(18, 6) column it is meant for (a 500 instead of a 422).
       const wholeDigitsMax = maxDigits - maxPlaces;
       if (wholeDigits > wholeDigitsMax) {
-        return fail('decimal_whole_digits', `Decimal input should have no more than ${wholeDigitsMax} digit${wholeDigitsMax === 1 ? '' : 's'} before the decimal point`, { whole_digits: wholeDigitsMax });
+        return fail(
+          'decimal_whole_digits',
+          `Decimal input should have no more than ${wholeDigitsMax} digit${wholeDigitsMax === 1 ? '' : 's'} before the decimal point`,
+          { whole_digits: wholeDigitsMax },
+        );
       }
       // FastAPI renders a Decimal bound in ctx as a JSON number (its decimal_encoder), the message as written.
       if (gtParts && compareDecimal(parts, gtParts) <= 0) return fail('greater_than', `Input should be greater than ${gt}`, { gt: Number(gt) });

@@ -46,7 +46,14 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
   app.get(
     '/api/v1/invoices/:invoice_id',
     {
-      schema: { summary: 'Get an invoice', operationId: 'getInvoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
+      schema: {
+        summary: 'Get an invoice',
+        operationId: 'getInvoice',
+        tags: ['invoices'],
+        security: [{ merchantKey: [] }],
+        params: invoiceIdParams.schema,
+        response: { 200: invoiceObject },
+      },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND' } },
     },
     async (request) => invoices.get(merchantOf(request).id, request.params.invoice_id),
@@ -55,7 +62,14 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
   app.get(
     '/api/v1/invoices',
     {
-      schema: { summary: 'List invoices, newest first', operationId: 'listInvoices', tags: ['invoices'], security: [{ merchantKey: [] }], querystring: listInvoicesQuery.schema, response: { 200: invoicePage } },
+      schema: {
+        summary: 'List invoices, newest first',
+        operationId: 'listInvoices',
+        tags: ['invoices'],
+        security: [{ merchantKey: [] }],
+        querystring: listInvoicesQuery.schema,
+        response: { 200: invoicePage },
+      },
       config: { errorDocs: { ...AUTH_ERRORS, 400: 'INVALID_CURSOR', 422: 'Validation error' } },
     },
     async (request) => {
@@ -75,7 +89,14 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
   app.post(
     '/api/v1/invoices/:invoice_id/cancel',
     {
-      schema: { summary: 'Cancel a pending invoice', operationId: 'cancelInvoice', tags: ['invoices'], security: [{ merchantKey: [] }], params: invoiceIdParams.schema, response: { 200: invoiceObject } },
+      schema: {
+        summary: 'Cancel a pending invoice',
+        operationId: 'cancelInvoice',
+        tags: ['invoices'],
+        security: [{ merchantKey: [] }],
+        params: invoiceIdParams.schema,
+        response: { 200: invoiceObject },
+      },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND', 409: 'INVOICE_NOT_PENDING; PAYMENT_IN_PROGRESS: the customer reported paying' } },
     },
     async (request) => deals.cancelInvoice(merchantOf(request).id, request.params.invoice_id),

@@ -14,7 +14,9 @@ export function createInvoiceBody(webhookAllowPrivate: boolean) {
       currency_code: string({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 currency code (3 uppercase letters)', example: 'UAH' }),
       customer_id: string({ min: 1, max: 128, description: 'Unique customer identifier in your system. Used for rate limiting', example: 'user_12345' }),
       external_id: string({ min: 1, max: 128, description: 'Your unique invoice/order ID. Must be unique per merchant.', example: 'order-2026-0001' }),
-      purpose: optional(string({ max: 255, description: 'Payment description shown to customer on payment page', example: 'Payment for Premium subscription' })),
+      purpose: optional(
+        string({ max: 255, description: 'Payment description shown to customer on payment page', example: 'Payment for Premium subscription' }),
+      ),
       callback_url: optional(
         url({
           schemes: ['http', 'https'],
@@ -24,8 +26,22 @@ export function createInvoiceBody(webhookAllowPrivate: boolean) {
           example: 'https://yoursite.com/webhooks/payment',
         }),
       ),
-      success_url: optional(url({ schemes: ['http', 'https'], maxLength: URL_LENGTH_MAX, description: 'URL to redirect customer after successful payment', example: 'https://yoursite.com/payment/success' })),
-      fail_url: optional(url({ schemes: ['http', 'https'], maxLength: URL_LENGTH_MAX, description: 'URL to redirect customer after failed/expired payment', example: 'https://yoursite.com/payment/failed' })),
+      success_url: optional(
+        url({
+          schemes: ['http', 'https'],
+          maxLength: URL_LENGTH_MAX,
+          description: 'URL to redirect customer after successful payment',
+          example: 'https://yoursite.com/payment/success',
+        }),
+      ),
+      fail_url: optional(
+        url({
+          schemes: ['http', 'https'],
+          maxLength: URL_LENGTH_MAX,
+          description: 'URL to redirect customer after failed/expired payment',
+          example: 'https://yoursite.com/payment/failed',
+        }),
+      ),
     },
     { description: 'Create an invoice' },
   );
@@ -53,8 +69,22 @@ const nullableString = (description: string, extra: JsonSchema = {}): JsonSchema
 export const invoiceObject: JsonSchema = {
   type: 'object',
   required: [
-    'invoice_id', 'external_id', 'amount', 'currency', 'conversion_rate', 'merchant_usdt', 'status', 'payment_link',
-    'customer_id', 'purpose', 'callback_url', 'success_url', 'fail_url', 'created_at', 'expires_at', 'paid_at',
+    'invoice_id',
+    'external_id',
+    'amount',
+    'currency',
+    'conversion_rate',
+    'merchant_usdt',
+    'status',
+    'payment_link',
+    'customer_id',
+    'purpose',
+    'callback_url',
+    'success_url',
+    'fail_url',
+    'created_at',
+    'expires_at',
+    'paid_at',
   ],
   properties: {
     invoice_id: { type: 'string', format: 'uuid', description: 'Internal invoice ID (UUID). Use this to query invoice status' },
@@ -62,7 +92,11 @@ export const invoiceObject: JsonSchema = {
     amount: { type: 'string', description: 'Invoice amount in fiat currency', examples: ['1500.00'] },
     currency: { type: 'string', description: 'Currency code (e.g. UAH, USD)' },
     conversion_rate: { type: 'string', description: 'USDT/fiat conversion rate applied to this invoice', examples: ['41.50'] },
-    merchant_usdt: { type: 'string', description: 'USDT amount that will be credited to merchant balance after payment (after commissions)', examples: ['35.42'] },
+    merchant_usdt: {
+      type: 'string',
+      description: 'USDT amount that will be credited to merchant balance after payment (after commissions)',
+      examples: ['35.42'],
+    },
     status: {
       type: 'string',
       enum: ['pending', 'success', 'expired', 'cancelled'],

@@ -115,9 +115,24 @@ export class Invoices {
     const callbackUrl = input.callback_url ?? merchant.webhookUrl ?? null;
 
     const rows = await this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, [
-      id, merchant.id, input.external_id, input.customer_id, input.amount, currency.code, currency.rate, merchant.feePercent,
-      quote.grossUsdt.toString(), quote.merchantUsdt.toString(), input.purpose ?? null, callbackUrl, input.success_url ?? null,
-      input.fail_url ?? null, createdAt, expiresAt, settings.customerInvoicesPerMinute, settings.customerMaxPending,
+      id,
+      merchant.id,
+      input.external_id,
+      input.customer_id,
+      input.amount,
+      currency.code,
+      currency.rate,
+      merchant.feePercent,
+      quote.grossUsdt.toString(),
+      quote.merchantUsdt.toString(),
+      input.purpose ?? null,
+      callbackUrl,
+      input.success_url ?? null,
+      input.fail_url ?? null,
+      createdAt,
+      expiresAt,
+      settings.customerInvoicesPerMinute,
+      settings.customerMaxPending,
     ]);
     const result = rows[0];
     if (!result) throw new Error('kasa_create_invoice returned no row');
@@ -207,7 +222,10 @@ export class Invoices {
         break;
     }
     // One extra row tells whether another page exists without a count query.
-    const rows = await query.orderBy('seq', 'desc').limit(filters.limit + 1).execute();
+    const rows = await query
+      .orderBy('seq', 'desc')
+      .limit(filters.limit + 1)
+      .execute();
     const page = rows.slice(0, filters.limit);
     const last = page[page.length - 1];
     return {

@@ -22,7 +22,16 @@ export async function merchantLedgerRoutes(app: KasaApp, { keyOwners, db }: { ke
   app.addHook('onRequest', merchantAuth(keyOwners));
   app.get(
     '/api/v1/balance',
-    { schema: { summary: 'USDT balance credited from paid invoices', operationId: 'getBalance', tags: ['merchant'], security: [{ merchantKey: [] }], response: { 200: merchantBalance } }, config: { errorDocs: { 401: MERCHANT_AUTH_ERRORS } } },
+    {
+      schema: {
+        summary: 'USDT balance credited from paid invoices',
+        operationId: 'getBalance',
+        tags: ['merchant'],
+        security: [{ merchantKey: [] }],
+        response: { 200: merchantBalance },
+      },
+      config: { errorDocs: { 401: MERCHANT_AUTH_ERRORS } },
+    },
     async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(db, merchantAccount(merchantOf(request).id)), 2) }),
   );
 }
@@ -30,12 +39,34 @@ export async function merchantLedgerRoutes(app: KasaApp, { keyOwners, db }: { ke
 export async function ledgerAdminRoutes(app: KasaApp, { adminToken, db }: { adminToken: string; db: Kysely<DB> }) {
   app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
-  app.get('/ledger/accounts', { schema: { summary: 'Every ledger account and its balance', operationId: 'listLedgerAccounts', tags: ['admin: ledger'], security, response: { 200: accountList } }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () => ({
-    items: (await listAccounts(db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
-  }));
+  app.get(
+    '/ledger/accounts',
+    {
+      schema: {
+        summary: 'Every ledger account and its balance',
+        operationId: 'listLedgerAccounts',
+        tags: ['admin: ledger'],
+        security,
+        response: { 200: accountList },
+      },
+      config: { errorDocs: { 401: 'UNAUTHORIZED' } },
+    },
+    async () => ({
+      items: (await listAccounts(db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
+    }),
+  );
   app.get(
     '/ledger/verify',
-    { schema: { summary: 'Recompute every balance from the transfers; ok is false if anything is off', operationId: 'verifyLedger', tags: ['admin: ledger'], security, response: { 200: verifyReport } }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } },
+    {
+      schema: {
+        summary: 'Recompute every balance from the transfers; ok is false if anything is off',
+        operationId: 'verifyLedger',
+        tags: ['admin: ledger'],
+        security,
+        response: { 200: verifyReport },
+      },
+      config: { errorDocs: { 401: 'UNAUTHORIZED' } },
+    },
     async () => verifyView(await verifyLedger(db)),
   );
 }

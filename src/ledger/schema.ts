@@ -6,7 +6,9 @@ export const merchantBalance = record({
   available: usdt('USDT credited from paid invoices'),
 });
 
-export const accountList = itemsOf(record({ account: { type: 'string', examples: ['merchant:…', 'platform:revenue', 'world'] }, balance: usdt('Balance in USDT', '0.000000') }));
+export const accountList = itemsOf(
+  record({ account: { type: 'string', examples: ['merchant:…', 'platform:revenue', 'world'] }, balance: usdt('Balance in USDT', '0.000000') }),
+);
 
 export const verifyReport = record({
   ok: { type: 'boolean', description: 'false if any check below failed' },

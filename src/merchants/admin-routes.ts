@@ -40,7 +40,17 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
 
   app.post(
     '/merchants',
-    { schema: { summary: 'Create a merchant (returns its first API key, shown once)', operationId: 'createMerchant', tags, security, body: newMerchant.schema, response: { 201: createdMerchant } }, config: { errorDocs: ADMIN_ERRORS } },
+    {
+      schema: {
+        summary: 'Create a merchant (returns its first API key, shown once)',
+        operationId: 'createMerchant',
+        tags,
+        security,
+        body: newMerchant.schema,
+        response: { 201: createdMerchant },
+      },
+      config: { errorDocs: ADMIN_ERRORS },
+    },
     async (request, reply) => {
       const created = await merchants.create(request.body);
       reply.code(201);
@@ -54,26 +64,56 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
     },
   );
 
-  app.get('/merchants', { schema: { summary: 'List merchants', operationId: 'listMerchants', tags, security, response: { 200: itemsOf(merchantObject) } }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
-    items: (await merchants.list()).map(merchantView),
-  }));
+  app.get(
+    '/merchants',
+    {
+      schema: { summary: 'List merchants', operationId: 'listMerchants', tags, security, response: { 200: itemsOf(merchantObject) } },
+      config: { errorDocs: ADMIN_ERRORS },
+    },
+    async () => ({
+      items: (await merchants.list()).map(merchantView),
+    }),
+  );
 
   app.get(
     '/merchants/:id',
-    { schema: { summary: 'Get a merchant', operationId: 'getMerchant', tags, security, params: merchantParams.schema, response: { 200: merchantObject } }, config: { errorDocs: notFound } },
+    {
+      schema: { summary: 'Get a merchant', operationId: 'getMerchant', tags, security, params: merchantParams.schema, response: { 200: merchantObject } },
+      config: { errorDocs: notFound },
+    },
     async (request) => merchantView(await merchants.get(request.params.id)),
   );
 
   app.patch(
     '/merchants/:id',
-    { schema: { summary: 'Update a merchant (status "disabled" stops its keys at once)', operationId: 'updateMerchant', tags, security, params: merchantParams.schema, body: merchantPatch.schema, response: { 200: merchantObject } }, config: { errorDocs: notFound } },
-    async (request) =>
-      merchantView(await merchants.update(request.params.id, request.body)),
+    {
+      schema: {
+        summary: 'Update a merchant (status "disabled" stops its keys at once)',
+        operationId: 'updateMerchant',
+        tags,
+        security,
+        params: merchantParams.schema,
+        body: merchantPatch.schema,
+        response: { 200: merchantObject },
+      },
+      config: { errorDocs: notFound },
+    },
+    async (request) => merchantView(await merchants.update(request.params.id, request.body)),
   );
 
   app.post(
     '/merchants/:id/api-keys',
-    { schema: { summary: 'Create an API key (shown once)', operationId: 'createMerchantApiKey', tags, security, params: merchantParams.schema, response: { 201: issuedApiKey } }, config: { errorDocs: notFound } },
+    {
+      schema: {
+        summary: 'Create an API key (shown once)',
+        operationId: 'createMerchantApiKey',
+        tags,
+        security,
+        params: merchantParams.schema,
+        response: { 201: issuedApiKey },
+      },
+      config: { errorDocs: notFound },
+    },
     async (request, reply) => {
       const key = await merchants.createApiKey(request.params.id);
       reply.code(201);
@@ -83,13 +123,33 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
 
   app.get(
     '/merchants/:id/api-keys',
-    { schema: { summary: "List a merchant's API keys (prefixes only)", operationId: 'listMerchantApiKeys', tags, security, params: merchantParams.schema, response: { 200: itemsOf(apiKeyObject) } }, config: { errorDocs: notFound } },
+    {
+      schema: {
+        summary: "List a merchant's API keys (prefixes only)",
+        operationId: 'listMerchantApiKeys',
+        tags,
+        security,
+        params: merchantParams.schema,
+        response: { 200: itemsOf(apiKeyObject) },
+      },
+      config: { errorDocs: notFound },
+    },
     async (request) => ({ items: (await merchants.listApiKeys(request.params.id)).map(apiKeyView) }),
   );
 
   app.delete(
     '/api-keys/:key_id',
-    { schema: { summary: 'Revoke an API key (stops working at once)', operationId: 'revokeApiKey', tags, security, params: keyParams.schema, response: { 204: { type: 'null', description: 'Revoked' } } }, config: { errorDocs: { ...ADMIN_ERRORS, 404: 'API_KEY_NOT_FOUND' } } },
+    {
+      schema: {
+        summary: 'Revoke an API key (stops working at once)',
+        operationId: 'revokeApiKey',
+        tags,
+        security,
+        params: keyParams.schema,
+        response: { 204: { type: 'null', description: 'Revoked' } },
+      },
+      config: { errorDocs: { ...ADMIN_ERRORS, 404: 'API_KEY_NOT_FOUND' } },
+    },
     async (request, reply) => {
       await merchants.revokeApiKey(request.params.key_id);
       return reply.code(204).send();

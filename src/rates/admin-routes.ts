@@ -29,7 +29,15 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
   app.put(
     '/currencies/:code',
     {
-      schema: { summary: 'Create or update a currency', operationId: 'putCurrency', tags: ['admin: currencies'], security, params: currencyParams.schema, body: currencyBody.schema, response: { 200: currencyObject } },
+      schema: {
+        summary: 'Create or update a currency',
+        operationId: 'putCurrency',
+        tags: ['admin: currencies'],
+        security,
+        params: currencyParams.schema,
+        body: currencyBody.schema,
+        response: { 200: currencyObject },
+      },
       config: { errorDocs: { ...ADMIN_ERRORS, 400: 'CURRENCY_RANGE_INVALID' } },
     },
     async (request) => {
@@ -37,17 +45,39 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
     },
   );
 
-  app.get('/currencies', { schema: { summary: 'List currencies', operationId: 'listCurrencies', tags: ['admin: currencies'], security, response: { 200: itemsOf(currencyObject) } }, config: { errorDocs: ADMIN_ERRORS } }, async () => ({
-    items: (await catalog.listCurrencies()).map(currencyView),
-  }));
+  app.get(
+    '/currencies',
+    {
+      schema: { summary: 'List currencies', operationId: 'listCurrencies', tags: ['admin: currencies'], security, response: { 200: itemsOf(currencyObject) } },
+      config: { errorDocs: ADMIN_ERRORS },
+    },
+    async () => ({
+      items: (await catalog.listCurrencies()).map(currencyView),
+    }),
+  );
 
-  app.get('/settings', { schema: { summary: 'Platform settings', operationId: 'getSettings', tags: ['admin: settings'], security, response: { 200: settingsObject } }, config: { errorDocs: ADMIN_ERRORS } }, async () =>
-    settingsView(await catalog.getSettings()),
+  app.get(
+    '/settings',
+    {
+      schema: { summary: 'Platform settings', operationId: 'getSettings', tags: ['admin: settings'], security, response: { 200: settingsObject } },
+      config: { errorDocs: ADMIN_ERRORS },
+    },
+    async () => settingsView(await catalog.getSettings()),
   );
 
   app.patch(
     '/settings',
-    { schema: { summary: 'Change platform settings', operationId: 'updateSettings', tags: ['admin: settings'], security, body: settingsPatch.schema, response: { 200: settingsObject } }, config: { errorDocs: ADMIN_ERRORS } },
+    {
+      schema: {
+        summary: 'Change platform settings',
+        operationId: 'updateSettings',
+        tags: ['admin: settings'],
+        security,
+        body: settingsPatch.schema,
+        response: { 200: settingsObject },
+      },
+      config: { errorDocs: ADMIN_ERRORS },
+    },
     async (request) => settingsView(await catalog.patchSettings(request.body)),
   );
 }

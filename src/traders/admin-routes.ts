@@ -31,7 +31,17 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
 
   app.post(
     '/traders',
-    { schema: { summary: 'Create a trader (returns its API key, shown once)', operationId: 'createTrader', tags, security, body: newTrader.schema, response: { 201: createdTrader } }, config: { errorDocs: ADMIN_ERRORS } },
+    {
+      schema: {
+        summary: 'Create a trader (returns its API key, shown once)',
+        operationId: 'createTrader',
+        tags,
+        security,
+        body: newTrader.schema,
+        response: { 201: createdTrader },
+      },
+      config: { errorDocs: ADMIN_ERRORS },
+    },
     async (request, reply) => {
       const created = await traders.create(request.body);
       reply.code(201);
@@ -42,7 +52,14 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
   app.get(
     '/traders',
     {
-      schema: { summary: 'List traders with their balances, newest first', operationId: 'listTraders', tags, security, querystring: listQuery.schema, response: { 200: pageOf(traderWithBalance) } },
+      schema: {
+        summary: 'List traders with their balances, newest first',
+        operationId: 'listTraders',
+        tags,
+        security,
+        querystring: listQuery.schema,
+        response: { 200: pageOf(traderWithBalance) },
+      },
       config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
@@ -53,7 +70,17 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
 
   app.get(
     '/traders/:id',
-    { schema: { summary: 'Get a trader with its balance', operationId: 'getTrader', tags, security, params: traderParams.schema, response: { 200: traderWithBalance } }, config: { errorDocs: notFound } },
+    {
+      schema: {
+        summary: 'Get a trader with its balance',
+        operationId: 'getTrader',
+        tags,
+        security,
+        params: traderParams.schema,
+        response: { 200: traderWithBalance },
+      },
+      config: { errorDocs: notFound },
+    },
     async (request) => {
       const trader = await traders.get(request.params.id);
       return { ...traderView(trader), balance: balanceView(await traders.balance(trader.id)) };
@@ -62,15 +89,33 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
 
   app.patch(
     '/traders/:id',
-    { schema: { summary: 'Change a trader (status, reward_percent)', operationId: 'updateTrader', tags, security, params: traderParams.schema, body: traderPatch.schema, response: { 200: traderObject } }, config: { errorDocs: notFound } },
-    async (request) =>
-      traderView(await traders.update(request.params.id, request.body)),
+    {
+      schema: {
+        summary: 'Change a trader (status, reward_percent)',
+        operationId: 'updateTrader',
+        tags,
+        security,
+        params: traderParams.schema,
+        body: traderPatch.schema,
+        response: { 200: traderObject },
+      },
+      config: { errorDocs: notFound },
+    },
+    async (request) => traderView(await traders.update(request.params.id, request.body)),
   );
 
   app.post(
     '/traders/:id/deposits',
     {
-      schema: { summary: "Credit a trader's USDT deposit (world → trader:available)", operationId: 'createTraderDeposit', tags, security, params: traderParams.schema, body: depositBody.schema, response: { 201: depositObject } },
+      schema: {
+        summary: "Credit a trader's USDT deposit (world → trader:available)",
+        operationId: 'createTraderDeposit',
+        tags,
+        security,
+        params: traderParams.schema,
+        body: depositBody.schema,
+        response: { 201: depositObject },
+      },
       config: { errorDocs: { ...notFound, 409: 'DEPOSIT_REFERENCE_USED' } },
     },
     async (request, reply) => {
@@ -79,13 +124,29 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
       const amount = toScaled(body.amount_usdt, USDT_DECIMALS);
       const result = await traders.deposit(id, amount, body.reference);
       reply.code(201);
-      return { deposit_id: result.depositId, trader_id: id, amount_usdt: formatUsdt(amount, 2), reference: body.reference, available: formatUsdt(result.available, 2) };
+      return {
+        deposit_id: result.depositId,
+        trader_id: id,
+        amount_usdt: formatUsdt(amount, 2),
+        reference: body.reference,
+        available: formatUsdt(result.available, 2),
+      };
     },
   );
 
   app.post(
     '/traders/:id/api-keys',
-    { schema: { summary: 'Create a trader API key (shown once)', operationId: 'createTraderApiKey', tags, security, params: traderParams.schema, response: { 201: issuedApiKey } }, config: { errorDocs: notFound } },
+    {
+      schema: {
+        summary: 'Create a trader API key (shown once)',
+        operationId: 'createTraderApiKey',
+        tags,
+        security,
+        params: traderParams.schema,
+        response: { 201: issuedApiKey },
+      },
+      config: { errorDocs: notFound },
+    },
     async (request, reply) => {
       const key = await traders.createApiKey(request.params.id);
       reply.code(201);

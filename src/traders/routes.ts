@@ -57,7 +57,10 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
 
   app.post(
     '/api/v1/trader/requisites',
-    { schema: { summary: 'Add a card', operationId: 'createRequisite', tags, security, body: newRequisite.schema, response: { 201: requisiteObject } }, config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } } },
+    {
+      schema: { summary: 'Add a card', operationId: 'createRequisite', tags, security, body: newRequisite.schema, response: { 201: requisiteObject } },
+      config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } },
+    },
     async (request, reply) => {
       const row = await traders.createRequisite(traderOf(request).id, request.body);
       reply.code(201);
@@ -65,14 +68,29 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
     },
   );
 
-  app.get('/api/v1/trader/requisites', { schema: { summary: 'My cards', operationId: 'listRequisites', tags, security, response: { 200: itemsOf(requisiteObject) } }, config: { errorDocs: AUTH_ERRORS } }, async (request) => ({
-    items: (await traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
-  }));
+  app.get(
+    '/api/v1/trader/requisites',
+    {
+      schema: { summary: 'My cards', operationId: 'listRequisites', tags, security, response: { 200: itemsOf(requisiteObject) } },
+      config: { errorDocs: AUTH_ERRORS },
+    },
+    async (request) => ({
+      items: (await traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
+    }),
+  );
 
   app.patch(
     '/api/v1/trader/requisites/:requisite_id',
     {
-      schema: { summary: 'Change a card (limits, active)', operationId: 'updateRequisite', tags, security, params: requisiteParams.schema, body: requisitePatch.schema, response: { 200: requisiteObject } },
+      schema: {
+        summary: 'Change a card (limits, active)',
+        operationId: 'updateRequisite',
+        tags,
+        security,
+        params: requisiteParams.schema,
+        body: requisitePatch.schema,
+        response: { 200: requisiteObject },
+      },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'REQUISITE_NOT_FOUND', 400: 'REQUISITE_RANGE_INVALID' } },
     },
     async (request) => {
@@ -82,7 +100,17 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
 
   app.get(
     '/api/v1/trader/deals',
-    { schema: { summary: 'My deals, newest first', operationId: 'listTraderDeals', tags, security, querystring: dealQuery.schema, response: { 200: itemsOf(dealObject) } }, config: { errorDocs: AUTH_ERRORS } },
+    {
+      schema: {
+        summary: 'My deals, newest first',
+        operationId: 'listTraderDeals',
+        tags,
+        security,
+        querystring: dealQuery.schema,
+        response: { 200: itemsOf(dealObject) },
+      },
+      config: { errorDocs: AUTH_ERRORS },
+    },
     async (request) => {
       const q = request.query;
       const rows = await deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? 50 });
@@ -93,7 +121,14 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
   app.post(
     '/api/v1/trader/deals/:deal_id/confirm',
     {
-      schema: { summary: 'Confirm the fiat arrived: the invoice succeeds and the merchant is credited', operationId: 'confirmTraderDeal', tags, security, params: dealParams.schema, response: { 200: dealObject } },
+      schema: {
+        summary: 'Confirm the fiat arrived: the invoice succeeds and the merchant is credited',
+        operationId: 'confirmTraderDeal',
+        tags,
+        security,
+        params: dealParams.schema,
+        response: { 200: dealObject },
+      },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' } },
     },
     async (request) => {
@@ -106,7 +141,12 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
     },
   );
 
-  app.get('/api/v1/trader/balance', { schema: { summary: 'My USDT balance', operationId: 'getTraderBalance', tags, security, response: { 200: balanceObject } }, config: { errorDocs: AUTH_ERRORS } }, async (request) =>
-    balanceView(await traders.balance(traderOf(request).id)),
+  app.get(
+    '/api/v1/trader/balance',
+    {
+      schema: { summary: 'My USDT balance', operationId: 'getTraderBalance', tags, security, response: { 200: balanceObject } },
+      config: { errorDocs: AUTH_ERRORS },
+    },
+    async (request) => balanceView(await traders.balance(traderOf(request).id)),
   );
 }

@@ -70,7 +70,11 @@ export class Traders {
       .selectAll('t')
       .select([sql<bigint>`coalesce(a.balance, 0)`.as('available'), sql<bigint>`coalesce(l.balance, 0)`.as('locked')]);
     if (request.cursor !== undefined) query = query.where(afterCursor('t', decodeCursor(request.cursor)));
-    const rows = await query.orderBy(keyOf('t'), 'desc').orderBy('t.id', 'desc').limit(request.limit + 1).execute();
+    const rows = await query
+      .orderBy(keyOf('t'), 'desc')
+      .orderBy('t.id', 'desc')
+      .limit(request.limit + 1)
+      .execute();
     return page(rows, request.limit, (r) => r.created_at);
   }
 
@@ -157,7 +161,15 @@ export class Traders {
   async createRequisite(traderId: string, input: NewRequisite): Promise<RequisiteRow> {
     return this.db
       .insertInto('requisites')
-      .values({ id: randomUUID(), trader_id: traderId, ...defined(input), currency: input.currency, bank_name: input.bank_name, card_number: input.card_number, holder_name: input.holder_name })
+      .values({
+        id: randomUUID(),
+        trader_id: traderId,
+        ...defined(input),
+        currency: input.currency,
+        bank_name: input.bank_name,
+        card_number: input.card_number,
+        holder_name: input.holder_name,
+      })
       .returningAll()
       .executeTakeFirstOrThrow()
       .catch(mapConstraint);

@@ -47,12 +47,15 @@ export function webhookBody(event: { id: string; type: string; createdAt: Date; 
   return JSON.stringify({ id: event.id, type: event.type, timestamp: isoSeconds(event.createdAt), data: event.payload });
 }
 
-export function signingKeysOf(m: {
-  webhook_secret: string;
-  previous_webhook_secret: string | null;
-  previous_webhook_secret_expires: Date | null;
-  webhook_ed25519_private: string | null;
-}, now: Date): SigningKeys {
+export function signingKeysOf(
+  m: {
+    webhook_secret: string;
+    previous_webhook_secret: string | null;
+    previous_webhook_secret_expires: Date | null;
+    webhook_ed25519_private: string | null;
+  },
+  now: Date,
+): SigningKeys {
   const previousValid = m.previous_webhook_secret && m.previous_webhook_secret_expires && m.previous_webhook_secret_expires > now;
   return { secret: m.webhook_secret, previousSecret: previousValid ? m.previous_webhook_secret : null, ed25519PrivateKey: m.webhook_ed25519_private };
 }
@@ -68,10 +71,7 @@ export function webhookHeaders(keys: SigningKeys, eventId: string, now: Date, bo
   };
 }
 
-export type Outcome =
-  | { status: 'delivered' }
-  | { status: 'failed'; reason: 'gone' | 'attempts_exhausted' }
-  | { status: 'pending'; retryInMs: number };
+export type Outcome = { status: 'delivered' } | { status: 'failed'; reason: 'gone' | 'attempts_exhausted' } | { status: 'pending'; retryInMs: number };
 
 /** What happens after attempt number `attempt` (1-based) came back with `result`. */
 export function nextStep(attempt: number, result: AttemptResult, random: () => number): Outcome {

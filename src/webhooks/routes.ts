@@ -22,7 +22,17 @@ export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks }: { key
 
   app.get(
     '/api/v1/webhooks/deliveries',
-    { schema: { summary: 'Webhook deliveries, newest first', operationId: 'listWebhookDeliveries', tags, security, querystring: listQuery.schema, response: { 200: itemsOf(deliveryObject) } }, config: { errorDocs: MERCHANT_ERRORS } },
+    {
+      schema: {
+        summary: 'Webhook deliveries, newest first',
+        operationId: 'listWebhookDeliveries',
+        tags,
+        security,
+        querystring: listQuery.schema,
+        response: { 200: itemsOf(deliveryObject) },
+      },
+      config: { errorDocs: MERCHANT_ERRORS },
+    },
     async (request) => {
       const q = request.query;
       return { items: await webhooks.list(merchantOf(request).id, { invoiceId: q.invoice_id, status: q.status, limit: q.limit ?? 50 }) };
@@ -31,19 +41,48 @@ export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks }: { key
 
   app.get(
     '/api/v1/webhooks/deliveries/:event_id',
-    { schema: { summary: 'One delivery with every attempt', operationId: 'getWebhookDelivery', tags, security, params: eventParams.schema, response: { 200: deliveryWithAttempts } }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
+    {
+      schema: {
+        summary: 'One delivery with every attempt',
+        operationId: 'getWebhookDelivery',
+        tags,
+        security,
+        params: eventParams.schema,
+        response: { 200: deliveryWithAttempts },
+      },
+      config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } },
+    },
     async (request) => webhooks.get(merchantOf(request).id, request.params.event_id),
   );
 
   app.post(
     '/api/v1/webhooks/deliveries/:event_id/resend',
-    { schema: { summary: 'Queue a delivery again now (also a failed one)', operationId: 'resendWebhookDelivery', tags, security, params: eventParams.schema, response: { 200: deliveryWithAttempts } }, config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } } },
+    {
+      schema: {
+        summary: 'Queue a delivery again now (also a failed one)',
+        operationId: 'resendWebhookDelivery',
+        tags,
+        security,
+        params: eventParams.schema,
+        response: { 200: deliveryWithAttempts },
+      },
+      config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } },
+    },
     async (request) => webhooks.resend(merchantOf(request).id, request.params.event_id),
   );
 
   app.post(
     '/api/v1/webhooks/test',
-    { schema: { summary: 'Send a signed ping to your webhook_url and return the attempt', operationId: 'testWebhook', tags, security, response: { 200: pingResult } }, config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING', 429: PING_BUSY } } },
+    {
+      schema: {
+        summary: 'Send a signed ping to your webhook_url and return the attempt',
+        operationId: 'testWebhook',
+        tags,
+        security,
+        response: { 200: pingResult },
+      },
+      config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING', 429: PING_BUSY } },
+    },
     async (request) => webhooks.ping(merchantOf(request).id),
   );
 }
@@ -57,7 +96,17 @@ export async function webhookAdminRoutes(app: KasaApp, { adminToken, webhooks }:
 
   app.post(
     '/merchants/:id/webhook-keys',
-    { schema: { summary: 'Create an Ed25519 key pair: every webhook also carries a v1a signature; returns the whpk_ public key', operationId: 'createWebhookSigningKey', tags, security, params: merchantParams.schema, response: { 201: signingPublicKey } }, config: { errorDocs } },
+    {
+      schema: {
+        summary: 'Create an Ed25519 key pair: every webhook also carries a v1a signature; returns the whpk_ public key',
+        operationId: 'createWebhookSigningKey',
+        tags,
+        security,
+        params: merchantParams.schema,
+        response: { 201: signingPublicKey },
+      },
+      config: { errorDocs },
+    },
     async (request, reply) => {
       reply.code(201);
       return webhooks.createSigningKey(request.params.id);
@@ -66,11 +115,26 @@ export async function webhookAdminRoutes(app: KasaApp, { adminToken, webhooks }:
 
   app.post(
     '/merchants/:id/webhook-secret',
-    { schema: { summary: 'Rotate the signing secret; the old one keeps signing for 24 h', operationId: 'rotateWebhookSecret', tags, security, params: merchantParams.schema, response: { 200: rotatedSecret } }, config: { errorDocs } },
+    {
+      schema: {
+        summary: 'Rotate the signing secret; the old one keeps signing for 24 h',
+        operationId: 'rotateWebhookSecret',
+        tags,
+        security,
+        params: merchantParams.schema,
+        response: { 200: rotatedSecret },
+      },
+      config: { errorDocs },
+    },
     async (request) => webhooks.rotateSecret(request.params.id),
   );
 
-  app.get('/webhooks/stats', { schema: { summary: 'Deliveries by status and the oldest pending age', operationId: 'getWebhookStats', tags, security, response: { 200: deliveryStats } }, config: { errorDocs: { 401: 'UNAUTHORIZED' } } }, async () =>
-    webhooks.stats(),
+  app.get(
+    '/webhooks/stats',
+    {
+      schema: { summary: 'Deliveries by status and the oldest pending age', operationId: 'getWebhookStats', tags, security, response: { 200: deliveryStats } },
+      config: { errorDocs: { 401: 'UNAUTHORIZED' } },
+    },
+    async () => webhooks.stats(),
   );
 }

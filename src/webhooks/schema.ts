@@ -17,7 +17,8 @@ const answerProperties: Record<string, JsonSchema> = {
   response_body_encoding: {
     type: ['string', 'null'],
     enum: ['utf8', 'base64', null],
-    description: 'utf8: response_body is the answer as text; base64: the answer was not valid UTF-8 and response_body is base64 of its bytes; null with response_body null',
+    description:
+      'utf8: response_body is the answer as text; base64: the answer was not valid UTF-8 and response_body is base64 of its bytes; null with response_body null',
   },
 };
 
@@ -76,13 +77,27 @@ export const signingPublicKey = record({
 // The webhooks themselves, with the Standard Webhooks 1.0 headers.
 
 const webhookHeaders = [
-  { name: 'webhook-id', in: 'header', required: true, description: 'The event id; the same on every attempt: your idempotency key', schema: { type: 'string', format: 'uuid' } },
-  { name: 'webhook-timestamp', in: 'header', required: true, description: 'Unix seconds of this attempt', schema: { type: 'string', pattern: '^[0-9]+$' }, example: '1772020800' },
+  {
+    name: 'webhook-id',
+    in: 'header',
+    required: true,
+    description: 'The event id; the same on every attempt: your idempotency key',
+    schema: { type: 'string', format: 'uuid' },
+  },
+  {
+    name: 'webhook-timestamp',
+    in: 'header',
+    required: true,
+    description: 'Unix seconds of this attempt',
+    schema: { type: 'string', pattern: '^[0-9]+$' },
+    example: '1772020800',
+  },
   {
     name: 'webhook-signature',
     in: 'header',
     required: true,
-    description: 'Space-separated signatures: v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>" by the whsec_ secret> (two while a rotated-out secret still signs), and v1a,<base64 Ed25519> once a key pair exists',
+    description:
+      'Space-separated signatures: v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>" by the whsec_ secret> (two while a rotated-out secret still signs), and v1a,<base64 Ed25519> once a key pair exists',
     schema: { type: 'string' },
   },
 ];

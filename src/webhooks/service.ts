@@ -61,13 +61,7 @@ export class Webhooks {
     if (!isUuid(eventId)) throw errors.deliveryNotFound();
     const row = await this.deliveriesOf(merchantId).where('d.event_id', '=', eventId).executeTakeFirst();
     if (!row) throw errors.deliveryNotFound();
-    const attempts = await this.db
-      .selectFrom('delivery_attempts')
-      .selectAll()
-      .where('event_id', '=', eventId)
-      .orderBy('attempted_at')
-      .orderBy('id')
-      .execute();
+    const attempts = await this.db.selectFrom('delivery_attempts').selectAll().where('event_id', '=', eventId).orderBy('attempted_at').orderBy('id').execute();
     return {
       ...deliveryView(row),
       attempts: attempts.map((a) => ({
@@ -134,7 +128,10 @@ export class Webhooks {
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     this.metrics.webhookAttempts.inc({ outcome: ok ? 'delivered' : 'failed' });
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('events').values({ id: eventId, merchant_id: merchantId, invoice_id: null, type: 'ping', payload: JSON.stringify(payload), created_at: now }).execute();
+      await trx
+        .insertInto('events')
+        .values({ id: eventId, merchant_id: merchantId, invoice_id: null, type: 'ping', payload: JSON.stringify(payload), created_at: now })
+        .execute();
       await trx
         .insertInto('deliveries')
         .values({
@@ -156,10 +153,25 @@ export class Webhooks {
         .execute();
       await trx
         .insertInto('delivery_attempts')
-        .values({ event_id: eventId, merchant_id: merchantId, attempted_at: now, status_code: result.statusCode, duration_ms: result.durationMs, response_body: result.responseBody, error: result.error })
+        .values({
+          event_id: eventId,
+          merchant_id: merchantId,
+          attempted_at: now,
+          status_code: result.statusCode,
+          duration_ms: result.durationMs,
+          response_body: result.responseBody,
+          error: result.error,
+        })
         .execute();
     });
-    return { event_id: eventId, delivered: ok, status_code: result.statusCode, duration_ms: result.durationMs, ...answerView(result.responseBody), error: result.error };
+    return {
+      event_id: eventId,
+      delivered: ok,
+      status_code: result.statusCode,
+      duration_ms: result.durationMs,
+      ...answerView(result.responseBody),
+      error: result.error,
+    };
   }
 
   /** A new signing secret; the previous one keeps signing for SECRET_ROTATION_OVERLAP_MS. */

@@ -23,11 +23,7 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-export function startExpiryWorker(
-  kasa: Kasa,
-  logger: Logger,
-  options: { intervalMs?: number; batchSize?: number; timers?: Timers } = {},
-): Worker {
+export function startExpiryWorker(kasa: Kasa, logger: Logger, options: { intervalMs?: number; batchSize?: number; timers?: Timers } = {}): Worker {
   const intervalMs = options.intervalMs ?? EXPIRY_INTERVAL_MS_DEFAULT;
   const batchSize = options.batchSize ?? EXPIRY_BATCH_SIZE_DEFAULT;
   const timers = options.timers ?? systemTimers;

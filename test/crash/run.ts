@@ -81,8 +81,15 @@ const pick = <T>(items: T[]): T | undefined => items[Math.floor(Math.random() * 
 // ---------------------------------------------------------------------------------------------
 // The system under test
 
-interface Merchant { id: string; apiKey: string; secret: string }
-interface Trader { id: string; apiKey: string }
+interface Merchant {
+  id: string;
+  apiKey: string;
+  secret: string;
+}
+interface Trader {
+  id: string;
+  apiKey: string;
+}
 
 interface CreateRecord {
   n: number;
@@ -90,10 +97,24 @@ interface CreateRecord {
   body: Record<string, string>;
   answer: Answer;
 }
-interface ConfirmRecord { dealId: string; trader: Trader; answer: Answer; doubled: boolean }
-interface CancelRecord { invoiceId: string; merchant: Merchant; answer: Answer }
+interface ConfirmRecord {
+  dealId: string;
+  trader: Trader;
+  answer: Answer;
+  doubled: boolean;
+}
+interface CancelRecord {
+  invoiceId: string;
+  merchant: Merchant;
+  answer: Answer;
+}
 
-interface Ack { id: string; merchant: Merchant; response: Record<string, unknown>; body: Record<string, string> }
+interface Ack {
+  id: string;
+  merchant: Merchant;
+  response: Record<string, unknown>;
+  body: Record<string, string>;
+}
 
 const http = new HttpClient(128);
 /** Every invoice's view as GET /api/v1/invoices/{id} shows it after the drain. */
@@ -124,8 +145,12 @@ async function call(kind: string, method: string, url: string, options: Paramete
 function expectStatus(kind: string, answer: Answer, allowed: number[]): void {
   if (answer.kind === 'answer' && !allowed.includes(answer.status)) {
     unexpected.push({
-      kind, status: answer.status, atS: ((Date.now() - loadStarted) / 1000).toFixed(1), pid: kasa?.pid,
-      requestId: answer.headers['x-request-id'] !== undefined, body: answer.text.slice(0, 300),
+      kind,
+      status: answer.status,
+      atS: ((Date.now() - loadStarted) / 1000).toFixed(1),
+      pid: kasa?.pid,
+      requestId: answer.headers['x-request-id'] !== undefined,
+      body: answer.text.slice(0, 300),
     });
   }
 }
@@ -274,7 +299,10 @@ async function pageOpener(): Promise<void> {
     if (page?.kind === 'answer' && Math.random() < 0.1 && paidBudgetLeft()) {
       const token = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1];
       const setCookie = page.headers['set-cookie'];
-      const cookie = (Array.isArray(setCookie) ? setCookie : [setCookie ?? '']).map((c) => c.split(';')[0]).filter((c) => c?.startsWith('kasa_csrf=')).join('; ');
+      const cookie = (Array.isArray(setCookie) ? setCookie : [setCookie ?? ''])
+        .map((c) => c.split(';')[0])
+        .filter((c) => c?.startsWith('kasa_csrf='))
+        .join('; ');
       if (token && cookie) {
         paidPresses.push(Date.now());
         const paid = await call('paid', 'POST', `${baseUrl}/pay/${ack.id}/paid`, { headers: { cookie }, form: { _csrf: token } });
@@ -352,7 +380,9 @@ async function killer(): Promise<void> {
     kasa = watched(KasaProcess.spawn(victim.options));
     await kasa.ready(READY_TIMEOUT_MS);
     kills.push({ pid: victim.pid, atMs, restartMs: Date.now() - started });
-    process.stdout.write(`kill -9 #${k + 1} of pid ${victim.pid} at ${(atMs / 1000).toFixed(1)} s; restarted as pid ${kasa.pid}, ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(
+      `kill -9 #${k + 1} of pid ${victim.pid} at ${(atMs / 1000).toFixed(1)} s; restarted as pid ${kasa.pid}, ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    );
   }
 }
 
@@ -388,8 +418,14 @@ function sameFields(a: Record<string, unknown>, b: Record<string, unknown>): str
 /** The fields of an invoice that come from its request (callback_url defaults to the merchant's webhook_url). */
 function matchesRequest(invoice: Record<string, unknown>, body: Record<string, string>): string[] {
   const expected: Record<string, unknown> = {
-    external_id: body.external_id, amount: body.amount, currency: body.currency_code, customer_id: body.customer_id,
-    purpose: body.purpose ?? null, callback_url: body.callback_url ?? receiver!.url, success_url: body.success_url ?? null, fail_url: body.fail_url ?? null,
+    external_id: body.external_id,
+    amount: body.amount,
+    currency: body.currency_code,
+    customer_id: body.customer_id,
+    purpose: body.purpose ?? null,
+    callback_url: body.callback_url ?? receiver!.url,
+    success_url: body.success_url ?? null,
+    fail_url: body.fail_url ?? null,
   };
   return Object.keys(expected).filter((k) => invoice[k] !== expected[k]);
 }
@@ -398,7 +434,10 @@ function matchesRequest(invoice: Record<string, unknown>, body: Record<string, s
 function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'undefined';
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  return `{${Object.keys(value)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+    .join(',')}}`;
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -509,10 +548,16 @@ async function verify(merchants: Merchant[]): Promise<number> {
 
   // Cancels that got a 200 stay cancelled.
   const okCancels = cancels.filter((c) => c.answer.kind === 'answer' && c.answer.status === 200);
-  const cancelRows = await query<{ id: string; status: string }>('SELECT id, status FROM invoices WHERE id = ANY($1::uuid[])', [okCancels.map((c) => c.invoiceId)]);
+  const cancelRows = await query<{ id: string; status: string }>('SELECT id, status FROM invoices WHERE id = ANY($1::uuid[])', [
+    okCancels.map((c) => c.invoiceId),
+  ]);
   const cancelProblems = cancelRows.filter((r) => r.status !== 'cancelled').map((r) => `${r.id}: ${r.status}`);
   if (cancelRows.length !== new Set(okCancels.map((c) => c.invoiceId)).size) cancelProblems.push('cancelled invoices missing');
-  check('every cancel that got a 200 left a cancelled invoice', cancelProblems.length === 0, `${okCancels.length} cancelled${cancelProblems.length ? '; ' + sample(cancelProblems) : ''}`);
+  check(
+    'every cancel that got a 200 left a cancelled invoice',
+    cancelProblems.length === 0,
+    `${okCancels.length} cancelled${cancelProblems.length ? '; ' + sample(cancelProblems) : ''}`,
+  );
   verified += okCancels.length - cancelProblems.length;
 
   // 4. No double credit anywhere; every invoice's money matches its final state.
@@ -531,7 +576,8 @@ async function verify(merchants: Merchant[]): Promise<number> {
       GROUP BY i.id, i.status, d.status`,
   );
   const expectedFlow: Record<string, (r: (typeof flow)[number]) => boolean> = {
-    pending: (r) => r.deal_status === null || (['awaiting_payment', 'customer_paid'].includes(r.deal_status) && r.locks === '1' && r.releases === '0' && r.credits === '0'),
+    pending: (r) =>
+      r.deal_status === null || (['awaiting_payment', 'customer_paid'].includes(r.deal_status) && r.locks === '1' && r.releases === '0' && r.credits === '0'),
     success: (r) => r.deal_status === 'completed' && r.locks === '1' && r.releases === '0' && r.credits === '1' && Number(r.revenues) <= 1,
     expired: (r) => r.deal_status === null || (r.deal_status === 'expired' && r.locks === '1' && r.releases === '1' && r.credits === '0'),
     cancelled: (r) => r.deal_status === null || (r.deal_status === 'cancelled' && r.locks === '1' && r.releases === '1' && r.credits === '0'),
@@ -558,7 +604,9 @@ async function verify(merchants: Merchant[]): Promise<number> {
   );
   const perMerchant: string[] = [];
   for (const m of merchants) {
-    const [row] = await query<{ owed: string }>(`SELECT coalesce(sum(merchant_usdt), 0) AS owed FROM invoices WHERE status = 'success' AND merchant_id = $1`, [m.id]);
+    const [row] = await query<{ owed: string }>(`SELECT coalesce(sum(merchant_usdt), 0) AS owed FROM invoices WHERE status = 'success' AND merchant_id = $1`, [
+      m.id,
+    ]);
     const balance = await http.send('GET', `${baseUrl}/api/v1/balance`, { headers: { 'x-api-key': m.apiKey } });
     const owed = BigInt(row!.owed);
     const want = `${owed / 1_000_000n}.${String((owed % 1_000_000n) / 10_000n).padStart(2, '0')}`;
@@ -580,7 +628,15 @@ async function verify(merchants: Merchant[]): Promise<number> {
   check("each trader's locked balance equals the trader_cost of its open deals", lockedOff.length === 0, lockedOff.length ? sample(lockedOff) : '');
 
   // 6. Webhooks: one event per final invoice, and each reached the receiver, validly signed.
-  const events = await query<{ invoice_id: string; status: string; merchant_id: string; callback_url: string | null; n: string; ids: string[]; types: string[] }>(
+  const events = await query<{
+    invoice_id: string;
+    status: string;
+    merchant_id: string;
+    callback_url: string | null;
+    n: string;
+    ids: string[];
+    types: string[];
+  }>(
     `SELECT i.id AS invoice_id, i.status, i.merchant_id, i.callback_url, count(e.id) AS n,
             coalesce(array_agg(e.id::text) FILTER (WHERE e.id IS NOT NULL), '{}') AS ids,
             coalesce(array_agg(e.type) FILTER (WHERE e.id IS NOT NULL), '{}') AS types
@@ -589,7 +645,11 @@ async function verify(merchants: Merchant[]): Promise<number> {
   const eventProblems = events
     .filter((r) => (r.status === 'pending' ? r.n !== '0' : r.n !== '1' || r.types[0] !== `invoice.${r.status}`))
     .map((r) => `${r.invoice_id} (${r.status}): ${r.types.join(',') || 'no event'}`);
-  check('every final invoice has exactly one event, of its final type; pending ones none', eventProblems.length === 0, eventProblems.length ? sample(eventProblems) : '');
+  check(
+    'every final invoice has exactly one event, of its final type; pending ones none',
+    eventProblems.length === 0,
+    eventProblems.length ? sample(eventProblems) : '',
+  );
 
   const secrets = new Map(merchants.map((m) => [m.id, m.secret]));
   const ownerOf = new Map(events.map((e) => [e.invoice_id, e.merchant_id]));
@@ -668,7 +728,9 @@ async function drain(): Promise<void> {
     if (left.length === 0) break;
     await sleep(250);
   }
-  const stuck = left.length ? await query(`SELECT event_id, status, attempts, next_attempt_at, lease_until, last_error FROM deliveries WHERE status <> 'delivered' LIMIT 3`) : [];
+  const stuck = left.length
+    ? await query(`SELECT event_id, status, attempts, next_attempt_at, lease_until, last_error FROM deliveries WHERE status <> 'delivered' LIMIT 3`)
+    : [];
   check(
     'every webhook delivery was delivered (workers drained)',
     left.length === 0,
@@ -733,7 +795,7 @@ async function main(): Promise<void> {
         `verified: ${verified} (acknowledged and recovered invoices, confirms, cancels, delivered events)\n`,
     );
   } catch (error) {
-    check('the run completes', false, error instanceof Error ? error.stack ?? error.message : String(error));
+    check('the run completes', false, error instanceof Error ? (error.stack ?? error.message) : String(error));
     if (kasa) process.stdout.write(`kasa stderr (last lines): ${kasa.stderr.slice(-1500)}\n`);
   } finally {
     await cleanUp();

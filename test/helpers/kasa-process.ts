@@ -169,7 +169,13 @@ export class KasaProcess {
   async stop(timeoutMs = 12_000): Promise<void> {
     if (!this.running) return;
     this.child.kill('SIGTERM');
-    if (await this.waitExit(timeoutMs).then(() => true, () => false)) return;
+    if (
+      await this.waitExit(timeoutMs).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
     await this.kill();
   }
 

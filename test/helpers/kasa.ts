@@ -139,7 +139,10 @@ export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKa
       });
     },
     async countInvoices() {
-      const row = await database.db.selectFrom('invoices').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+      const row = await database.db
+        .selectFrom('invoices')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(row.n);
     },
     async close() {
@@ -159,7 +162,14 @@ export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKa
  * when several instances share one PostgreSQL. The caller closes it.
  */
 export async function anotherInstance(t: TestKasa): Promise<FastifyInstance> {
-  const kasa = createKasa({ config: t.kasa.config, db: t.database.db, engine: t.database.engine, clock: t.clock, adminToken: ADMIN_TOKEN, prepared: t.database.prepared });
+  const kasa = createKasa({
+    config: t.kasa.config,
+    db: t.database.db,
+    engine: t.database.engine,
+    clock: t.clock,
+    adminToken: ADMIN_TOKEN,
+    prepared: t.database.prepared,
+  });
   const app = await buildApp(kasa, pino({ level: 'silent' }));
   await app.ready();
   return app;

@@ -22,7 +22,10 @@ export interface TraderSetup {
 let cardIndex = 0;
 
 export async function addTrader(t: TestKasa, setup: TraderSetup = {}): Promise<TestTrader> {
-  const created = await t.admin('POST', '/admin/v1/traders', { name: setup.name ?? 'Trader', ...(setup.reward_percent ? { reward_percent: setup.reward_percent } : {}) });
+  const created = await t.admin('POST', '/admin/v1/traders', {
+    name: setup.name ?? 'Trader',
+    ...(setup.reward_percent ? { reward_percent: setup.reward_percent } : {}),
+  });
   if (created.statusCode !== 201) throw new Error(`trader setup failed: ${created.body}`);
   const { trader_id, api_key } = created.json();
   if (setup.deposit) {

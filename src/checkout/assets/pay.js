@@ -18,9 +18,14 @@
       document.body.appendChild(area);
       area.select();
       var ok;
-      try { ok = document.execCommand('copy'); } catch { ok = false; }
+      try {
+        ok = document.execCommand('copy');
+      } catch {
+        ok = false;
+      }
       document.body.removeChild(area);
-      if (ok) resolve(); else reject(new Error('copy failed'));
+      if (ok) resolve();
+      else reject(new Error('copy failed'));
     });
   }
 
@@ -30,14 +35,19 @@
       var label = button.textContent;
       button.hidden = false;
       button.addEventListener('click', function () {
-        copyText(button.getAttribute('data-copy')).then(function () {
-          button.textContent = button.getAttribute('data-copied');
-          button.classList.add('done');
-          setTimeout(function () {
-            button.textContent = label;
-            button.classList.remove('done');
-          }, COPIED_SHOWN_MS);
-        }, function () { /* the text stays selectable by hand */ });
+        copyText(button.getAttribute('data-copy')).then(
+          function () {
+            button.textContent = button.getAttribute('data-copied');
+            button.classList.add('done');
+            setTimeout(function () {
+              button.textContent = label;
+              button.classList.remove('done');
+            }, COPIED_SHOWN_MS);
+          },
+          function () {
+            /* the text stays selectable by hand */
+          },
+        );
       });
     });
   }
@@ -46,7 +56,9 @@
     var s = Math.max(0, Math.floor(seconds));
     var h = Math.floor(s / 3600);
     var m = Math.floor((s % 3600) / 60);
-    var two = function (n) { return (n < 10 ? '0' : '') + n; };
+    var two = function (n) {
+      return (n < 10 ? '0' : '') + n;
+    };
     return h > 0 ? h + ':' + two(m) + ':' + two(s % 60) : two(m) + ':' + two(s % 60);
   }
 
@@ -81,7 +93,9 @@
       if (busy || leaving) return;
       busy = true;
       fetch(statusUrl, { cache: 'no-store', credentials: 'same-origin', headers: { accept: 'application/json' } })
-        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (response) {
+          return response.ok ? response.json() : null;
+        })
         .then(function (status) {
           if (!status) return;
           if (status.status !== 'pending' && status.redirect_url) {
@@ -94,8 +108,12 @@
             window.location.reload();
           }
         })
-        .catch(function () { /* offline for a moment: the next tick tries again */ })
-        .then(function () { busy = false; });
+        .catch(function () {
+          /* offline for a moment: the next tick tries again */
+        })
+        .then(function () {
+          busy = false;
+        });
     }
 
     setInterval(check, POLL_INTERVAL_MS);
