@@ -261,8 +261,8 @@ export interface DecimalOptions extends Doc {
 
 const NON_FINITE_TEXT = /^[+-]?(inf|infinity|s?nan\d*)$/i;
 // What Python's str.strip() removes, which Decimal() ignores around a number (control characters included).
-// eslint-disable-next-line no-control-regex
 const PYTHON_EDGE_WHITESPACE =
+  // eslint-disable-next-line no-control-regex
   /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 const UNICODE_DIGITS = /\p{Nd}/gu;
 const UNICODE_DIGIT = /^\p{Nd}$/u;
