@@ -26,8 +26,8 @@ module.exports = {
     {
       name: 'routes-are-leaves',
       severity: 'error',
-      comment: 'Only the HTTP app registers route plugins; nothing else imports them.',
-      from: { pathNot: ['^src/http/app\\.ts$', HTTP_FILES] },
+      comment: 'Only the composition root (src/context.ts) registers route plugins; nothing else imports them.',
+      from: { pathNot: ['^src/context\\.ts$', HTTP_FILES] },
       to: { path: HTTP_FILES },
     },
     {
@@ -47,9 +47,16 @@ module.exports = {
     {
       name: 'one-composition-root',
       severity: 'error',
-      comment: 'Only the composition root (src/context.ts, src/server.ts) builds the HTTP app.',
-      from: { path: '^src/', pathNot: ['^src/(context|server)\\.ts$'] },
+      comment: 'Only the composition root (src/context.ts) builds the HTTP app; the chassis knows no domain.',
+      from: { path: '^src/', pathNot: ['^src/context\\.ts$'] },
       to: { path: '^src/http/app\\.ts$' },
+    },
+    {
+      name: 'http-chassis-knows-no-domain',
+      severity: 'error',
+      comment: 'src/http (chassis, auth, validation, schemas) imports no domain module but the services auth asks for keys.',
+      from: { path: '^src/http/' },
+      to: { path: `^src/${DOMAINS}/`, pathNot: ['^src/(merchants|traders)/service\\.ts$', '^src/merchants/keys\\.ts$'] },
     },
   ],
   options: {

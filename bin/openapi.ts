@@ -7,10 +7,9 @@ import { writeFile } from 'node:fs/promises';
 import pino from 'pino';
 import { systemClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config.ts';
-import { createKasa } from '../src/context.ts';
+import { buildApp, createKasa } from '../src/context.ts';
 import { connect } from '../src/db/connect.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { buildApp } from '../src/http/app.ts';
 
 const database = await connect({ databaseUrl: null, dataDir: null });
 await migrate(database.db);

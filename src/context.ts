@@ -1,5 +1,20 @@
-// Everything a request handler or worker needs, built once per process.
+// The composition root: every service built once per process (createKasa), and the HTTP app
+// with each route plugin given the services it uses (buildApp). Nothing else wires the domains.
 import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { checkoutRoutes } from './checkout/routes.ts';
+import { dealAdminRoutes } from './deals/admin-routes.ts';
+import { createHttpApp } from './http/app.ts';
+import { opsRoutes } from './http/ops.ts';
+import type { KasaApp } from './http/validation.ts';
+import { invoiceRoutes } from './invoices/routes.ts';
+import { ledgerAdminRoutes, merchantLedgerRoutes } from './ledger/routes.ts';
+import { merchantAdminRoutes } from './merchants/admin-routes.ts';
+import { ratesAdminRoutes } from './rates/admin-routes.ts';
+import { traderAdminRoutes } from './traders/admin-routes.ts';
+import { traderRoutes } from './traders/routes.ts';
+import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
+import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DB } from './db/schema.ts';
@@ -58,4 +73,29 @@ export function createKasa(options: {
     sender,
     webhooks: new Webhooks(db, clock, sender, metrics),
   };
+}
+
+/** The HTTP app of one Kasa: the chassis, then every route plugin with the services it uses. */
+export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
+  const app = await createHttpApp({ logger, metrics: kasa.metrics, publicUrl: kasa.config.publicUrl, webhooks: webhookEvents });
+  await app.register(opsRoutes, { db: kasa.db, engine: kasa.engine, metrics: kasa.metrics });
+  const keyOwners = { merchants: kasa.merchants, traders: kasa.traders };
+  await app.register(invoiceRoutes, { keyOwners, invoices: kasa.invoices, deals: kasa.deals, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
+  await app.register(checkoutRoutes, {
+    deals: kasa.deals,
+    clock: kasa.clock,
+    publicUrl: kasa.config.publicUrl,
+    pageTokenKey: await kasa.catalog.pageTokenKey(),
+  });
+  await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db });
+  await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals });
+  await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks });
+  const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
+  await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
+  await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
+  await app.register(traderAdminRoutes, { ...admin, traders: kasa.traders });
+  await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
+  await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
+  await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
+  return app;
 }

@@ -1,26 +1,15 @@
 // The HTTP application: request ids, one JSON log line per request, validation through request
 // models, the one error mapper, OpenAPI, and the route plugins of each domain.
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { OpenAPIV3_1 } from 'openapi-types';
 import type { Logger } from 'pino';
-import type { Kasa } from '../context.ts';
-import { checkoutRoutes } from '../checkout/routes.ts';
-import { dealAdminRoutes } from '../deals/admin-routes.ts';
-import { invoiceRoutes } from '../invoices/routes.ts';
-import { ledgerAdminRoutes, merchantLedgerRoutes } from '../ledger/routes.ts';
-import { traderAdminRoutes } from '../traders/admin-routes.ts';
-import { traderRoutes } from '../traders/routes.ts';
-import { webhookAdminRoutes, webhookRoutes } from '../webhooks/routes.ts';
-import { webhookEvents } from '../webhooks/schema.ts';
-import { merchantAdminRoutes } from '../merchants/admin-routes.ts';
-import { ratesAdminRoutes } from '../rates/admin-routes.ts';
+import type { Metrics } from '../metrics.ts';
 import { errors, KasaError, MalformedRequestError, RequestValidationError } from '../errors.ts';
-import { opsRoutes } from './ops.ts';
 import { errorEnvelope, malformedBody, validationErrorBody } from './schemas.ts';
-import { modelOf, type JsonSchema, type KasaTypeProvider } from './validation.ts';
+import { modelOf, type JsonSchema, type KasaApp, type KasaTypeProvider } from './validation.ts';
 
 /** Bodies larger than this are refused while being read, before any parsing. */
 export const BODY_SIZE_MAX_BYTES = 64 * 1024;
@@ -67,7 +56,21 @@ const API_TAGS = [
 
 const LOCATIONS: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
-export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInstance> {
+export interface HttpAppOptions {
+  logger: Logger;
+  metrics: Metrics;
+  /** The document's server: PUBLIC_URL. */
+  publicUrl: string;
+  /** The OpenAPI 3.1 `webhooks` section: the events Kasa sends. */
+  webhooks: Record<string, unknown>;
+}
+
+/**
+ * The HTTP chassis every route plugin runs in: request ids, one log line per request, JSON
+ * parsing with limits, validation through request models, the one error mapper, the OpenAPI
+ * document. It knows no domain: the composition root (src/context.ts) registers the routes.
+ */
+export async function createHttpApp({ logger, metrics, publicUrl, webhooks }: HttpAppOptions): Promise<KasaApp> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request, written by the onResponse hook below.
@@ -118,7 +121,7 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     request.log.info({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
-    kasa.metrics.httpRequestSeconds.observe({ method: request.method, route, status: reply.statusCode }, reply.elapsedTime / 1000);
+    metrics.httpRequestSeconds.observe({ method: request.method, route, status: reply.statusCode }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((error: FastifyError | Error, request, reply) => sendError(error, request, reply));
@@ -133,10 +136,10 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
         description: 'Self-hostable P2P payment gateway: merchant invoice API, trader API, admin API, payment page; the webhooks it sends.',
         license: { name: 'MIT', identifier: 'MIT' },
       },
-      servers: [{ url: kasa.config.publicUrl, description: 'This Kasa (PUBLIC_URL)' }],
+      servers: [{ url: publicUrl, description: 'This Kasa (PUBLIC_URL)' }],
       tags: API_TAGS,
       // Kasa's JSON Schemas are plain records; the document's own types want their literal unions.
-      webhooks: webhookEvents as OpenAPIV3_1.Document['webhooks'],
+      webhooks: webhooks as OpenAPIV3_1.Document['webhooks'],
       components: {
         securitySchemes: {
           merchantKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'API Key for authentication. Merchant API Key.' },
@@ -163,25 +166,6 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<FastifyInsta
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(opsRoutes, { db: kasa.db, engine: kasa.engine, metrics: kasa.metrics });
-  const keyOwners = { merchants: kasa.merchants, traders: kasa.traders };
-  await app.register(invoiceRoutes, { keyOwners, invoices: kasa.invoices, deals: kasa.deals, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
-  await app.register(checkoutRoutes, {
-    deals: kasa.deals,
-    clock: kasa.clock,
-    publicUrl: kasa.config.publicUrl,
-    pageTokenKey: await kasa.catalog.pageTokenKey(),
-  });
-  await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db });
-  await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals });
-  await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks });
-  const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
-  await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
-  await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
-  await app.register(traderAdminRoutes, { ...admin, traders: kasa.traders });
-  await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
-  await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
-  await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
   return app;
 }
 

@@ -8,10 +8,9 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import pino from 'pino';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { createKasa, type Kasa } from '../../src/context.ts';
+import { buildApp, createKasa, type Kasa } from '../../src/context.ts';
 import { connect, type Database } from '../../src/db/connect.ts';
 import { loadMigrations, migrate } from '../../src/db/migrate.ts';
-import { buildApp } from '../../src/http/app.ts';
 import { verifyLedger } from '../../src/ledger/ledger.ts';
 import { createPostgresDatabase } from './database.ts';
 
