@@ -61,30 +61,22 @@ export function awaitingPaymentPage(c: Chrome, s: InvoiceSummary, deal: DealDeta
     title: t.title,
     noscriptRefreshSeconds: NOSCRIPT_REFRESH_AWAITING_SECONDS,
     polling,
-    content: html` ${merchantHeader(c, s)}
+    content: html`
+      ${merchantHeader(c, s)}
       <section class="panel">
         <p class="label">${t.transferExactly}</p>
         <p class="amount"><span class="value" id="amount">${s.amount}</span> <span class="currency">${s.currency}</span>${copyButton(c, s.amount)}</p>
         <p class="hint">${t.amountHint}</p>
         <dl class="requisite">
-          <div class="field pan">
-            <dt>${t.toCard}</dt>
-            <dd><span class="card-number" id="card-number">${groupCard(deal.cardNumber)}</span>${copyButton(c, deal.cardNumber)}</dd>
-          </div>
-          <div class="field">
-            <dt>${t.bank}</dt>
-            <dd>${deal.bankName}</dd>
-          </div>
-          <div class="field">
-            <dt>${t.holder}</dt>
-            <dd>${deal.holderName}</dd>
-          </div>
+          <div class="field pan"><dt>${t.toCard}</dt><dd><span class="card-number" id="card-number">${groupCard(deal.cardNumber)}</span>${copyButton(c, deal.cardNumber)}</dd></div>
+          <div class="field"><dt>${t.bank}</dt><dd>${deal.bankName}</dd></div>
+          <div class="field"><dt>${t.holder}</dt><dd>${deal.holderName}</dd></div>
         </dl>
       </section>
       ${countdown(c, s)}
       <form class="paid" method="post" action="${c.pagePath}/paid">
-        <input type="hidden" name="_csrf" value="${csrfToken}" />
-        <input type="hidden" name="lang" value="${c.lang}" />
+        <input type="hidden" name="_csrf" value="${csrfToken}">
+        <input type="hidden" name="lang" value="${c.lang}">
         <button type="submit" class="primary" id="paid">${t.paidButton}</button>
         <p class="hint">${t.paidHint}</p>
       </form>`,
@@ -97,23 +89,16 @@ export function confirmingPage(c: Chrome, s: InvoiceSummary, deal: DealDetails, 
     title: t.waitingTitle,
     noscriptRefreshSeconds: NOSCRIPT_REFRESH_CONFIRMING_SECONDS,
     polling,
-    content: html` ${merchantHeader(c, s)} ${notice('waiting', t.waitingTitle, t.waitingText)}
+    content: html`
+      ${merchantHeader(c, s)}
+      ${notice('waiting', t.waitingTitle, t.waitingText)}
       <section class="panel">
         <p class="label">${t.paymentDetails}</p>
         <p class="amount"><span class="value">${s.amount}</span> <span class="currency">${s.currency}</span></p>
         <dl class="requisite">
-          <div class="field pan">
-            <dt>${t.toCard}</dt>
-            <dd><span class="card-number">${groupCard(deal.cardNumber)}</span></dd>
-          </div>
-          <div class="field">
-            <dt>${t.bank}</dt>
-            <dd>${deal.bankName}</dd>
-          </div>
-          <div class="field">
-            <dt>${t.holder}</dt>
-            <dd>${deal.holderName}</dd>
-          </div>
+          <div class="field pan"><dt>${t.toCard}</dt><dd><span class="card-number">${groupCard(deal.cardNumber)}</span></dd></div>
+          <div class="field"><dt>${t.bank}</dt><dd>${deal.bankName}</dd></div>
+          <div class="field"><dt>${t.holder}</dt><dd>${deal.holderName}</dd></div>
         </dl>
       </section>
       ${countdown(c, s)}`,
@@ -126,7 +111,11 @@ export function assigningPage(c: Chrome, s: InvoiceSummary, polling: Polling): s
     title: t.assigningTitle,
     refreshSeconds: ASSIGNING_REFRESH_SECONDS,
     polling,
-    content: html` ${merchantHeader(c, s)} ${notice('waiting', t.assigningTitle, t.assigningText)} ${amountPanel(c, s)} ${countdown(c, s)}`,
+    content: html`
+      ${merchantHeader(c, s)}
+      ${notice('waiting', t.assigningTitle, t.assigningText)}
+      ${amountPanel(c, s)}
+      ${countdown(c, s)}`,
   });
 }
 
@@ -136,7 +125,10 @@ export function unavailablePage(c: Chrome, s: InvoiceSummary, polling: Polling):
     title: t.unavailableTitle,
     refreshSeconds: UNAVAILABLE_REFRESH_SECONDS,
     polling,
-    content: html` ${merchantHeader(c, s)} ${notice('alert', t.unavailableTitle, t.unavailableText)} ${amountPanel(c, s)}`,
+    content: html`
+      ${merchantHeader(c, s)}
+      ${notice('alert', t.unavailableTitle, t.unavailableText)}
+      ${amountPanel(c, s)}`,
   });
 }
 
@@ -163,7 +155,8 @@ export function leavingPage(c: Chrome, status: FinalStatus, target: string): str
   return layout(c, {
     title: t[title],
     redirectTo: target,
-    content: html` ${notice(tone, t[title], '')}
+    content: html`
+      ${notice(tone, t[title], '')}
       <p><a class="button" href="${target}" rel="noreferrer">${t.continue}</a></p>`,
   });
 }
@@ -178,8 +171,9 @@ export function formExpiredPage(c: Chrome): string {
   const t = STRINGS[c.lang];
   return layout(c, {
     title: t.formExpiredTitle,
-    content: html` ${notice('alert', t.formExpiredTitle, t.formExpiredText)}
-    ${c.pagePath ? html`<p><a class="button" href="${withLang(c.pagePath, c.lang)}">${t.backToPayment}</a></p>` : null}`,
+    content: html`
+      ${notice('alert', t.formExpiredTitle, t.formExpiredText)}
+      ${c.pagePath ? html`<p><a class="button" href="${withLang(c.pagePath, c.lang)}">${t.backToPayment}</a></p>` : null}`,
   });
 }
 
@@ -210,9 +204,9 @@ function layout(c: Chrome, o: LayoutOptions): string {
 <meta name="robots" content="noindex, nofollow">
 <meta name="referrer" content="no-referrer">
 <meta name="color-scheme" content="light dark">
-${o.refreshSeconds ? html`<meta http-equiv="refresh" content="${o.refreshSeconds}" />` : null}
-${o.redirectTo ? html`<meta http-equiv="refresh" content="0;url=${o.redirectTo}" />` : null}
-${o.noscriptRefreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${o.noscriptRefreshSeconds}" /></noscript>` : null}
+${o.refreshSeconds ? html`<meta http-equiv="refresh" content="${o.refreshSeconds}">` : null}
+${o.redirectTo ? html`<meta http-equiv="refresh" content="0;url=${o.redirectTo}">` : null}
+${o.noscriptRefreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${o.noscriptRefreshSeconds}"></noscript>` : null}
 <title>${o.title}</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="${c.cssUrl}">
@@ -234,34 +228,36 @@ ${c.pagePath ? languageSwitch(c) : null}
 
 function merchantHeader(c: Chrome, s: InvoiceSummary): Html {
   const t = STRINGS[c.lang];
-  return html` <header class="merchant">
-    <p class="eyebrow">${t.payTo}</p>
-    <h1>${s.merchantName}</h1>
-    ${s.purpose ? html`<p class="purpose"><span class="sr">${t.purpose}: </span>${s.purpose}</p>` : null}
-  </header>`;
+  return html`
+      <header class="merchant">
+        <p class="eyebrow">${t.payTo}</p>
+        <h1>${s.merchantName}</h1>
+        ${s.purpose ? html`<p class="purpose"><span class="sr">${t.purpose}: </span>${s.purpose}</p>` : null}
+      </header>`;
 }
 
 function amountPanel(c: Chrome, s: InvoiceSummary): Html {
   const t = STRINGS[c.lang];
-  return html` <section class="panel">
-    <p class="label">${t.amount}</p>
-    <p class="amount"><span class="value">${s.amount}</span> <span class="currency">${s.currency}</span></p>
-  </section>`;
+  return html`
+      <section class="panel">
+        <p class="label">${t.amount}</p>
+        <p class="amount"><span class="value">${s.amount}</span> <span class="currency">${s.currency}</span></p>
+      </section>`;
 }
 
 function notice(tone: string, title: string, text: string): Html {
-  return html` <section class="notice ${tone}">
-    <div class="icon" aria-hidden="true"></div>
-    <h2>${title}</h2>
-    ${text ? html`<p>${text}</p>` : null}
-  </section>`;
+  return html`
+      <section class="notice ${tone}">
+        <div class="icon" aria-hidden="true"></div>
+        <h2>${title}</h2>
+        ${text ? html`<p>${text}</p>` : null}
+      </section>`;
 }
 
 function countdown(c: Chrome, s: InvoiceSummary): Html {
   const t = STRINGS[c.lang];
-  return html` <p class="timer">
-    ${t.timeLeft}: <time id="countdown" datetime="${isoSeconds(s.expiresAt)}" data-seconds-left="${s.secondsLeft}">${formatDuration(s.secondsLeft)}</time>
-  </p>`;
+  return html`
+      <p class="timer">${t.timeLeft}: <time id="countdown" datetime="${isoSeconds(s.expiresAt)}" data-seconds-left="${s.secondsLeft}">${formatDuration(s.secondsLeft)}</time></p>`;
 }
 
 /** Hidden until pay.js shows it: without JavaScript a copy button could do nothing. */
