@@ -201,3 +201,31 @@ export function apiKeyView(k: ApiKeyInfo) {
     revoked_at: k.revokedAt ? isoSeconds(k.revokedAt) : null,
   };
 }
+
+// The merchant's webhook signing material: the webhooks module decides it (secrets, key pairs,
+// the rotation's overlap); the merchants row, written here only, keeps it.
+
+/** The new secret signs from now on; the old one until previousValidUntil. Undefined: no such merchant. */
+export async function rotateWebhookSecret(db: Kysely<DB>, merchantId: string, change: { secret: string; previousValidUntil: Date; now: Date }) {
+  return db
+    .updateTable('merchants')
+    .set((eb) => ({
+      previous_webhook_secret: eb.ref('webhook_secret'),
+      previous_webhook_secret_expires: change.previousValidUntil,
+      webhook_secret: change.secret,
+      updated_at: change.now,
+    }))
+    .where('id', '=', merchantId)
+    .returning('id')
+    .executeTakeFirst();
+}
+
+/** Sets (or replaces) the Ed25519 key pair whose v1a signatures the merchant may verify. */
+export async function setWebhookSigningKey(db: Kysely<DB>, merchantId: string, pair: { privateKey: string; publicKey: string; now: Date }) {
+  return db
+    .updateTable('merchants')
+    .set({ webhook_ed25519_private: pair.privateKey, webhook_ed25519_public: pair.publicKey, updated_at: pair.now })
+    .where('id', '=', merchantId)
+    .returning('id')
+    .executeTakeFirst();
+}

@@ -8,6 +8,7 @@ import type { DB, DeliveryStatus, MerchantsTable } from '../db/schema.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { generateWebhookSecret } from '../merchants/keys.ts';
+import { rotateWebhookSecret, setWebhookSigningKey } from '../merchants/service.ts';
 import type { Metrics } from '../metrics.ts';
 import { answerView } from './answer.ts';
 import { signingKeysOf, webhookBody, webhookHeaders } from './delivery.ts';
@@ -180,17 +181,7 @@ export class Webhooks {
     const now = this.clock.now();
     const expires = new Date(now.getTime() + SECRET_ROTATION_OVERLAP_MS);
     const secret = generateWebhookSecret();
-    const row = await this.db
-      .updateTable('merchants')
-      .set((eb) => ({
-        previous_webhook_secret: eb.ref('webhook_secret'),
-        previous_webhook_secret_expires: expires,
-        webhook_secret: secret,
-        updated_at: now,
-      }))
-      .where('id', '=', merchantId)
-      .returning('id')
-      .executeTakeFirst();
+    const row = await rotateWebhookSecret(this.db, merchantId, { secret, previousValidUntil: expires, now });
     if (!row) throw errors.merchantNotFound();
     return { webhook_secret: secret, previous_secret_valid_until: isoSeconds(expires) };
   }
@@ -199,12 +190,7 @@ export class Webhooks {
   async createSigningKey(merchantId: string) {
     if (!isUuid(merchantId)) throw errors.merchantNotFound();
     const pair = generateSigningKeyPair();
-    const row = await this.db
-      .updateTable('merchants')
-      .set({ webhook_ed25519_private: pair.privateKey, webhook_ed25519_public: pair.publicKey, updated_at: this.clock.now() })
-      .where('id', '=', merchantId)
-      .returning('id')
-      .executeTakeFirst();
+    const row = await setWebhookSigningKey(this.db, merchantId, { ...pair, now: this.clock.now() });
     if (!row) throw errors.merchantNotFound();
     return { public_key: pair.publicKey };
   }
