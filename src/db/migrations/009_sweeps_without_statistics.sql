@@ -9,6 +9,10 @@
 -- scans and sorts disabled, every other plan carries a disabled node and loses, whatever the
 -- statistics say; the window sort of the claim's ranking, which every plan needs, stays.
 -- The predicates are src/lifecycle.ts's (dueForExpirySql) and the delivery worker's.
+--
+-- And jit = off, here and on kasa_create_invoice: a disabled node adds 10^10 to a plan's cost,
+-- far above jit_above_cost, so a plan that keeps one (the claim's window sort) was compiled by
+-- JIT on every call: 300 ms per claim instead of 1.
 
 -- The oldest pending invoices past expires_at, locked for the caller's transaction; rows
 -- another sweeper holds are skipped, so any number of instances sweep at once.
@@ -16,6 +20,7 @@ CREATE FUNCTION kasa_due_invoices(p_now timestamptz, p_limit integer) RETURNS TA
 LANGUAGE sql
 SET enable_seqscan = off
 SET enable_sort = off
+SET jit = off
 AS $$
   SELECT i.id FROM invoices i
    WHERE i.status = 'pending' AND i.expires_at <= p_now
@@ -34,6 +39,7 @@ CREATE FUNCTION kasa_claim_deliveries(
 LANGUAGE sql
 SET enable_seqscan = off
 SET enable_sort = off
+SET jit = off
 AS $$
   WITH busy AS (
     SELECT * FROM unnest(p_busy_hosts, p_busy_n) AS b (host, n)
@@ -62,3 +68,6 @@ AS $$
    WHERE d.event_id = c.event_id
   RETURNING d.event_id
 $$;
+
+ALTER FUNCTION kasa_create_invoice(uuid, uuid, text, text, numeric, text, numeric, numeric, bigint, bigint, text, text, text, text,
+                                   timestamptz, timestamptz, integer, integer) SET jit = off;
