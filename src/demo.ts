@@ -32,8 +32,9 @@ const readKey = (file: string) =>
 export async function seedDemo(kasa: Kasa, dataDir: string): Promise<Demo> {
   const keyFile = path.join(dataDir, DEMO_KEY_FILE);
   const traderKeyFile = path.join(dataDir, DEMO_TRADER_KEY_FILE);
-  const [merchants, currencies] = await Promise.all([kasa.merchants.list(), kasa.catalog.listCurrencies()]);
-  if (merchants.length > 0 || currencies.length > 0) {
+  // Seeded once: any merchant or currency means an operator (or an earlier demo) set Kasa up.
+  const [merchants, currencies] = await Promise.all([kasa.merchants.list({ limit: 1 }), kasa.catalog.listCurrencies({ limit: 1 })]);
+  if (merchants.items.length > 0 || currencies.items.length > 0) {
     const apiKey = await readKey(keyFile);
     // Read through the key, so a rotated secret shows as it is now.
     const merchant = apiKey ? await kasa.merchants.authenticate(apiKey) : null;

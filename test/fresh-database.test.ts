@@ -180,8 +180,13 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
   test('the hot functions plan without statistics and never JIT-compile', async () => {
     // A disabled plan node costs 10^10: without jit = off such a plan is compiled on every call.
     const { rows } = await sql<{ proname: string; proconfig: string[] | null }>`
-      SELECT proname, proconfig FROM pg_proc WHERE proname IN ('kasa_create_invoice', 'kasa_due_invoices', 'kasa_claim_deliveries') ORDER BY proname`.execute(t.database.db);
-    assert.deepEqual(rows.map((r) => r.proname), ['kasa_claim_deliveries', 'kasa_create_invoice', 'kasa_due_invoices']);
+      SELECT proname, proconfig FROM pg_proc WHERE proname IN ('kasa_create_invoice', 'kasa_due_invoices', 'kasa_claim_deliveries') ORDER BY proname`.execute(
+      t.database.db,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.proname),
+      ['kasa_claim_deliveries', 'kasa_create_invoice', 'kasa_due_invoices'],
+    );
     for (const row of rows) {
       for (const setting of ['enable_seqscan=off', 'enable_sort=off', 'jit=off']) assert.ok(row.proconfig?.includes(setting), `${row.proname}: ${setting}`);
     }

@@ -281,7 +281,7 @@ describe('webhook messages: content, signatures, targets, merchant endpoints', (
     await h.eventOf(invoiceId, 'invoice.cancelled');
     const deliveries = await h.t.database.db.selectFrom('deliveries').select('event_id').where('invoice_id', '=', invoiceId).execute();
     assert.deepEqual(deliveries, []);
-    assert.deepEqual((await h.api(silent, 'GET', '/api/v1/webhooks/deliveries')).json(), { items: [] });
+    assert.deepEqual((await h.api(silent, 'GET', '/api/v1/webhooks/deliveries')).json(), { items: [], next_cursor: null });
   });
 
   test('Ed25519: webhook-keys returns a whpk_ key, and later messages carry a v1a signature node:crypto verifies', async () => {
@@ -392,8 +392,11 @@ describe('webhook messages: content, signatures, targets, merchant endpoints', (
     );
     const ok = (await h.api(shop, 'GET', '/api/v1/webhooks/deliveries?status=delivered')).json();
     assert.deepEqual(new Set(ok.items.map((i: { event_id: string }) => i.event_id)), new Set([eventId, delivered]));
-    assert.deepEqual((await h.api(shop, 'GET', `/api/v1/webhooks/deliveries?invoice_id=${goneInvoice}&status=delivered`)).json(), { items: [] });
-    assert.deepEqual((await h.api(other, 'GET', `/api/v1/webhooks/deliveries?invoice_id=${goneInvoice}`)).json(), { items: [] });
+    assert.deepEqual((await h.api(shop, 'GET', `/api/v1/webhooks/deliveries?invoice_id=${goneInvoice}&status=delivered`)).json(), {
+      items: [],
+      next_cursor: null,
+    });
+    assert.deepEqual((await h.api(other, 'GET', `/api/v1/webhooks/deliveries?invoice_id=${goneInvoice}`)).json(), { items: [], next_cursor: null });
 
     const detail = (await h.api(shop, 'GET', `/api/v1/webhooks/deliveries/${gone}`)).json();
     assert.equal(detail.status, 'failed');

@@ -22,8 +22,14 @@ function describeError(status: number, body: unknown): string {
   return `${status} ${JSON.stringify(body)}`;
 }
 
+/** The largest page the admin API serves, and how many items a listing shows at most. */
+const PAGE_LIMIT = 100;
+const LIST_ITEMS_MAX = 10_000;
+
 export interface AdminClient {
   request<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** Every item of a paged list, following next_cursor (at most LIST_ITEMS_MAX). */
+  listAll<T>(path: string): Promise<{ items: T[] }>;
 }
 
 export async function adminClient(env: NodeJS.ProcessEnv = process.env): Promise<AdminClient> {
@@ -32,7 +38,7 @@ export async function adminClient(env: NodeJS.ProcessEnv = process.env): Promise
   if (!token) {
     throw new Error('No admin token: set ADMIN_TOKEN, or run the CLI where DATA_DIR/admin-token is readable');
   }
-  return {
+  const client: AdminClient = {
     async request<T>(method: string, route: string, body?: unknown): Promise<T> {
       let response: Response;
       try {
@@ -50,5 +56,20 @@ export async function adminClient(env: NodeJS.ProcessEnv = process.env): Promise
       if (!response.ok) throw new ApiError(response.status, parsed);
       return parsed as T;
     },
+    async listAll<T>(route: string) {
+      const items: T[] = [];
+      let cursor: string | null = null;
+      do {
+        const separator = route.includes('?') ? '&' : '?';
+        const page: { items: T[]; next_cursor?: string | null } = await client.request(
+          'GET',
+          `${route}${separator}limit=${PAGE_LIMIT}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        );
+        items.push(...page.items);
+        cursor = page.next_cursor ?? null;
+      } while (cursor !== null && items.length < LIST_ITEMS_MAX);
+      return { items };
+    },
   };
+  return client;
 }

@@ -146,7 +146,7 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       return 0;
     }
     case 'merchant list': {
-      const page = await api.request<{ items: Row[] }>('GET', '/admin/v1/merchants');
+      const page = await api.listAll<Row>('/admin/v1/merchants');
       print(page, () => table(page.items, merchantColumns));
       return 0;
     }
@@ -182,7 +182,7 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       return 0;
     }
     case 'key list': {
-      const page = await api.request<{ items: Row[] }>('GET', `/admin/v1/merchants/${encodeURIComponent(need('MERCHANT_ID', arg))}/api-keys`);
+      const page = await api.listAll<Row>(`/admin/v1/merchants/${encodeURIComponent(need('MERCHANT_ID', arg))}/api-keys`);
       print(page, () => table(page.items, ['key_id', 'prefix', 'created_at', 'revoked_at']));
       return 0;
     }
@@ -203,7 +203,7 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       return 0;
     }
     case 'currency list': {
-      const page = await api.request<{ items: Row[] }>('GET', '/admin/v1/currencies');
+      const page = await api.listAll<Row>('/admin/v1/currencies');
       print(page, () => table(page.items, ['code', 'enabled', 'rate', 'min_amount', 'max_amount']));
       return 0;
     }
@@ -232,7 +232,7 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       return 0;
     }
     case 'trader list': {
-      const page = await api.request<{ items: (Row & { balance: Row })[] }>('GET', '/admin/v1/traders');
+      const page = await api.listAll<Row & { balance: Row }>('/admin/v1/traders');
       print(page, () =>
         table(
           page.items.map((t) => ({ ...t, available: t.balance.available, locked: t.balance.locked })),
@@ -264,7 +264,7 @@ async function admin(command: string, sub: string | undefined, arg: string | und
     }
     case 'deal list': {
       const query = values.status ? `?status=${encodeURIComponent(values.status as string)}` : '';
-      const page = await api.request<{ items: Row[] }>('GET', `/admin/v1/deals${query}`);
+      const page = await api.listAll<Row>(`/admin/v1/deals${query}`);
       print(page, () => table(page.items, ['deal_id', 'status', 'amount', 'currency', 'card_number', 'merchant_usdt', 'opened_at']));
       return 0;
     }
@@ -287,7 +287,7 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       return report.ok ? 0 : 1;
     }
     case 'ledger accounts': {
-      const page = await api.request<{ items: Row[] }>('GET', '/admin/v1/ledger/accounts');
+      const page = await api.listAll<Row>('/admin/v1/ledger/accounts');
       print(page, () => table(page.items, ['account', 'balance']));
       return 0;
     }

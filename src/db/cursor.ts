@@ -1,45 +1,82 @@
-// Keyset cursors for lists ordered newest first by (a timestamp, id): a page starts after the
-// last row of the previous one, so rows inserted meanwhile never shift or repeat a page. The
-// cursor is opaque to clients. Timestamps compare at millisecond precision (what a JS Date
-// holds), so a column PostgreSQL filled with microseconds is ordered by its truncation too.
+// Keyset cursors for lists: a page starts after the last row of the previous one, so rows
+// inserted meanwhile never shift or repeat a page, and a deep page costs what the first does.
+// The cursor is opaque to clients.
+//
+// Most lists are newest first by (a timestamp, a uuid). A timestamp Kasa wrote from its clock
+// has millisecond precision (a JS Date), so it compares as it is and its index serves the order;
+// one PostgreSQL filled with now() has microseconds, so it is ordered and compared by its
+// truncation to milliseconds (those lists are small: merchants, traders, cards, keys). Lists
+// ordered by a text key (accounts, currencies) page by that key alone.
 import { sql, type RawBuilder } from 'kysely';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 
-export interface Keyset {
-  createdAt: Date;
-  id: string;
-}
-
-export function encodeCursor(last: Keyset): string {
-  return Buffer.from(`k${last.createdAt.getTime()}.${last.id}`, 'utf8').toString('base64url');
-}
-
-export function decodeCursor(cursor: string): Keyset {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const match = /^k(\d{1,15})\.(.+)$/.exec(text);
-  if (!match || !isUuid(match[2]!)) throw errors.invalidCursor();
-  return { createdAt: new Date(Number(match[1])), id: match[2]! };
-}
-
-/** The order key of `alias.column`: the timestamp at millisecond precision. */
-export function keyOf(alias: string, column = 'created_at'): RawBuilder<Date> {
-  return sql<Date>`date_trunc('milliseconds', ${sql.ref(`${alias}.${column}`)})`;
-}
-
-/** Rows strictly after the cursor in (key DESC, id DESC) order. */
-export function afterCursor(alias: string, cursor: Keyset, column = 'created_at'): RawBuilder<boolean> {
-  return sql<boolean>`((${keyOf(alias, column)}, ${sql.ref(`${alias}.id`)}) < (${cursor.createdAt}::timestamptz, ${cursor.id}::uuid))`;
-}
-
-/** One row more than the page tells whether another page exists, without a count. */
-export function page<T extends { id: string }>(rows: T[], limit: number, keyOfRow: (row: T) => Date): { items: T[]; next_cursor: string | null } {
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, next_cursor: rows.length > limit && last ? encodeCursor({ createdAt: keyOfRow(last), id: last.id }) : null };
-}
-
 export interface PageRequest {
   limit: number;
   cursor?: string | undefined;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/** Which columns order a list, newest first: the timestamp, the uuid that breaks ties. */
+export interface KeyColumns {
+  alias: string;
+  at: string;
+  id: string;
+  /** The timestamp has microseconds (a database default): compare its millisecond truncation. */
+  truncate: boolean;
+}
+
+export const createdKeys = (alias: string): KeyColumns => ({ alias, at: 'created_at', id: 'id', truncate: true });
+
+interface Keyset {
+  at: Date;
+  id: string;
+}
+
+function encode(last: Keyset): string {
+  return Buffer.from(`k${last.at.getTime()}.${last.id}`, 'utf8').toString('base64url');
+}
+
+function decode(cursor: string): Keyset {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const match = /^k(\d{1,15})\.(.+)$/.exec(text);
+  if (!match || !isUuid(match[2]!)) throw errors.invalidCursor();
+  return { at: new Date(Number(match[1])), id: match[2]! };
+}
+
+/** The order key's timestamp: DESC on it, then on the id, is every such list's order. */
+export function keyOf(keys: KeyColumns): RawBuilder<Date> {
+  const column = sql.ref(`${keys.alias}.${keys.at}`);
+  return keys.truncate ? sql<Date>`date_trunc('milliseconds', ${column})` : sql<Date>`${column}`;
+}
+
+/** Rows strictly after the cursor in (key DESC, id DESC) order. */
+export function afterCursor(keys: KeyColumns, cursor: string): RawBuilder<boolean> {
+  const last = decode(cursor);
+  return sql<boolean>`((${keyOf(keys)}, ${sql.ref(`${keys.alias}.${keys.id}`)}) < (${last.at}::timestamptz, ${last.id}::uuid))`;
+}
+
+/** Rows were read limit + 1: the extra one tells whether another page exists, without a count. */
+export function page<T>(rows: T[], limit: number, keyOfRow: (row: T) => Keyset): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > limit && last !== undefined ? encode(keyOfRow(last)) : null };
+}
+
+// Lists ordered by a text key, ascending.
+
+export function afterTextKey(column: string, cursor: string): RawBuilder<boolean> {
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!key.startsWith('t') || key.length > 300) throw errors.invalidCursor();
+  return sql<boolean>`(${sql.ref(column)} > ${key.slice(1)})`;
+}
+
+export function textKeyPage<T>(rows: T[], limit: number, keyOfRow: (row: T) => string): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > limit && last !== undefined ? Buffer.from(`t${keyOfRow(last)}`, 'utf8').toString('base64url') : null };
 }

@@ -1,13 +1,13 @@
 // Admin API: deals across all traders (cards masked), operator confirmation.
 import { adminAuth } from '../http/auth.ts';
-import { enumeration, integer, model, optional, string, uuid, type KasaApp } from '../http/validation.ts';
+import { enumeration, model, optional, string, uuid, type KasaApp } from '../http/validation.ts';
 import { errors } from '../errors.ts';
-import { itemsOf } from '../http/schemas.ts';
+import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageOf } from '../http/schemas.ts';
 import { dealObject } from '../traders/schema.ts';
 import { dealView } from '../traders/views.ts';
 import type { Deals } from './service.ts';
 
-const DEAL_LIST_LIMIT_MAX = 100;
 const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
 
 export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adminToken: string; deals: Deals }) {
@@ -17,7 +17,7 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
   const dealQuery = model({
     status: optional(enumeration(DEAL_STATUSES)),
     trader_id: optional(uuid()),
-    limit: optional(integer({ min: 1, max: DEAL_LIST_LIMIT_MAX })),
+    ...pageFields,
   });
   const dealParams = model({ deal_id: string({ min: 1, max: 64 }) });
 
@@ -30,14 +30,14 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
         tags,
         security,
         querystring: dealQuery.schema,
-        response: { 200: itemsOf(dealObject, 'Card numbers masked') },
+        response: { 200: pageOf(dealObject, 'Card numbers masked') },
       },
-      config: { errorDocs: { 401: 'UNAUTHORIZED', 422: 'Validation error' } },
+      config: { errorDocs: { 401: 'UNAUTHORIZED', 400: 'INVALID_CURSOR', 422: 'Validation error' } },
     },
     async (request) => {
       const q = request.query;
-      const rows = await deals.list({ status: q.status, traderId: q.trader_id, limit: q.limit ?? 50 });
-      return { items: rows.map((d) => dealView(d, 'admin')) };
+      const listed = await deals.list({ status: q.status, traderId: q.trader_id, limit: q.limit ?? LIST_LIMIT_DEFAULT, cursor: q.cursor });
+      return { items: listed.items.map((d) => dealView(d, 'admin')), next_cursor: listed.next_cursor };
     },
   );
 
@@ -57,7 +57,7 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
     async (request) => {
       const { deal_id } = request.params;
       await deals.confirm(deal_id, { admin: true });
-      const [row] = await deals.list({ dealId: deal_id, limit: 1 });
+      const [row] = (await deals.list({ dealId: deal_id, limit: 1 })).items;
       if (!row) throw errors.dealNotFound();
       return dealView(row, 'admin');
     },

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type InferResult, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
 import { queryBuilder } from '../db/compile.ts';
+import { afterCursor, page, type KeyColumns, type Page } from '../db/cursor.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import type { Clock } from '../clock.ts';
 import { truncateToSecond } from '../clock.ts';
@@ -69,7 +70,11 @@ export interface DealFilter {
   traderId?: string | undefined;
   dealId?: string | undefined;
   limit: number;
+  cursor?: string | undefined;
 }
+
+/** Deals are ordered by opened_at, which Kasa's clock writes (milliseconds): its indexes serve the order. */
+const DEAL_KEYS: KeyColumns = { alias: 'd', at: 'opened_at', id: 'id', truncate: false };
 
 /**
  * The payment page's one query, compiled once: the invoice, its merchant's name, its deal and
@@ -343,12 +348,19 @@ export class Deals {
   // -------------------------------------------------------------------------------------------
   // Reads
 
-  async list(filter: DealFilter): Promise<(DealRow & { expires_at: Date })[]> {
+  /** Newest first, a page at a time. */
+  async list(filter: DealFilter): Promise<Page<DealRow & { expires_at: Date }>> {
     let query = this.db.selectFrom('deals as d').innerJoin('invoices as i', 'i.id', 'd.invoice_id').selectAll('d').select('i.expires_at');
     if (filter.status) query = query.where('d.status', '=', filter.status);
     if (filter.traderId) query = query.where('d.trader_id', '=', filter.traderId);
     if (filter.dealId) query = query.where('d.id', '=', filter.dealId);
-    return query.orderBy('d.opened_at', 'desc').orderBy('d.id', 'desc').limit(filter.limit).execute();
+    if (filter.cursor !== undefined) query = query.where(afterCursor(DEAL_KEYS, filter.cursor));
+    const rows = await query
+      .orderBy('d.opened_at', 'desc')
+      .orderBy('d.id', 'desc')
+      .limit(filter.limit + 1)
+      .execute();
+    return page(rows, filter.limit, (d) => ({ at: d.opened_at, id: d.id }));
   }
 }
 

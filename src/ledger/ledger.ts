@@ -5,6 +5,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
+import { afterTextKey, textKeyPage, type Page, type PageRequest } from '../db/cursor.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { assertTransfer, WORLD, type Transfer } from './accounts.ts';
@@ -60,9 +61,16 @@ export interface AccountBalance {
   balance: bigint;
 }
 
-export async function listAccounts(db: Kysely<DB>): Promise<AccountBalance[]> {
-  const rows = await db.selectFrom('accounts').select(['id', 'balance']).orderBy('id').execute();
-  return rows.map((r) => ({ account: r.id, balance: r.balance }));
+/** Every account by id, a page at a time. */
+export async function listAccounts(db: Kysely<DB>, request: PageRequest): Promise<Page<AccountBalance>> {
+  let query = db.selectFrom('accounts').select(['id', 'balance']);
+  if (request.cursor !== undefined) query = query.where(afterTextKey('id', request.cursor));
+  const rows = await query
+    .orderBy('id')
+    .limit(request.limit + 1)
+    .execute();
+  const listed = textKeyPage(rows, request.limit, (r) => r.id);
+  return { items: listed.items.map((r) => ({ account: r.id, balance: r.balance })), next_cursor: listed.next_cursor };
 }
 
 export interface VerifyReport {

@@ -2,7 +2,8 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
-import type { KasaApp } from '../http/validation.ts';
+import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { model, type KasaApp } from '../http/validation.ts';
 import { formatUsdt } from '../money.ts';
 import { accountList, merchantBalance, verifyReport } from './schema.ts';
 import { balanceOf, listAccounts, merchantAccount, verifyLedger, type VerifyReport } from './ledger.ts';
@@ -39,6 +40,7 @@ export async function merchantLedgerRoutes(app: KasaApp, { keyOwners, db }: { ke
 export async function ledgerAdminRoutes(app: KasaApp, { adminToken, db }: { adminToken: string; db: Kysely<DB> }) {
   app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
+  const listQuery = model(pageFields);
   app.get(
     '/ledger/accounts',
     {
@@ -47,13 +49,15 @@ export async function ledgerAdminRoutes(app: KasaApp, { adminToken, db }: { admi
         operationId: 'listLedgerAccounts',
         tags: ['admin: ledger'],
         security,
+        querystring: listQuery.schema,
         response: { 200: accountList },
       },
-      config: { errorDocs: { 401: 'UNAUTHORIZED' } },
+      config: { errorDocs: { 401: 'UNAUTHORIZED', 400: 'INVALID_CURSOR', 422: 'Validation error' } },
     },
-    async () => ({
-      items: (await listAccounts(db)).map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })),
-    }),
+    async (request) => {
+      const listed = await listAccounts(db, { limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
+      return { items: listed.items.map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })), next_cursor: listed.next_cursor };
+    },
   );
   app.get(
     '/ledger/verify',

@@ -1,12 +1,12 @@
 // How balances and the ledger's check are documented.
-import { itemsOf, record, usdt } from '../http/schemas.ts';
+import { pageOf, record, usdt } from '../http/schemas.ts';
 
 export const merchantBalance = record({
   currency: { type: 'string', enum: ['USDT'] },
   available: usdt('USDT credited from paid invoices'),
 });
 
-export const accountList = itemsOf(
+export const accountList = pageOf(
   record({ account: { type: 'string', examples: ['merchant:…', 'platform:revenue', 'world'] }, balance: usdt('Balance in USDT', '0.000000') }),
 );
 

@@ -3,7 +3,8 @@ import { adminAuth } from '../http/auth.ts';
 import { decimal, enumeration, model, nullable, optional, string, url, type KasaApp } from '../http/validation.ts';
 import { URL_LENGTH_MAX } from '../invoices/schema.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
-import { itemsOf } from '../http/schemas.ts';
+import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageOf } from '../http/schemas.ts';
 import { apiKeyObject, createdMerchant, issuedApiKey, merchantObject } from './schema.ts';
 import { apiKeyView, merchantView, type Merchants } from './service.ts';
 
@@ -37,6 +38,7 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
   const security = [{ adminToken: [] }];
   const tags = ['admin: merchants'];
   const notFound = { ...ADMIN_ERRORS, 404: 'MERCHANT_NOT_FOUND' };
+  const listQuery = model(pageFields);
 
   app.post(
     '/merchants',
@@ -67,12 +69,20 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
   app.get(
     '/merchants',
     {
-      schema: { summary: 'List merchants', operationId: 'listMerchants', tags, security, response: { 200: itemsOf(merchantObject) } },
-      config: { errorDocs: ADMIN_ERRORS },
+      schema: {
+        summary: 'List merchants, newest first',
+        operationId: 'listMerchants',
+        tags,
+        security,
+        querystring: listQuery.schema,
+        response: { 200: pageOf(merchantObject) },
+      },
+      config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } },
     },
-    async () => ({
-      items: (await merchants.list()).map(merchantView),
-    }),
+    async (request) => {
+      const listed = await merchants.list({ limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
+      return { items: listed.items.map(merchantView), next_cursor: listed.next_cursor };
+    },
   );
 
   app.get(
@@ -130,11 +140,15 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
         tags,
         security,
         params: merchantParams.schema,
-        response: { 200: itemsOf(apiKeyObject) },
+        querystring: listQuery.schema,
+        response: { 200: pageOf(apiKeyObject) },
       },
-      config: { errorDocs: notFound },
+      config: { errorDocs: { ...notFound, 400: 'INVALID_CURSOR' } },
     },
-    async (request) => ({ items: (await merchants.listApiKeys(request.params.id)).map(apiKeyView) }),
+    async (request) => {
+      const listed = await merchants.listApiKeys(request.params.id, { limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
+      return { items: listed.items.map(apiKeyView), next_cursor: listed.next_cursor };
+    },
   );
 
   app.delete(

@@ -4,6 +4,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { isoSeconds } from '../clock.ts';
 import type { DB, MerchantsTable } from '../db/schema.ts';
+import { afterCursor, createdKeys, keyOf, page, type Page, type PageRequest } from '../db/cursor.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
@@ -120,9 +121,18 @@ export class Merchants {
     return { merchant: toMerchant(row), apiKey: key.apiKey, prefix: key.prefix, keyId };
   }
 
-  async list(): Promise<Merchant[]> {
-    const rows = await this.db.selectFrom('merchants').selectAll().orderBy('created_at').orderBy('id').execute();
-    return rows.map(toMerchant);
+  /** Newest first. */
+  async list(request: PageRequest): Promise<Page<Merchant>> {
+    const keys = createdKeys('m');
+    let query = this.db.selectFrom('merchants as m').selectAll('m');
+    if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
+    const rows = await query
+      .orderBy(keyOf(keys), 'desc')
+      .orderBy('m.id', 'desc')
+      .limit(request.limit + 1)
+      .execute();
+    const listed = page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
+    return { items: listed.items.map(toMerchant), next_cursor: listed.next_cursor };
   }
 
   async get(id: string): Promise<Merchant> {
@@ -154,16 +164,25 @@ export class Merchants {
     return { keyId, apiKey: key.apiKey, prefix: key.prefix };
   }
 
-  async listApiKeys(merchantId: string): Promise<ApiKeyInfo[]> {
+  /** The merchant's keys (revoked ones too), newest first. */
+  async listApiKeys(merchantId: string, request: PageRequest): Promise<Page<ApiKeyInfo>> {
     await this.get(merchantId);
-    const rows = await this.db
-      .selectFrom('api_keys')
-      .select(['id', 'merchant_id', 'prefix', 'created_at', 'revoked_at'])
-      .where('merchant_id', '=', merchantId)
-      .orderBy('created_at')
-      .orderBy('id')
+    const keys = createdKeys('k');
+    let query = this.db
+      .selectFrom('api_keys as k')
+      .select(['k.id', 'k.merchant_id', 'k.prefix', 'k.created_at', 'k.revoked_at'])
+      .where('k.merchant_id', '=', merchantId);
+    if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
+    const rows = await query
+      .orderBy(keyOf(keys), 'desc')
+      .orderBy('k.id', 'desc')
+      .limit(request.limit + 1)
       .execute();
-    return rows.map((r) => ({ keyId: r.id, merchantId: r.merchant_id, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at }));
+    const listed = page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
+    return {
+      items: listed.items.map((r) => ({ keyId: r.id, merchantId: r.merchant_id, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at })),
+      next_cursor: listed.next_cursor,
+    };
   }
 
   /** Revokes a key; revoking an already revoked key is a no-op, an unknown key a 404. */

@@ -2,7 +2,8 @@
 import { adminAuth } from '../http/auth.ts';
 import { boolean, decimal, fiatAmount, integer, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { RATE_DECIMALS } from '../money.ts';
-import { itemsOf } from '../http/schemas.ts';
+import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageOf } from '../http/schemas.ts';
 import { currencyView, settingsView, type Catalog } from './catalog.ts';
 import { currencyObject, settingsObject } from './schema.ts';
 
@@ -45,15 +46,24 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
     },
   );
 
+  const listQuery = model(pageFields);
   app.get(
     '/currencies',
     {
-      schema: { summary: 'List currencies', operationId: 'listCurrencies', tags: ['admin: currencies'], security, response: { 200: itemsOf(currencyObject) } },
-      config: { errorDocs: ADMIN_ERRORS },
+      schema: {
+        summary: 'List currencies by code',
+        operationId: 'listCurrencies',
+        tags: ['admin: currencies'],
+        security,
+        querystring: listQuery.schema,
+        response: { 200: pageOf(currencyObject) },
+      },
+      config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } },
     },
-    async () => ({
-      items: (await catalog.listCurrencies()).map(currencyView),
-    }),
+    async (request) => {
+      const listed = await catalog.listCurrencies({ limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
+      return { items: listed.items.map(currencyView), next_cursor: listed.next_cursor };
+    },
   );
 
   app.get(

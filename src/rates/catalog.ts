@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import { isoSeconds } from '../clock.ts';
 import type { DB } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
+import { afterTextKey, textKeyPage, type Page, type PageRequest } from '../db/cursor.ts';
 import { errors } from '../errors.ts';
 import { formatFiat, formatRate, rateMicro, type RateMicro } from '../money.ts';
 
@@ -102,9 +103,16 @@ export class Catalog {
     };
   }
 
-  async listCurrencies(): Promise<Currency[]> {
-    const rows = await this.db.selectFrom('currencies').selectAll().orderBy('code').execute();
-    return rows.map(toCurrency);
+  /** By code, a page at a time. */
+  async listCurrencies(request: PageRequest): Promise<Page<Currency>> {
+    let query = this.db.selectFrom('currencies').selectAll();
+    if (request.cursor !== undefined) query = query.where(afterTextKey('code', request.cursor));
+    const rows = await query
+      .orderBy('code')
+      .limit(request.limit + 1)
+      .execute();
+    const listed = textKeyPage(rows, request.limit, (r) => r.code);
+    return { items: listed.items.map(toCurrency), next_cursor: listed.next_cursor };
   }
 
   /** Creates or replaces a currency. Omitted rate/min/max keep their stored values. */

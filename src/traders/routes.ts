@@ -3,15 +3,16 @@ import type { FastifyRequest } from 'fastify';
 import type { Deals } from '../deals/service.ts';
 import { TRADER_AUTH_ERRORS, traderAuth, type KeyOwners } from '../http/auth.ts';
 import { errors } from '../errors.ts';
-import { itemsOf } from '../http/schemas.ts';
+import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageOf } from '../http/schemas.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type KasaApp } from '../http/validation.ts';
 import type { TraderRow, Traders } from './service.ts';
 import { balanceObject, cardNumber, dealObject, requisiteObject } from './schema.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 
-export const DEAL_LIST_LIMIT_MAX = 100;
 const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
 const AUTH_ERRORS = { 401: TRADER_AUTH_ERRORS, 422: 'Validation error' };
+const listQuery = model(pageFields);
 
 function traderOf(request: FastifyRequest): TraderRow {
   if (!request.trader) throw new Error('route is missing the trader auth hook');
@@ -52,7 +53,7 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
   const dealParams = model({ deal_id: string({ min: 1, max: 64 }) });
   const dealQuery = model({
     status: optional(enumeration(DEAL_STATUSES)),
-    limit: optional(integer({ min: 1, max: DEAL_LIST_LIMIT_MAX })),
+    ...pageFields,
   });
 
   app.post(
@@ -71,12 +72,20 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
   app.get(
     '/api/v1/trader/requisites',
     {
-      schema: { summary: 'My cards', operationId: 'listRequisites', tags, security, response: { 200: itemsOf(requisiteObject) } },
-      config: { errorDocs: AUTH_ERRORS },
+      schema: {
+        summary: 'My cards, newest first',
+        operationId: 'listRequisites',
+        tags,
+        security,
+        querystring: listQuery.schema,
+        response: { 200: pageOf(requisiteObject) },
+      },
+      config: { errorDocs: { ...AUTH_ERRORS, 400: 'INVALID_CURSOR' } },
     },
-    async (request) => ({
-      items: (await traders.listRequisites(traderOf(request).id)).map((r) => requisiteView(r, 'owner')),
-    }),
+    async (request) => {
+      const listed = await traders.listRequisites(traderOf(request).id, { limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
+      return { items: listed.items.map((r) => requisiteView(r, 'owner')), next_cursor: listed.next_cursor };
+    },
   );
 
   app.patch(
@@ -107,14 +116,14 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
         tags,
         security,
         querystring: dealQuery.schema,
-        response: { 200: itemsOf(dealObject) },
+        response: { 200: pageOf(dealObject) },
       },
-      config: { errorDocs: AUTH_ERRORS },
+      config: { errorDocs: { ...AUTH_ERRORS, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
       const q = request.query;
-      const rows = await deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? 50 });
-      return { items: rows.map((d) => dealView(d, 'owner')) };
+      const listed = await deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? LIST_LIMIT_DEFAULT, cursor: q.cursor });
+      return { items: listed.items.map((d) => dealView(d, 'owner')), next_cursor: listed.next_cursor };
     },
   );
 
@@ -135,7 +144,7 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
       const { deal_id } = request.params;
       const trader = traderOf(request);
       await deals.confirm(deal_id, { trader: trader.id });
-      const [row] = await deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 });
+      const [row] = (await deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 })).items;
       if (!row) throw errors.dealNotFound();
       return dealView(row, 'owner');
     },

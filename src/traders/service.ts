@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { DB, RequisitesTable, TradersTable } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
-import { afterCursor, decodeCursor, keyOf, page, type PageRequest } from '../db/cursor.ts';
+import { afterCursor, createdKeys, keyOf, page, type Page, type PageRequest } from '../db/cursor.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
@@ -62,20 +62,21 @@ export class Traders {
   }
 
   /** Newest first, each with its balances, in one query (accounts joined, not fetched per trader). */
-  async list(request: PageRequest): Promise<{ items: (TraderRow & { available: bigint; locked: bigint })[]; next_cursor: string | null }> {
+  async list(request: PageRequest): Promise<Page<TraderRow & { available: bigint; locked: bigint }>> {
     let query = this.db
       .selectFrom('traders as t')
       .leftJoin('accounts as a', (join) => join.on('a.id', '=', sql<string>`'trader:' || t.id::text || ':available'`))
       .leftJoin('accounts as l', (join) => join.on('l.id', '=', sql<string>`'trader:' || t.id::text || ':locked'`))
       .selectAll('t')
       .select([sql<bigint>`coalesce(a.balance, 0)`.as('available'), sql<bigint>`coalesce(l.balance, 0)`.as('locked')]);
-    if (request.cursor !== undefined) query = query.where(afterCursor('t', decodeCursor(request.cursor)));
+    const keys = createdKeys('t');
+    if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
     const rows = await query
-      .orderBy(keyOf('t'), 'desc')
+      .orderBy(keyOf(keys), 'desc')
       .orderBy('t.id', 'desc')
       .limit(request.limit + 1)
       .execute();
-    return page(rows, request.limit, (r) => r.created_at);
+    return page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
   }
 
   async get(id: string): Promise<TraderRow> {
@@ -175,8 +176,17 @@ export class Traders {
       .catch(mapConstraint);
   }
 
-  async listRequisites(traderId: string): Promise<RequisiteRow[]> {
-    return this.db.selectFrom('requisites').selectAll().where('trader_id', '=', traderId).orderBy('created_at').orderBy('id').execute();
+  /** The trader's cards, newest first. */
+  async listRequisites(traderId: string, request: PageRequest): Promise<Page<RequisiteRow>> {
+    const keys = createdKeys('r');
+    let query = this.db.selectFrom('requisites as r').selectAll('r').where('r.trader_id', '=', traderId);
+    if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
+    const rows = await query
+      .orderBy(keyOf(keys), 'desc')
+      .orderBy('r.id', 'desc')
+      .limit(request.limit + 1)
+      .execute();
+    return page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
   }
 
   async updateRequisite(traderId: string, requisiteId: string, patch: RequisitePatch): Promise<RequisiteRow> {

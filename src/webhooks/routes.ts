@@ -1,7 +1,8 @@
 // Webhook endpoints: the merchant's delivery log, resend and test; the operator's keys and stats.
 import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
 import { enumeration, integer, model, optional, string, uuid, type KasaApp } from '../http/validation.ts';
-import { itemsOf } from '../http/schemas.ts';
+import { pageFields } from '../http/paging.ts';
+import { pageOf } from '../http/schemas.ts';
 import { deliveryObject, deliveryStats, deliveryWithAttempts, pingResult, rotatedSecret, signingPublicKey } from './schema.ts';
 import { DELIVERY_LIST_LIMIT_MAX, type Webhooks } from './service.ts';
 import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from './test-pings.ts';
@@ -17,6 +18,7 @@ export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks }: { key
     invoice_id: optional(uuid()),
     status: optional(enumeration(['pending', 'delivered', 'failed'] as const)),
     limit: optional(integer({ min: 1, max: DELIVERY_LIST_LIMIT_MAX })),
+    cursor: pageFields.cursor,
   });
   const eventParams = model({ event_id: string({ min: 1, max: 64 }) });
 
@@ -29,13 +31,13 @@ export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks }: { key
         tags,
         security,
         querystring: listQuery.schema,
-        response: { 200: itemsOf(deliveryObject) },
+        response: { 200: pageOf(deliveryObject) },
       },
-      config: { errorDocs: MERCHANT_ERRORS },
+      config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
       const q = request.query;
-      return { items: await webhooks.list(merchantOf(request).id, { invoiceId: q.invoice_id, status: q.status, limit: q.limit ?? 50 }) };
+      return webhooks.list(merchantOf(request).id, { invoiceId: q.invoice_id, status: q.status, limit: q.limit ?? 50, cursor: q.cursor });
     },
   );
 

@@ -5,6 +5,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds } from '../clock.ts';
 import type { DB, DeliveryStatus, MerchantsTable } from '../db/schema.ts';
+import { afterCursor, page, type KeyColumns } from '../db/cursor.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { generateWebhookSecret } from '../merchants/keys.ts';
@@ -24,7 +25,11 @@ export interface DeliveryFilter {
   invoiceId?: string | undefined;
   status?: DeliveryStatus | undefined;
   limit: number;
+  cursor?: string | undefined;
 }
+
+/** Deliveries are ordered by created_at, which Kasa's clock writes (milliseconds), then event id. */
+const DELIVERY_KEYS: KeyColumns = { alias: 'd', at: 'created_at', id: 'event_id', truncate: false };
 
 export class Webhooks {
   private readonly pingsByMerchant = new PingsInFlight(TEST_PINGS_IN_FLIGHT_MAX);
@@ -50,12 +55,18 @@ export class Webhooks {
   async list(merchantId: string, filter: DeliveryFilter) {
     let query = this.deliveriesOf(merchantId);
     if (filter.invoiceId !== undefined) {
-      if (!isUuid(filter.invoiceId)) return [];
+      if (!isUuid(filter.invoiceId)) return { items: [], next_cursor: null };
       query = query.where('d.invoice_id', '=', filter.invoiceId);
     }
     if (filter.status !== undefined) query = query.where('d.status', '=', filter.status);
-    const rows = await query.orderBy('d.created_at', 'desc').orderBy('d.event_id').limit(filter.limit).execute();
-    return rows.map(deliveryView);
+    if (filter.cursor !== undefined) query = query.where(afterCursor(DELIVERY_KEYS, filter.cursor));
+    const rows = await query
+      .orderBy('d.created_at', 'desc')
+      .orderBy('d.event_id', 'desc')
+      .limit(filter.limit + 1)
+      .execute();
+    const listed = page(rows, filter.limit, (d) => ({ at: d.created_at, id: d.event_id }));
+    return { items: listed.items.map(deliveryView), next_cursor: listed.next_cursor };
   }
 
   async get(merchantId: string, eventId: string) {
