@@ -426,14 +426,17 @@ async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promis
   const database = await connect({ databaseUrl: kasaDb, dataDir: null, poolSizeMax: POOL_SIZE });
   const db = database.db;
   const merchant = await db.selectFrom('merchants').select('id').executeTakeFirstOrThrow();
-  const empty = await load({
-    url: `${kasa}/api/v1/create-invoice`,
-    method: 'POST',
-    headers: { 'x-api-key': apiKey },
-    body: invoiceBody,
-    connections: 32,
-    seconds: PHASE_SECONDS,
-  });
+  // The same create-invoice load before and after the table fills.
+  const creates = () =>
+    load({
+      url: `${kasa}/api/v1/create-invoice`,
+      method: 'POST',
+      headers: { 'x-api-key': apiKey },
+      body: invoiceBody,
+      connections: 32,
+      seconds: PHASE_SECONDS,
+    });
+  const empty = await creates();
   // A long history (950,000 final invoices) and a busy day's open ones (50,000 pending, not yet
   // due), all of other customers: neither may slow down a create.
   console.error('  inserting 1,000,000 invoices…');
@@ -445,14 +448,7 @@ async function scalePhases(kasa: string, kasaDb: string, apiKey: string): Promis
            CASE WHEN g % 20 = 0 THEN now() + interval '1439 minutes' ELSE now() - interval '2 days' + interval '20 minutes' END
       FROM generate_series(1, 1000000) AS g`.execute(db);
   await sql`ANALYZE invoices`.execute(db);
-  const full = await load({
-    url: `${kasa}/api/v1/create-invoice`,
-    method: 'POST',
-    headers: { 'x-api-key': apiKey },
-    body: invoiceBody,
-    connections: 32,
-    seconds: PHASE_SECONDS,
-  });
+  const full = await creates();
   record('create-invoice, empty table', 32, empty, null);
   record('create-invoice, 1M invoices stored (50k pending)', 32, full, empty.rps);
 

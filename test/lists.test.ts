@@ -28,22 +28,22 @@ describe('lists with cursors', () => {
     throw new Error('more pages than rows');
   }
 
-  test('admin traders: every trader once with its balances, in one query per page', async () => {
+  test('admin traders: every trader once with its balances, in creation order, in one query per page', async () => {
     const made: string[] = [];
     for (let i = 0; i < 7; i++) made.push((await addTrader(t, { name: `Pager ${i}`, deposit: `${i + 1}.00`, requisites: [] })).trader_id);
     const seen = await allPages('/admin/v1/traders', 3, async () => {
-      // Traders created between pages are newer than every cursor: they never shift a page.
+      // A trader created between pages comes after every page so far: it never shifts one.
       await addTrader(t, { name: 'Late', requisites: [] });
     });
     const ours = seen.filter((s) => made.includes(s.trader_id));
     assert.deepEqual(
       ours.map((s) => s.trader_id),
-      [...made].reverse(),
-      'newest first, each once',
+      made,
+      'in creation order, each once',
     );
     assert.deepEqual(
       ours.map((s) => s.balance.available),
-      ['7.00', '6.00', '5.00', '4.00', '3.00', '2.00', '1.00'],
+      ['1.00', '2.00', '3.00', '4.00', '5.00', '6.00', '7.00'],
     );
     assert.equal(new Set(seen.map((s) => s.trader_id)).size, seen.length, 'no trader twice');
   });

@@ -5,28 +5,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
-import { ADMIN_TOKEN, SEED_BODY, startKasa, type TestKasa } from './helpers/kasa.ts';
+import { ADMIN_TOKEN, SEED_BODY, startKasa, type TestKasa, INVOICE_FIELDS } from './helpers/kasa.ts';
 import { UUID_V4 } from './helpers/http.ts';
 
 const BODY_LIMIT = 64 * 1024;
-const INVOICE_FIELDS = [
-  'amount',
-  'callback_url',
-  'conversion_rate',
-  'created_at',
-  'currency',
-  'customer_id',
-  'expires_at',
-  'external_id',
-  'fail_url',
-  'invoice_id',
-  'merchant_usdt',
-  'paid_at',
-  'payment_link',
-  'purpose',
-  'status',
-  'success_url',
-];
 
 /** Asserts a 200 or 4xx in the documented shape for its status; returns the status. */
 function assertDocumentedAnswer(res: LightMyRequestResponse): number {

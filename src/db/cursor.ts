@@ -2,7 +2,8 @@
 // inserted meanwhile never shift or repeat a page, and a deep page costs what the first does.
 // The cursor is opaque to clients.
 //
-// Most lists are newest first by (a timestamp, a uuid). A timestamp Kasa wrote from its clock
+// Most lists are ordered by (a timestamp, a uuid): newest first (deals, deliveries), or oldest
+// first where the list is a register kept in creation order (merchants, traders, cards, keys). A timestamp Kasa wrote from its clock
 // has millisecond precision (a JS Date), so it compares as it is and its index serves the order;
 // one PostgreSQL filled with now() has microseconds, so it is ordered and compared by its
 // truncation to milliseconds (those lists are small: merchants, traders, cards, keys). Lists
@@ -21,16 +22,18 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
-/** Which columns order a list, newest first: the timestamp, the uuid that breaks ties. */
+/** Which columns order a list: the timestamp, the uuid that breaks ties, and the direction. */
 export interface KeyColumns {
   alias: string;
   at: string;
   id: string;
   /** The timestamp has microseconds (a database default): compare its millisecond truncation. */
   truncate: boolean;
+  order: 'asc' | 'desc';
 }
 
-export const createdKeys = (alias: string): KeyColumns => ({ alias, at: 'created_at', id: 'id', truncate: true });
+/** A register in the order its rows were created (created_at from now()). */
+export const createdKeys = (alias: string): KeyColumns => ({ alias, at: 'created_at', id: 'id', truncate: true, order: 'asc' });
 
 interface Keyset {
   at: Date;
@@ -48,16 +51,22 @@ function decode(cursor: string): Keyset {
   return { at: new Date(Number(match[1])), id: match[2]! };
 }
 
-/** The order key's timestamp: DESC on it, then on the id, is every such list's order. */
+/** The order key's timestamp: the list is ordered by it, then by the id, in keys.order. */
 export function keyOf(keys: KeyColumns): RawBuilder<Date> {
   const column = sql.ref(`${keys.alias}.${keys.at}`);
   return keys.truncate ? sql<Date>`date_trunc('milliseconds', ${column})` : sql<Date>`${column}`;
 }
 
-/** Rows strictly after the cursor in (key DESC, id DESC) order. */
+/** Rows strictly after the cursor in the list's order. */
 export function afterCursor(keys: KeyColumns, cursor: string): RawBuilder<boolean> {
   const last = decode(cursor);
-  return sql<boolean>`((${keyOf(keys)}, ${sql.ref(`${keys.alias}.${keys.id}`)}) < (${last.at}::timestamptz, ${last.id}::uuid))`;
+  const after = sql.raw(keys.order === 'asc' ? '>' : '<');
+  return sql<boolean>`((${keyOf(keys)}, ${sql.ref(`${keys.alias}.${keys.id}`)}) ${after} (${last.at}::timestamptz, ${last.id}::uuid))`;
+}
+
+/** The same page with each row mapped (to a domain object, or to its API view). */
+export function mapPage<T, V>(listed: Page<T>, view: (row: T) => V): Page<V> {
+  return { items: listed.items.map(view), next_cursor: listed.next_cursor };
 }
 
 /** Rows were read limit + 1: the extra one tells whether another page exists, without a count. */

@@ -2,11 +2,12 @@
 import { adminAuth } from '../http/auth.ts';
 import { enumeration, model, optional, string, uuid, type KasaApp } from '../http/validation.ts';
 import { errors } from '../errors.ts';
-import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { dealObject } from '../traders/schema.ts';
 import { dealView } from '../traders/views.ts';
-import type { Deals } from './service.ts';
+import { DEAL_LIST_LIMIT_DEFAULT, type Deals } from './service.ts';
+import { mapPage } from '../db/cursor.ts';
 
 const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
 
@@ -36,8 +37,7 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
     },
     async (request) => {
       const q = request.query;
-      const listed = await deals.list({ status: q.status, traderId: q.trader_id, limit: q.limit ?? LIST_LIMIT_DEFAULT, cursor: q.cursor });
-      return { items: listed.items.map((d) => dealView(d, 'admin')), next_cursor: listed.next_cursor };
+      return mapPage(await deals.list({ status: q.status, traderId: q.trader_id, ...pageRequest(q, DEAL_LIST_LIMIT_DEFAULT) }), (d) => dealView(d, 'admin'));
     },
   );
 

@@ -73,8 +73,11 @@ export interface DealFilter {
   cursor?: string | undefined;
 }
 
+/** A page of deals unless the caller asks for another size. */
+export const DEAL_LIST_LIMIT_DEFAULT = 50;
+
 /** Deals are ordered by opened_at, which Kasa's clock writes (milliseconds): its indexes serve the order. */
-const DEAL_KEYS: KeyColumns = { alias: 'd', at: 'opened_at', id: 'id', truncate: false };
+const DEAL_KEYS: KeyColumns = { alias: 'd', at: 'opened_at', id: 'id', truncate: false, order: 'desc' };
 
 /**
  * The payment page's one query, compiled once: the invoice, its merchant's name, its deal and

@@ -5,7 +5,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
-import { afterTextKey, textKeyPage, type Page, type PageRequest } from '../db/cursor.ts';
+import { afterTextKey, mapPage, type Page, type PageRequest, textKeyPage } from '../db/cursor.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { assertTransfer, WORLD, type Transfer } from './accounts.ts';
@@ -70,7 +70,7 @@ export async function listAccounts(db: Kysely<DB>, request: PageRequest): Promis
     .limit(request.limit + 1)
     .execute();
   const listed = textKeyPage(rows, request.limit, (r) => r.id);
-  return { items: listed.items.map((r) => ({ account: r.id, balance: r.balance })), next_cursor: listed.next_cursor };
+  return mapPage(listed, (r) => ({ account: r.id, balance: r.balance }));
 }
 
 export interface VerifyReport {

@@ -2,11 +2,12 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
-import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageFields, pageRequest } from '../http/paging.ts';
 import { model, type KasaApp } from '../http/validation.ts';
 import { formatUsdt } from '../money.ts';
 import { accountList, merchantBalance, verifyReport } from './schema.ts';
 import { balanceOf, listAccounts, merchantAccount, verifyLedger, type VerifyReport } from './ledger.ts';
+import { mapPage } from '../db/cursor.ts';
 
 export function verifyView(report: VerifyReport) {
   return {
@@ -55,8 +56,7 @@ export async function ledgerAdminRoutes(app: KasaApp, { adminToken, db }: { admi
       config: { errorDocs: { 401: 'UNAUTHORIZED', 400: 'INVALID_CURSOR', 422: 'Validation error' } },
     },
     async (request) => {
-      const listed = await listAccounts(db, { limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
-      return { items: listed.items.map((a) => ({ account: a.account, balance: formatUsdt(a.balance) })), next_cursor: listed.next_cursor };
+      return mapPage(await listAccounts(db, pageRequest(request.query)), (a) => ({ account: a.account, balance: formatUsdt(a.balance) }));
     },
   );
   app.get(

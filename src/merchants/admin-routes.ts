@@ -3,10 +3,11 @@ import { adminAuth } from '../http/auth.ts';
 import { decimal, enumeration, model, nullable, optional, string, url, type KasaApp } from '../http/validation.ts';
 import { URL_LENGTH_MAX } from '../invoices/schema.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
-import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { apiKeyObject, createdMerchant, issuedApiKey, merchantObject } from './schema.ts';
 import { apiKeyView, merchantView, type Merchants } from './service.ts';
+import { mapPage } from '../db/cursor.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
@@ -70,7 +71,7 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
     '/merchants',
     {
       schema: {
-        summary: 'List merchants, newest first',
+        summary: 'List merchants, in creation order',
         operationId: 'listMerchants',
         tags,
         security,
@@ -80,8 +81,7 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
       config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
-      const listed = await merchants.list({ limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
-      return { items: listed.items.map(merchantView), next_cursor: listed.next_cursor };
+      return mapPage(await merchants.list(pageRequest(request.query)), merchantView);
     },
   );
 
@@ -146,8 +146,7 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
       config: { errorDocs: { ...notFound, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
-      const listed = await merchants.listApiKeys(request.params.id, { limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
-      return { items: listed.items.map(apiKeyView), next_cursor: listed.next_cursor };
+      return mapPage(await merchants.listApiKeys(request.params.id, pageRequest(request.query)), apiKeyView);
     },
   );
 

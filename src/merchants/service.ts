@@ -4,7 +4,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { isoSeconds } from '../clock.ts';
 import type { DB, MerchantsTable } from '../db/schema.ts';
-import { afterCursor, createdKeys, keyOf, page, type Page, type PageRequest } from '../db/cursor.ts';
+import { afterCursor, createdKeys, keyOf, mapPage, page, type Page, type PageRequest } from '../db/cursor.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
@@ -121,18 +121,18 @@ export class Merchants {
     return { merchant: toMerchant(row), apiKey: key.apiKey, prefix: key.prefix, keyId };
   }
 
-  /** Newest first. */
+  /** In creation order. */
   async list(request: PageRequest): Promise<Page<Merchant>> {
     const keys = createdKeys('m');
     let query = this.db.selectFrom('merchants as m').selectAll('m');
     if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
     const rows = await query
-      .orderBy(keyOf(keys), 'desc')
-      .orderBy('m.id', 'desc')
+      .orderBy(keyOf(keys), keys.order)
+      .orderBy('m.id', keys.order)
       .limit(request.limit + 1)
       .execute();
     const listed = page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
-    return { items: listed.items.map(toMerchant), next_cursor: listed.next_cursor };
+    return mapPage(listed, toMerchant);
   }
 
   async get(id: string): Promise<Merchant> {
@@ -164,7 +164,7 @@ export class Merchants {
     return { keyId, apiKey: key.apiKey, prefix: key.prefix };
   }
 
-  /** The merchant's keys (revoked ones too), newest first. */
+  /** The merchant's keys (revoked ones too), in creation order. */
   async listApiKeys(merchantId: string, request: PageRequest): Promise<Page<ApiKeyInfo>> {
     await this.get(merchantId);
     const keys = createdKeys('k');
@@ -174,15 +174,12 @@ export class Merchants {
       .where('k.merchant_id', '=', merchantId);
     if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
     const rows = await query
-      .orderBy(keyOf(keys), 'desc')
-      .orderBy('k.id', 'desc')
+      .orderBy(keyOf(keys), keys.order)
+      .orderBy('k.id', keys.order)
       .limit(request.limit + 1)
       .execute();
     const listed = page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
-    return {
-      items: listed.items.map((r) => ({ keyId: r.id, merchantId: r.merchant_id, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at })),
-      next_cursor: listed.next_cursor,
-    };
+    return mapPage(listed, (r) => ({ keyId: r.id, merchantId: r.merchant_id, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at }));
   }
 
   /** Revokes a key; revoking an already revoked key is a no-op, an unknown key a 404. */

@@ -2,10 +2,11 @@
 import { adminAuth } from '../http/auth.ts';
 import { boolean, decimal, fiatAmount, integer, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { RATE_DECIMALS } from '../money.ts';
-import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { currencyView, settingsView, type Catalog } from './catalog.ts';
 import { currencyObject, settingsObject } from './schema.ts';
+import { mapPage } from '../db/cursor.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
@@ -61,8 +62,7 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
       config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
-      const listed = await catalog.listCurrencies({ limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
-      return { items: listed.items.map(currencyView), next_cursor: listed.next_cursor };
+      return mapPage(await catalog.listCurrencies(pageRequest(request.query)), currencyView);
     },
   );
 

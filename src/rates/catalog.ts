@@ -5,7 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import { isoSeconds } from '../clock.ts';
 import type { DB } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
-import { afterTextKey, textKeyPage, type Page, type PageRequest } from '../db/cursor.ts';
+import { afterTextKey, mapPage, type Page, type PageRequest, textKeyPage } from '../db/cursor.ts';
 import { errors } from '../errors.ts';
 import { formatFiat, formatRate, rateMicro, type RateMicro } from '../money.ts';
 
@@ -112,7 +112,7 @@ export class Catalog {
       .limit(request.limit + 1)
       .execute();
     const listed = textKeyPage(rows, request.limit, (r) => r.code);
-    return { items: listed.items.map(toCurrency), next_cursor: listed.next_cursor };
+    return mapPage(listed, toCurrency);
   }
 
   /** Creates or replaces a currency. Omitted rate/min/max keep their stored values. */

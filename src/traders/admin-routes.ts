@@ -3,10 +3,11 @@ import { adminAuth } from '../http/auth.ts';
 import { decimal, enumeration, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { formatUsdt, toScaled, USDT_DECIMALS } from '../money.ts';
 import type { Traders } from './service.ts';
-import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { createdTrader, depositObject, issuedApiKey, traderObject, traderWithBalance } from './schema.ts';
 import { balanceView, traderView } from './views.ts';
+import { mapPage } from '../db/cursor.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
@@ -53,7 +54,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
     '/traders',
     {
       schema: {
-        summary: 'List traders with their balances, newest first',
+        summary: 'List traders with their balances, in creation order',
         operationId: 'listTraders',
         tags,
         security,
@@ -63,8 +64,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
       config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
-      const { items, next_cursor } = await traders.list({ limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
-      return { items: items.map((t) => ({ ...traderView(t), balance: balanceView(t) })), next_cursor };
+      return mapPage(await traders.list(pageRequest(request.query)), (t) => ({ ...traderView(t), balance: balanceView(t) }));
     },
   );
 

@@ -1,14 +1,15 @@
 // Trader API (X-Api-Key with a trader key): requisites, deals, confirmation, balance.
 import type { FastifyRequest } from 'fastify';
-import type { Deals } from '../deals/service.ts';
+import { DEAL_LIST_LIMIT_DEFAULT, type Deals } from '../deals/service.ts';
 import { TRADER_AUTH_ERRORS, traderAuth, type KeyOwners } from '../http/auth.ts';
 import { errors } from '../errors.ts';
-import { LIST_LIMIT_DEFAULT, pageFields } from '../http/paging.ts';
+import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type KasaApp } from '../http/validation.ts';
 import type { TraderRow, Traders } from './service.ts';
 import { balanceObject, cardNumber, dealObject, requisiteObject } from './schema.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
+import { mapPage } from '../db/cursor.ts';
 
 const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
 const AUTH_ERRORS = { 401: TRADER_AUTH_ERRORS, 422: 'Validation error' };
@@ -73,7 +74,7 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
     '/api/v1/trader/requisites',
     {
       schema: {
-        summary: 'My cards, newest first',
+        summary: 'My cards, in the order added',
         operationId: 'listRequisites',
         tags,
         security,
@@ -83,8 +84,7 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
       config: { errorDocs: { ...AUTH_ERRORS, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
-      const listed = await traders.listRequisites(traderOf(request).id, { limit: request.query.limit ?? LIST_LIMIT_DEFAULT, cursor: request.query.cursor });
-      return { items: listed.items.map((r) => requisiteView(r, 'owner')), next_cursor: listed.next_cursor };
+      return mapPage(await traders.listRequisites(traderOf(request).id, pageRequest(request.query)), (r) => requisiteView(r, 'owner'));
     },
   );
 
@@ -122,8 +122,9 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
     },
     async (request) => {
       const q = request.query;
-      const listed = await deals.list({ traderId: traderOf(request).id, status: q.status, limit: q.limit ?? LIST_LIMIT_DEFAULT, cursor: q.cursor });
-      return { items: listed.items.map((d) => dealView(d, 'owner')), next_cursor: listed.next_cursor };
+      return mapPage(await deals.list({ traderId: traderOf(request).id, status: q.status, ...pageRequest(q, DEAL_LIST_LIMIT_DEFAULT) }), (d) =>
+        dealView(d, 'owner'),
+      );
     },
   );
 

@@ -61,7 +61,7 @@ export class Traders {
     return { trader, apiKey: key.apiKey, prefix: key.prefix, keyId };
   }
 
-  /** Newest first, each with its balances, in one query (accounts joined, not fetched per trader). */
+  /** In creation order, each with its balances, in one query (accounts joined, not fetched per trader). */
   async list(request: PageRequest): Promise<Page<TraderRow & { available: bigint; locked: bigint }>> {
     let query = this.db
       .selectFrom('traders as t')
@@ -72,8 +72,8 @@ export class Traders {
     const keys = createdKeys('t');
     if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
     const rows = await query
-      .orderBy(keyOf(keys), 'desc')
-      .orderBy('t.id', 'desc')
+      .orderBy(keyOf(keys), keys.order)
+      .orderBy('t.id', keys.order)
       .limit(request.limit + 1)
       .execute();
     return page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
@@ -176,14 +176,14 @@ export class Traders {
       .catch(mapConstraint);
   }
 
-  /** The trader's cards, newest first. */
+  /** The trader's cards, in creation order. */
   async listRequisites(traderId: string, request: PageRequest): Promise<Page<RequisiteRow>> {
     const keys = createdKeys('r');
     let query = this.db.selectFrom('requisites as r').selectAll('r').where('r.trader_id', '=', traderId);
     if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
     const rows = await query
-      .orderBy(keyOf(keys), 'desc')
-      .orderBy('r.id', 'desc')
+      .orderBy(keyOf(keys), keys.order)
+      .orderBy('r.id', keys.order)
       .limit(request.limit + 1)
       .execute();
     return page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));

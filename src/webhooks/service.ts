@@ -5,7 +5,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds } from '../clock.ts';
 import type { DB, DeliveryStatus, MerchantsTable } from '../db/schema.ts';
-import { afterCursor, page, type KeyColumns } from '../db/cursor.ts';
+import { afterCursor, type KeyColumns, mapPage, page } from '../db/cursor.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { generateWebhookSecret } from '../merchants/keys.ts';
@@ -29,7 +29,7 @@ export interface DeliveryFilter {
 }
 
 /** Deliveries are ordered by created_at, which Kasa's clock writes (milliseconds), then event id. */
-const DELIVERY_KEYS: KeyColumns = { alias: 'd', at: 'created_at', id: 'event_id', truncate: false };
+const DELIVERY_KEYS: KeyColumns = { alias: 'd', at: 'created_at', id: 'event_id', truncate: false, order: 'desc' };
 
 export class Webhooks {
   private readonly pingsByMerchant = new PingsInFlight(TEST_PINGS_IN_FLIGHT_MAX);
@@ -66,7 +66,7 @@ export class Webhooks {
       .limit(filter.limit + 1)
       .execute();
     const listed = page(rows, filter.limit, (d) => ({ at: d.created_at, id: d.event_id }));
-    return { items: listed.items.map(deliveryView), next_cursor: listed.next_cursor };
+    return mapPage(listed, deliveryView);
   }
 
   async get(merchantId: string, eventId: string) {

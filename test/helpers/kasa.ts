@@ -17,6 +17,26 @@ import { createPostgresDatabase } from './database.ts';
 export const PUBLIC_URL = 'https://pay.kasa.test';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
+/** The fields of the seed's invoice object, sorted: every answer carries exactly these. */
+export const INVOICE_FIELDS = [
+  'amount',
+  'callback_url',
+  'conversion_rate',
+  'created_at',
+  'currency',
+  'customer_id',
+  'expires_at',
+  'external_id',
+  'fail_url',
+  'invoice_id',
+  'merchant_usdt',
+  'paid_at',
+  'payment_link',
+  'purpose',
+  'status',
+  'success_url',
+];
+
 /** The seed's request body. */
 export const SEED_BODY = {
   amount: '1500.00',
