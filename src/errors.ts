@@ -100,6 +100,7 @@ export const errors = {
 
   // Ledger
   insufficientFunds: () => new KasaError(409, 'INSUFFICIENT_FUNDS', 'Not enough available balance'),
+  txHashUsed: () => new KasaError(409, 'TX_HASH_USED', 'This transaction hash is already recorded for another withdrawal or top-up'),
 
   // Webhooks
   deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),

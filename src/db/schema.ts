@@ -216,7 +216,29 @@ export interface SchemaMigrationsTable {
   applied_at: DefaultTimestamp;
 }
 
+export interface ChainTransactionsTable {
+  tx_hash: string;
+  network: string;
+  kind: 'merchant_withdrawal' | 'trader_withdrawal' | 'trader_topup';
+  ref: string;
+  created_at: Date;
+}
+
+export interface IdempotencyKeysTable {
+  owner_id: string;
+  key: string;
+  fingerprint: Buffer;
+  status_code: number | null;
+  headers: ColumnType<Record<string, string>, string | undefined, string>;
+  body: string | null;
+  locked_until: Date | null;
+  created_at: Date;
+  expires_at: Date;
+}
+
 export interface DB {
+  chain_transactions: ChainTransactionsTable;
+  idempotency_keys: IdempotencyKeysTable;
   merchants: MerchantsTable;
   api_keys: ApiKeysTable;
   currencies: CurrenciesTable;

@@ -6,8 +6,31 @@ export const PLATFORM_REVENUE = 'platform:revenue';
 export const merchantAccount = (merchantId: string) => `merchant:${merchantId}`;
 export const traderAvailable = (traderId: string) => `trader:${traderId}:available`;
 export const traderLocked = (traderId: string) => `trader:${traderId}:locked`;
+/** A merchant's withdrawal between its request and its completion or refusal. */
+export const merchantWithdrawalHold = (merchantId: string) => `merchant:${merchantId}:withdrawal_hold`;
+export const traderWithdrawalHold = (traderId: string) => `trader:${traderId}:withdrawal_hold`;
+/** A trader's insurance deposit: theirs, but neither withdrawable nor lockable by deals. */
+export const traderInsurance = (traderId: string) => `trader:${traderId}:insurance`;
 
-export type TransferKind = 'deposit' | 'deal_lock' | 'deal_release' | 'deal_credit' | 'deal_revenue';
+export type TransferKind =
+  | 'deposit'
+  | 'deal_lock'
+  | 'deal_release'
+  | 'deal_credit'
+  | 'deal_revenue'
+  /** available → withdrawal hold, at the request */
+  | 'withdrawal_hold'
+  /** hold → world, the amount less the fee, at completion */
+  | 'withdrawal_payout'
+  /** hold → platform:revenue, the fee, at completion */
+  | 'withdrawal_fee'
+  /** hold → available, when a withdrawal is rejected or cancelled */
+  | 'withdrawal_release'
+  /** world → trader available, a confirmed top-up */
+  | 'topup'
+  /** trader available → insurance, and back */
+  | 'insurance_lock'
+  | 'insurance_release';
 
 export interface Transfer {
   from: string;
