@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { checkoutRoutes } from './checkout/routes.ts';
 import { dealAdminRoutes } from './deals/admin-routes.ts';
 import { createHttpApp } from './http/app.ts';
+import { idempotent } from './http/idempotency.ts';
 import { opsRoutes } from './http/ops.ts';
 import type { KasaApp } from './http/validation.ts';
 import { invoiceRoutes } from './invoices/routes.ts';
@@ -20,6 +21,7 @@ import type { Config } from './config.ts';
 import type { DB } from './db/schema.ts';
 import { kyselyPrepared, type Engine, type PreparedQuery } from './db/connect.ts';
 import { Deals } from './deals/service.ts';
+import { IdempotencyKeys } from './idempotency/keys.ts';
 import { Invoices } from './invoices/service.ts';
 import { Merchants } from './merchants/service.ts';
 import { Catalog } from './rates/catalog.ts';
@@ -44,6 +46,7 @@ export interface Kasa {
   /** Sends webhook attempts through the delivery-time SSRF guard. */
   sender: WebhookSender;
   webhooks: Webhooks;
+  idempotencyKeys: IdempotencyKeys;
 }
 
 export function createKasa(options: {
@@ -72,6 +75,7 @@ export function createKasa(options: {
     metrics,
     sender,
     webhooks: new Webhooks(db, clock, sender, metrics),
+    idempotencyKeys: new IdempotencyKeys(db, clock),
   };
 }
 
@@ -80,7 +84,14 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   const app = await createHttpApp({ logger, metrics: kasa.metrics, publicUrl: kasa.config.publicUrl, webhooks: webhookEvents });
   await app.register(opsRoutes, { db: kasa.db, engine: kasa.engine, metrics: kasa.metrics });
   const keyOwners = { merchants: kasa.merchants, traders: kasa.traders };
-  await app.register(invoiceRoutes, { keyOwners, invoices: kasa.invoices, deals: kasa.deals, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
+  const answerOnce = idempotent(kasa.idempotencyKeys);
+  await app.register(invoiceRoutes, {
+    keyOwners,
+    invoices: kasa.invoices,
+    deals: kasa.deals,
+    webhookAllowPrivate: kasa.config.webhookAllowPrivate,
+    idempotent: answerOnce,
+  });
   await app.register(checkoutRoutes, {
     deals: kasa.deals,
     clock: kasa.clock,
@@ -88,8 +99,8 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
     pageTokenKey: await kasa.catalog.pageTokenKey(),
   });
   await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db });
-  await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals });
-  await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks });
+  await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals, idempotent: answerOnce });
+  await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks, idempotent: answerOnce });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
   await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });

@@ -100,6 +100,10 @@ export const errors = {
 
   // Ledger
   insufficientFunds: () => new KasaError(409, 'INSUFFICIENT_FUNDS', 'Not enough available balance'),
+  idempotencyKeyInUse: () =>
+    new KasaError(409, 'IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still being processed; retry after it has finished'),
+  idempotencyKeyReused: () =>
+    new KasaError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request (method, path or body); use a new key'),
   txHashUsed: () => new KasaError(409, 'TX_HASH_USED', 'This transaction hash is already recorded for another withdrawal or top-up'),
 
   // Webhooks

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Kysely, type DatabaseConnection, type Dialect, type Driver, type QueryCompiler, type TransactionSettings } from 'kysely';
 import { sql } from 'kysely';
-import { createKasa, type Kasa } from '../src/context.ts';
+import pino from 'pino';
+import { buildApp, createKasa, type Kasa } from '../src/context.ts';
 import type { PreparedQuery } from '../src/db/connect.ts';
 import { retrying } from '../src/db/retry.ts';
 import type { DB } from '../src/db/schema.ts';
@@ -219,6 +220,27 @@ describe('lifecycle', () => {
       // A second, separate confirm is still refused.
       await assert.rejects(t.kasa.deals.confirm(dealId, { trader: tr.trader_id }), { code: 'DEAL_NOT_ACTIVE' });
       await t.admin('PATCH', `/admin/v1/traders/${tr.trader_id}`, { status: 'disabled' });
+    });
+
+    test('a keyed create-invoice whose commit answer is lost answers its kept answer: one invoice, one answer', async () => {
+      const app = await buildApp(flaky, pino({ level: 'silent' }));
+      try {
+        losing.armed = true;
+        const body = { amount: '1500.00', currency_code: 'UAH', customer_id: 'lost-3', external_id: 'lost-answer-3' };
+        const headers = { 'x-api-key': merchant.api_key, 'idempotency-key': 'lost-answer-3' };
+        const created = await app.inject({ method: 'POST', url: '/api/v1/create-invoice', headers, payload: body });
+        assert.equal(losing.armed, false, 'the commit answer was lost once');
+        assert.equal(created.statusCode, 200, created.body);
+        const stored = await t.database.db.selectFrom('invoices').select('id').where('external_id', '=', 'lost-answer-3').execute();
+        assert.deepEqual(
+          stored.map((r) => r.id),
+          [created.json().invoice_id],
+        );
+        const kept = await t.database.db.selectFrom('idempotency_keys').select('body').where('key', '=', 'lost-answer-3').executeTakeFirstOrThrow();
+        assert.equal(kept.body, created.body, 'the effect and its kept answer committed together');
+      } finally {
+        await app.close();
+      }
     });
 
     test('merchant cancel answers the cancelled invoice, not INVOICE_NOT_PENDING', async () => {

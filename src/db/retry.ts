@@ -33,6 +33,12 @@ export async function retrying<T>(operation: () => Promise<T>): Promise<T> {
   }
 }
 
-export function inTransaction<T>(db: Kysely<DB>, body: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+/**
+ * Runs body in a new transaction, retried whole; or, given the caller's transaction `outer`
+ * (a request with an Idempotency-Key keeps its answer in the transaction of its effect), in
+ * that one, which its owner commits and retries.
+ */
+export function inTransaction<T>(db: Kysely<DB>, body: (trx: Transaction<DB>) => Promise<T>, outer?: Transaction<DB>): Promise<T> {
+  if (outer) return body(outer);
   return retrying(() => db.transaction().execute(body));
 }

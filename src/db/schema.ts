@@ -227,7 +227,8 @@ export interface ChainTransactionsTable {
 export interface IdempotencyKeysTable {
   owner_id: string;
   key: string;
-  fingerprint: Buffer;
+  /** A Buffer from pg, a Uint8Array from PGlite. */
+  fingerprint: Uint8Array;
   status_code: number | null;
   headers: ColumnType<Record<string, string>, string | undefined, string>;
   body: string | null;

@@ -254,54 +254,62 @@ export class Deals {
   // Final transitions
 
   /** Trader (or operator) confirms the fiat arrived: deal completed, invoice success, money moves. */
-  async confirm(dealId: string, by: Confirmer): Promise<DealRow> {
+  async confirm(dealId: string, by: Confirmer, outer?: Transaction<DB>): Promise<DealRow> {
     if (!isUuid(dealId)) throw errors.dealNotFound();
     // Outside the retried body: a retry whose first attempt did commit finds this id on the deal.
     const transitionId = randomUUID();
-    return inTransaction(this.db, async (trx) => {
-      const owner = await trx.selectFrom('deals').select(['invoice_id', 'trader_id']).where('id', '=', dealId).executeTakeFirst();
-      // A trader never learns whether another trader's deal exists.
-      if (!owner || ('trader' in by && owner.trader_id !== by.trader)) throw errors.dealNotFound();
-      const now = this.clock.now();
-      const invoice = await lockInvoice(trx, owner.invoice_id);
-      const deal = await trx.selectFrom('deals').selectAll().where('id', '=', dealId).forUpdate().executeTakeFirstOrThrow();
-      if (deal.transition_id === transitionId) return deal;
-      if (!invoice || !isOpenDeal(deal.status) || effectiveStatus(invoice, now) !== 'pending') {
-        throw errors.dealNotActive(isOpenDeal(deal.status) && invoice ? effectiveStatus(invoice, now) : deal.status);
-      }
-      const completed = await moveDeal(trx, deal, 'completed', {
-        closed_at: now,
-        confirmed_by: 'trader' in by ? 'trader' : 'admin',
-        transition_id: transitionId,
-      });
-      const paid = await moveInvoice(trx, invoice, 'success', { paid_at: truncateToSecond(now), transition_id: transitionId });
-      await postTransfers(trx, completeTransfers(completed));
-      await recordEvents(trx, [this.event(paid, 'invoice.success', now)]);
-      return completed;
-    });
+    return inTransaction(
+      this.db,
+      async (trx) => {
+        const owner = await trx.selectFrom('deals').select(['invoice_id', 'trader_id']).where('id', '=', dealId).executeTakeFirst();
+        // A trader never learns whether another trader's deal exists.
+        if (!owner || ('trader' in by && owner.trader_id !== by.trader)) throw errors.dealNotFound();
+        const now = this.clock.now();
+        const invoice = await lockInvoice(trx, owner.invoice_id);
+        const deal = await trx.selectFrom('deals').selectAll().where('id', '=', dealId).forUpdate().executeTakeFirstOrThrow();
+        if (deal.transition_id === transitionId) return deal;
+        if (!invoice || !isOpenDeal(deal.status) || effectiveStatus(invoice, now) !== 'pending') {
+          throw errors.dealNotActive(isOpenDeal(deal.status) && invoice ? effectiveStatus(invoice, now) : deal.status);
+        }
+        const completed = await moveDeal(trx, deal, 'completed', {
+          closed_at: now,
+          confirmed_by: 'trader' in by ? 'trader' : 'admin',
+          transition_id: transitionId,
+        });
+        const paid = await moveInvoice(trx, invoice, 'success', { paid_at: truncateToSecond(now), transition_id: transitionId });
+        await postTransfers(trx, completeTransfers(completed));
+        await recordEvents(trx, [this.event(paid, 'invoice.success', now)]);
+        return completed;
+      },
+      outer,
+    );
   }
 
   /** Merchant cancel: only a pending invoice whose customer has not reported paying. */
-  async cancelInvoice(merchantId: string, invoiceId: string): Promise<InvoiceView> {
+  async cancelInvoice(merchantId: string, invoiceId: string, outer?: Transaction<DB>): Promise<InvoiceView> {
     if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
     const transitionId = randomUUID();
-    return inTransaction(this.db, async (trx) => {
-      const now = this.clock.now();
-      const invoice = await lockInvoice(trx, invoiceId);
-      if (!invoice || invoice.merchant_id !== merchantId) throw errors.invoiceNotFound();
-      if (invoice.transition_id === transitionId) return this.invoices.view(invoice, now);
-      const status = effectiveStatus(invoice, now);
-      if (status !== 'pending') throw errors.invoiceNotPending(status);
-      const deal = await trx.selectFrom('deals').selectAll().where('invoice_id', '=', invoiceId).forUpdate().executeTakeFirst();
-      if (deal?.status === 'customer_paid') throw errors.paymentInProgress();
-      if (deal && isOpenDeal(deal.status)) {
-        await moveDeal(trx, deal, 'cancelled', { closed_at: now, transition_id: transitionId });
-        await postTransfers(trx, releaseTransfers(deal));
-      }
-      const cancelled = await moveInvoice(trx, invoice, 'cancelled', { cancelled_at: truncateToSecond(now), transition_id: transitionId });
-      await recordEvents(trx, [this.event(cancelled, 'invoice.cancelled', now)]);
-      return this.invoices.view(cancelled, now);
-    });
+    return inTransaction(
+      this.db,
+      async (trx) => {
+        const now = this.clock.now();
+        const invoice = await lockInvoice(trx, invoiceId);
+        if (!invoice || invoice.merchant_id !== merchantId) throw errors.invoiceNotFound();
+        if (invoice.transition_id === transitionId) return this.invoices.view(invoice, now);
+        const status = effectiveStatus(invoice, now);
+        if (status !== 'pending') throw errors.invoiceNotPending(status);
+        const deal = await trx.selectFrom('deals').selectAll().where('invoice_id', '=', invoiceId).forUpdate().executeTakeFirst();
+        if (deal?.status === 'customer_paid') throw errors.paymentInProgress();
+        if (deal && isOpenDeal(deal.status)) {
+          await moveDeal(trx, deal, 'cancelled', { closed_at: now, transition_id: transitionId });
+          await postTransfers(trx, releaseTransfers(deal));
+        }
+        const cancelled = await moveInvoice(trx, invoice, 'cancelled', { cancelled_at: truncateToSecond(now), transition_id: transitionId });
+        await recordEvents(trx, [this.event(cancelled, 'invoice.cancelled', now)]);
+        return this.invoices.view(cancelled, now);
+      },
+      outer,
+    );
   }
 
   /**
@@ -352,8 +360,8 @@ export class Deals {
   // Reads
 
   /** Newest first, a page at a time. */
-  async list(filter: DealFilter): Promise<Page<DealRow & { expires_at: Date }>> {
-    let query = this.db.selectFrom('deals as d').innerJoin('invoices as i', 'i.id', 'd.invoice_id').selectAll('d').select('i.expires_at');
+  async list(filter: DealFilter, trx?: Transaction<DB>): Promise<Page<DealRow & { expires_at: Date }>> {
+    let query = (trx ?? this.db).selectFrom('deals as d').innerJoin('invoices as i', 'i.id', 'd.invoice_id').selectAll('d').select('i.expires_at');
     if (filter.status) query = query.where('d.status', '=', filter.status);
     if (filter.traderId) query = query.where('d.trader_id', '=', filter.traderId);
     if (filter.dealId) query = query.where('d.id', '=', filter.dealId);

@@ -8,6 +8,7 @@ import type { OpenAPIV3_1 } from 'openapi-types';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 import { errors, KasaError, MalformedRequestError, RequestValidationError } from '../errors.ts';
+import { errorBody } from './envelope.ts';
 import { errorEnvelope, malformedBody, validationErrorBody } from './schemas.ts';
 import { modelOf, type JsonSchema, type KasaApp, type KasaTypeProvider } from './validation.ts';
 
@@ -155,7 +156,10 @@ export async function createHttpApp({ logger, metrics, publicUrl, webhooks }: Ht
       for (const [status, description] of Object.entries(docs)) {
         const body =
           status === '422'
-            ? validationErrorBody
+            ? // A 422 that names a code of its own (IDEMPOTENCY_KEY_REUSED) answers in the envelope.
+              /\b[A-Z][A-Z_]{3,}:/.test(description)
+              ? { anyOf: [validationErrorBody, errorEnvelope] }
+              : validationErrorBody
             : status === '400' && description.includes('malformed')
               ? { anyOf: [malformedBody, errorEnvelope] }
               : errorEnvelope;
@@ -169,16 +173,6 @@ export async function createHttpApp({ logger, metrics, publicUrl, webhooks }: Ht
   return app;
 }
 
-function envelope(request: FastifyRequest, error: KasaError) {
-  const body: { successful: false; request_id: string; error: { code: string; message: string; details?: unknown } } = {
-    successful: false,
-    request_id: request.id,
-    error: { code: error.code, message: error.message },
-  };
-  if (error.details) body.error.details = error.details;
-  return body;
-}
-
 /** The one place errors become HTTP answers. Nothing a client sends reaches the 500 branch. */
 function sendError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof RequestValidationError) {
@@ -189,7 +183,7 @@ function sendError(error: FastifyError | Error, request: FastifyRequest, reply: 
   }
   if (error instanceof KasaError) {
     if (error.headers) reply.headers(error.headers);
-    return reply.code(error.statusCode).type('application/json').send(envelope(request, error));
+    return reply.code(error.statusCode).type('application/json').send(errorBody(request.id, error));
   }
   const code = (error as FastifyError).code;
   const status = (error as FastifyError).statusCode;

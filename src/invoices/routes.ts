@@ -1,6 +1,7 @@
 // Merchant invoice API. Routes parse (models), call one service function, return its result.
 import type { Deals } from '../deals/service.ts';
 import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
+import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import type { KasaApp } from '../http/validation.ts';
 import type { Invoices } from './service.ts';
 import { createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
@@ -12,9 +13,10 @@ export interface InvoiceRoutesOptions {
   invoices: Invoices;
   deals: Deals;
   webhookAllowPrivate: boolean;
+  idempotent: Idempotent;
 }
 
-export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, webhookAllowPrivate }: InvoiceRoutesOptions) {
+export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, webhookAllowPrivate, idempotent }: InvoiceRoutesOptions) {
   app.addHook('onRequest', merchantAuth(keyOwners));
 
   const body = createInvoiceBody(webhookAllowPrivate);
@@ -23,11 +25,12 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
     operationId: 'createInvoice',
     tags: ['invoices'],
     security: [{ merchantKey: [] }],
+    headers: idempotencyHeaders.schema,
     body: body.schema,
     response: { 200: invoiceObject },
   };
   const createConfig = {
-    errorDocs: {
+    errorDocs: withIdempotencyErrors({
       ...AUTH_ERRORS,
       400: 'Body malformed (not JSON or not application/json), in the documented Bad Request shape; CURRENCY_INVALID: Currency not found or disabled; AMOUNT_OUT_OF_RANGE',
       409: 'DUPLICATE_EXTERNAL_ID (details.invoice_id: the existing invoice)',
@@ -35,11 +38,11 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
       422: 'Validation error: every violation, Pydantic v2 types',
       429: 'CUSTOMER_RATE_LIMITED (details.reason rate|pending, retry_after_seconds; Retry-After header)',
       503: 'DEALS_SYSTEM_DISABLED: Deals system is disabled; RATE_UNAVAILABLE: Exchange rate is not available',
-    },
+    }),
   };
   for (const url of ['/api/v1/create-invoice', '/v1/api/v1/create-invoice']) {
-    app.post(url, { schema: { ...createSchema, hide: url.startsWith('/v1/') }, config: createConfig }, async (request) =>
-      invoices.create(merchantOf(request), request.body),
+    app.post(url, { schema: { ...createSchema, hide: url.startsWith('/v1/') }, config: createConfig }, async (request, reply) =>
+      idempotent(request, reply, 200, (trx) => invoices.create(merchantOf(request), request.body, trx)),
     );
   }
 
@@ -94,11 +97,18 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
         operationId: 'cancelInvoice',
         tags: ['invoices'],
         security: [{ merchantKey: [] }],
+        headers: idempotencyHeaders.schema,
         params: invoiceIdParams.schema,
         response: { 200: invoiceObject },
       },
-      config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND', 409: 'INVOICE_NOT_PENDING; PAYMENT_IN_PROGRESS: the customer reported paying' } },
+      config: {
+        errorDocs: withIdempotencyErrors({
+          ...AUTH_ERRORS,
+          404: 'INVOICE_NOT_FOUND',
+          409: 'INVOICE_NOT_PENDING; PAYMENT_IN_PROGRESS: the customer reported paying',
+        }),
+      },
     },
-    async (request) => deals.cancelInvoice(merchantOf(request).id, request.params.invoice_id),
+    async (request, reply) => idempotent(request, reply, 200, (trx) => deals.cancelInvoice(merchantOf(request).id, request.params.invoice_id, trx)),
   );
 }

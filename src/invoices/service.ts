@@ -1,6 +1,6 @@
 // Invoices: create (the hot path), read, list. Transitions after creation live in src/deals.
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds, truncateToSecond } from '../clock.ts';
 import { queryBuilder } from '../db/compile.ts';
@@ -90,9 +90,10 @@ export class Invoices {
   /**
    * The checks run in the documented order; everything that needs the database (customer limits,
    * duplicate external_id, the insert) is one statement, one round trip, one short transaction.
+   * Given the caller's transaction (a request with an Idempotency-Key), the statement runs in it.
    */
-  async create(merchant: Merchant, input: CreateInvoiceInput): Promise<InvoiceView> {
-    const { settings, currencies } = await this.catalog.snapshot();
+  async create(merchant: Merchant, input: CreateInvoiceInput, trx?: Transaction<DB>): Promise<InvoiceView> {
+    const { settings, currencies } = await this.catalog.snapshot(trx);
     if (!settings.dealsEnabled) throw errors.dealsDisabled();
     const currency = currencies.get(input.currency_code);
     if (!currency || !currency.enabled) throw errors.currencyInvalid();
@@ -114,7 +115,7 @@ export class Invoices {
     const id = randomUUID();
     const callbackUrl = input.callback_url ?? merchant.webhookUrl ?? null;
 
-    const rows = await this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, [
+    const parameters = [
       id,
       merchant.id,
       input.external_id,
@@ -133,13 +134,16 @@ export class Invoices {
       expiresAt,
       settings.customerInvoicesPerMinute,
       settings.customerMaxPending,
-    ]);
+    ];
+    const rows = trx
+      ? (await trx.executeQuery<CreateOutcome>(CompiledQuery.raw(CREATE_INVOICE_SQL, parameters))).rows
+      : await this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, parameters);
     const result = rows[0];
     if (!result) throw new Error('kasa_create_invoice returned no row');
     if (result.outcome === 'rate' || result.outcome === 'pending') {
       // A retried statement whose first attempt committed counts its own invoice against the
       // customer's limits: that invoice existing under this id means this request succeeded.
-      if (!(await this.exists(id))) throw errors.customerRateLimited(result.outcome, result.retry_after_seconds ?? 1);
+      if (!(await this.exists(id, trx))) throw errors.customerRateLimited(result.outcome, result.retry_after_seconds ?? 1);
     }
     // A duplicate carrying this request's own id is its own earlier attempt, whose commit
     // succeeded although its answer was lost with the connection: answer as that attempt would.
@@ -165,8 +169,8 @@ export class Invoices {
     };
   }
 
-  private async exists(invoiceId: string): Promise<boolean> {
-    return (await this.db.selectFrom('invoices').select('id').where('id', '=', invoiceId).executeTakeFirst()) !== undefined;
+  private async exists(invoiceId: string, trx?: Transaction<DB>): Promise<boolean> {
+    return (await (trx ?? this.db).selectFrom('invoices').select('id').where('id', '=', invoiceId).executeTakeFirst()) !== undefined;
   }
 
   view(row: InvoiceRow, now: Date): InvoiceView {

@@ -1,7 +1,7 @@
 // Currencies, their rates, and the platform settings. Read on every create-invoice, so they are
 // cached in process for at most CACHE_TTL_MS: an admin change takes effect at once on the
 // instance that made it (the cache is dropped there) and within a second on every other one.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { isoSeconds } from '../clock.ts';
 import type { DB } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
@@ -60,11 +60,15 @@ export class Catalog {
     private readonly defaultTtlMinutes: number,
   ) {}
 
-  /** The current settings and currencies, at most CACHE_TTL_MS old. One load in flight at a time. */
-  snapshot(): Promise<CatalogSnapshot> {
+  /**
+   * The current settings and currencies, at most CACHE_TTL_MS old. One load in flight at a time.
+   * A caller inside a transaction passes it: the embedded database has one session, which its
+   * transaction holds, so a load beside it would wait for it forever.
+   */
+  snapshot(trx?: Transaction<DB>): Promise<CatalogSnapshot> {
     const now = performance.now();
     if (this.cached && now - this.cached.at < CACHE_TTL_MS) return this.cached.value;
-    const value = this.load();
+    const value = this.load(trx ?? this.db);
     this.cached = { at: now, value };
     value.catch(() => {
       if (this.cached?.value === value) this.cached = null;
@@ -76,10 +80,10 @@ export class Catalog {
     this.cached = null;
   }
 
-  private async load(): Promise<CatalogSnapshot> {
+  private async load(db: Kysely<DB> | Transaction<DB>): Promise<CatalogSnapshot> {
     const [settingsRow, currencyRows] = await Promise.all([
-      this.db.selectFrom('settings').selectAll().executeTakeFirstOrThrow(),
-      this.db.selectFrom('currencies').selectAll().execute(),
+      db.selectFrom('settings').selectAll().executeTakeFirstOrThrow(),
+      db.selectFrom('currencies').selectAll().execute(),
     ]);
     const currencies = new Map<string, Currency>();
     for (const row of currencyRows) currencies.set(row.code, toCurrency(row));

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { DEAL_LIST_LIMIT_DEFAULT, type Deals } from '../deals/service.ts';
 import { TRADER_AUTH_ERRORS, traderAuth, type KeyOwners } from '../http/auth.ts';
 import { errors } from '../errors.ts';
+import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type KasaApp } from '../http/validation.ts';
@@ -20,7 +21,10 @@ function traderOf(request: FastifyRequest): TraderRow {
   return request.trader;
 }
 
-export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: { keyOwners: KeyOwners; traders: Traders; deals: Deals }) {
+export async function traderRoutes(
+  app: KasaApp,
+  { keyOwners, traders, deals, idempotent }: { keyOwners: KeyOwners; traders: Traders; deals: Deals; idempotent: Idempotent },
+) {
   app.addHook('onRequest', traderAuth(keyOwners));
 
   const security = [{ traderKey: [] }];
@@ -60,14 +64,19 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
   app.post(
     '/api/v1/trader/requisites',
     {
-      schema: { summary: 'Add a card', operationId: 'createRequisite', tags, security, body: newRequisite.schema, response: { 201: requisiteObject } },
-      config: { errorDocs: { ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' } },
+      schema: {
+        summary: 'Add a card',
+        operationId: 'createRequisite',
+        tags,
+        security,
+        headers: idempotencyHeaders.schema,
+        body: newRequisite.schema,
+        response: { 201: requisiteObject },
+      },
+      config: { errorDocs: withIdempotencyErrors({ ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' }) },
     },
-    async (request, reply) => {
-      const row = await traders.createRequisite(traderOf(request).id, request.body);
-      reply.code(201);
-      return requisiteView(row, 'owner');
-    },
+    async (request, reply) =>
+      idempotent(request, reply, 201, async (trx) => requisiteView(await traders.createRequisite(traderOf(request).id, request.body, trx), 'owner')),
   );
 
   app.get(
@@ -136,19 +145,21 @@ export async function traderRoutes(app: KasaApp, { keyOwners, traders, deals }: 
         operationId: 'confirmTraderDeal',
         tags,
         security,
+        headers: idempotencyHeaders.schema,
         params: dealParams.schema,
         response: { 200: dealObject },
       },
-      config: { errorDocs: { ...AUTH_ERRORS, 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' } },
+      config: { errorDocs: withIdempotencyErrors({ ...AUTH_ERRORS, 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' }) },
     },
-    async (request) => {
-      const { deal_id } = request.params;
-      const trader = traderOf(request);
-      await deals.confirm(deal_id, { trader: trader.id });
-      const [row] = (await deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 })).items;
-      if (!row) throw errors.dealNotFound();
-      return dealView(row, 'owner');
-    },
+    async (request, reply) =>
+      idempotent(request, reply, 200, async (trx) => {
+        const { deal_id } = request.params;
+        const trader = traderOf(request);
+        await deals.confirm(deal_id, { trader: trader.id }, trx);
+        const [row] = (await deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 }, trx)).items;
+        if (!row) throw errors.dealNotFound();
+        return dealView(row, 'owner');
+      }),
   );
 
   app.get(

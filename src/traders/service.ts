@@ -159,8 +159,8 @@ export class Traders {
   // -------------------------------------------------------------------------------------------
   // Requisites (always scoped to their trader)
 
-  async createRequisite(traderId: string, input: NewRequisite): Promise<RequisiteRow> {
-    return this.db
+  async createRequisite(traderId: string, input: NewRequisite, trx?: Transaction<DB>): Promise<RequisiteRow> {
+    return (trx ?? this.db)
       .insertInto('requisites')
       .values({
         id: randomUUID(),

@@ -1,5 +1,6 @@
 // Webhook endpoints: the merchant's delivery log, resend and test; the operator's keys and stats.
 import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
+import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import { enumeration, integer, model, optional, string, uuid, type KasaApp } from '../http/validation.ts';
 import { pageFields } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
@@ -10,7 +11,7 @@ import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from '.
 const MERCHANT_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 422: 'Validation error' };
 const PING_BUSY = `WEBHOOK_TEST_BUSY: ${TEST_PINGS_IN_FLIGHT_MAX} test pings of this merchant, or ${TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX} to its host, in flight already (details.reason); Retry-After header`;
 
-export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks }: { keyOwners: KeyOwners; webhooks: Webhooks }) {
+export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks, idempotent }: { keyOwners: KeyOwners; webhooks: Webhooks; idempotent: Idempotent }) {
   app.addHook('onRequest', merchantAuth(keyOwners));
   const security = [{ merchantKey: [] }];
   const tags = ['webhooks'];
@@ -65,12 +66,13 @@ export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks }: { key
         operationId: 'resendWebhookDelivery',
         tags,
         security,
+        headers: idempotencyHeaders.schema,
         params: eventParams.schema,
         response: { 200: deliveryWithAttempts },
       },
-      config: { errorDocs: { ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' } },
+      config: { errorDocs: withIdempotencyErrors({ ...MERCHANT_ERRORS, 404: 'DELIVERY_NOT_FOUND' }) },
     },
-    async (request) => webhooks.resend(merchantOf(request).id, request.params.event_id),
+    async (request, reply) => idempotent(request, reply, 200, (trx) => webhooks.resend(merchantOf(request).id, request.params.event_id, trx)),
   );
 
   app.post(
@@ -81,11 +83,14 @@ export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks }: { key
         operationId: 'testWebhook',
         tags,
         security,
+        headers: idempotencyHeaders.schema,
         response: { 200: pingResult },
       },
-      config: { errorDocs: { ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING', 429: PING_BUSY } },
+      config: { errorDocs: withIdempotencyErrors({ ...MERCHANT_ERRORS, 400: 'WEBHOOK_URL_MISSING', 429: PING_BUSY }) },
     },
-    async (request) => webhooks.ping(merchantOf(request).id),
+    // The ping's effect is a request to the merchant's server, not a database change: its key is
+    // reserved while it runs instead of being held in a transaction across the network.
+    async (request, reply) => idempotent(request, reply, 200, () => webhooks.ping(merchantOf(request).id), { outside: true }),
   );
 }
 

@@ -1,7 +1,7 @@
 // What merchants and operators see and do with webhooks: the delivery log, resend, a test ping,
 // secret rotation, the Ed25519 key pair, and delivery statistics.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { isoSeconds } from '../clock.ts';
 import type { DB, DeliveryStatus, MerchantsTable } from '../db/schema.ts';
@@ -43,8 +43,8 @@ export class Webhooks {
   ) {}
 
   /** A merchant's deliveries with their event type: only its own are ever visible. */
-  private deliveriesOf(merchantId: string) {
-    return this.db
+  private deliveriesOf(merchantId: string, trx?: Transaction<DB>) {
+    return (trx ?? this.db)
       .selectFrom('deliveries as d')
       .innerJoin('events as e', 'e.id', 'd.event_id')
       .selectAll('d')
@@ -69,11 +69,17 @@ export class Webhooks {
     return mapPage(listed, deliveryView);
   }
 
-  async get(merchantId: string, eventId: string) {
+  async get(merchantId: string, eventId: string, trx?: Transaction<DB>) {
     if (!isUuid(eventId)) throw errors.deliveryNotFound();
-    const row = await this.deliveriesOf(merchantId).where('d.event_id', '=', eventId).executeTakeFirst();
+    const row = await this.deliveriesOf(merchantId, trx).where('d.event_id', '=', eventId).executeTakeFirst();
     if (!row) throw errors.deliveryNotFound();
-    const attempts = await this.db.selectFrom('delivery_attempts').selectAll().where('event_id', '=', eventId).orderBy('attempted_at').orderBy('id').execute();
+    const attempts = await (trx ?? this.db)
+      .selectFrom('delivery_attempts')
+      .selectAll()
+      .where('event_id', '=', eventId)
+      .orderBy('attempted_at')
+      .orderBy('id')
+      .execute();
     return {
       ...deliveryView(row),
       attempts: attempts.map((a) => ({
@@ -87,13 +93,13 @@ export class Webhooks {
   }
 
   /** Queues a delivery again now, with a fresh retry schedule; also for failed ones. */
-  async resend(merchantId: string, eventId: string) {
+  async resend(merchantId: string, eventId: string, trx?: Transaction<DB>) {
     if (!isUuid(eventId)) throw errors.deliveryNotFound();
     const now = this.clock.now();
     // The lease is left alone: clearing it while a worker was sending let another worker claim
     // and send the same event at once. A live holder records its outcome as usual; a dead one's
     // lease lapses and no longer keeps the delivery from being claimed.
-    const row = await this.db
+    const row = await (trx ?? this.db)
       .updateTable('deliveries')
       .set({ status: 'pending', failure_reason: null, attempts: 0, next_attempt_at: now, updated_at: now })
       .where('event_id', '=', eventId)
@@ -101,7 +107,7 @@ export class Webhooks {
       .returning('event_id')
       .executeTakeFirst();
     if (!row) throw errors.deliveryNotFound();
-    return this.get(merchantId, eventId);
+    return this.get(merchantId, eventId, trx);
   }
 
   /**

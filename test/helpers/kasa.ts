@@ -127,7 +127,7 @@ export async function startKasa(overrides: Partial<Config> = {}): Promise<TestKa
   };
   const clock = new ManualClock();
   const kasa = createKasa({ config, db: database.db, engine: database.engine, clock, adminToken: ADMIN_TOKEN, prepared: database.prepared });
-  const app = await buildApp(kasa, pino({ level: 'silent' }));
+  const app = await buildApp(kasa, pino({ level: process.env.KASA_TEST_LOG ?? 'silent' }));
   await app.ready();
 
   const admin: TestKasa['admin'] = (method, url, payload) =>
