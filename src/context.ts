@@ -68,7 +68,7 @@ export function createKasa(options: {
     merchants: new Merchants(db),
     invoices,
     deals: new Deals(db, catalog, clock, invoices, prepared),
-    traders: new Traders(db),
+    traders: new Traders(db, catalog),
     metrics,
     sender,
     webhooks: new Webhooks(db, clock, sender, metrics),
