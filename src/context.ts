@@ -8,11 +8,14 @@ import { createHttpApp } from './http/app.ts';
 import { opsRoutes } from './http/ops.ts';
 import type { KasaApp } from './http/validation.ts';
 import { invoiceRoutes } from './invoices/routes.ts';
-import { ledgerAdminRoutes, merchantLedgerRoutes } from './ledger/routes.ts';
+import { ledgerAdminRoutes, merchantLedgerRoutes, traderLedgerRoutes } from './ledger/routes.ts';
+import { Statements } from './ledger/statements.ts';
 import { merchantAdminRoutes } from './merchants/admin-routes.ts';
 import { ratesAdminRoutes } from './rates/admin-routes.ts';
 import { traderAdminRoutes } from './traders/admin-routes.ts';
 import { traderRoutes } from './traders/routes.ts';
+import { topupAdminRoutes } from './treasury/admin-routes.ts';
+import { topupRoutes } from './treasury/routes.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
 import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
@@ -25,6 +28,7 @@ import { Merchants } from './merchants/service.ts';
 import { Catalog } from './rates/catalog.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Traders } from './traders/service.ts';
+import { Topups } from './treasury/topups.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { Webhooks } from './webhooks/service.ts';
 
@@ -40,6 +44,8 @@ export interface Kasa {
   invoices: Invoices;
   deals: Deals;
   traders: Traders;
+  topups: Topups;
+  statements: Statements;
   metrics: Metrics;
   /** Sends webhook attempts through the delivery-time SSRF guard. */
   sender: WebhookSender;
@@ -69,6 +75,8 @@ export function createKasa(options: {
     invoices,
     deals: new Deals(db, catalog, clock, invoices, prepared),
     traders: new Traders(db, catalog),
+    topups: new Topups(db, clock),
+    statements: new Statements(db),
     metrics,
     sender,
     webhooks: new Webhooks(db, clock, sender, metrics),
@@ -87,14 +95,17 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
     publicUrl: kasa.config.publicUrl,
     pageTokenKey: await kasa.catalog.pageTokenKey(),
   });
-  await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db });
+  await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db, statements: kasa.statements });
+  await app.register(traderLedgerRoutes, { keyOwners, statements: kasa.statements });
   await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals });
+  await app.register(topupRoutes, { keyOwners, topups: kasa.topups });
   await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
   await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
   await app.register(traderAdminRoutes, { ...admin, traders: kasa.traders });
   await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
+  await app.register(topupAdminRoutes, { ...admin, topups: kasa.topups });
   await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
   await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
   return app;

@@ -107,8 +107,7 @@ export const errors = {
   topupNotAllowed: (status: string) => new KasaError(409, 'TOPUP_NOT_ALLOWED', `The top-up is ${status} and can no longer change`, { status }),
   insuranceInUse: (openDeals: number) =>
     new KasaError(409, 'INSURANCE_IN_USE', 'The trader has open deals; insurance cannot be released until they close', { open_deals: openDeals }),
-  insuranceInsufficient: (insurance: string) =>
-    new KasaError(409, 'INSURANCE_INSUFFICIENT', 'The release is larger than the insurance held', { insurance }),
+  insuranceInsufficient: (insurance: string) => new KasaError(409, 'INSURANCE_INSUFFICIENT', 'The release is larger than the insurance held', { insurance }),
 
   // Webhooks
   deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),

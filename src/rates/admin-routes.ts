@@ -93,7 +93,9 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
     },
     async (request) => {
       const { trader_min_insurance_usdt: minInsurance, ...patch } = request.body;
-      return settingsView(await catalog.patchSettings({ ...patch, trader_min_insurance_usdt: minInsurance === undefined ? undefined : microUsdt(minInsurance) }));
+      return settingsView(
+        await catalog.patchSettings({ ...patch, trader_min_insurance_usdt: minInsurance === undefined ? undefined : microUsdt(minInsurance) }),
+      );
     },
   );
 }

@@ -216,9 +216,7 @@ export class Traders {
   /** The trader's accounts, and whether the deals engine gives it new deals (and why not). */
   async balance(traderId: string): Promise<TraderBalance> {
     const { settings } = await this.catalog.snapshot();
-    const row = await this.withBalances(this.db.selectFrom('traders as t').select('t.status'))
-      .where('t.id', '=', traderId)
-      .executeTakeFirst();
+    const row = await this.withBalances(this.db.selectFrom('traders as t').select('t.status')).where('t.id', '=', traderId).executeTakeFirst();
     if (!row) throw errors.traderNotFound();
     return toBalance(row.status, row, settings.traderMinInsuranceUsdt);
   }
