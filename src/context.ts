@@ -9,11 +9,14 @@ import { idempotent } from './http/idempotency.ts';
 import { opsRoutes } from './http/ops.ts';
 import type { KasaApp } from './http/validation.ts';
 import { invoiceRoutes } from './invoices/routes.ts';
-import { ledgerAdminRoutes, merchantLedgerRoutes } from './ledger/routes.ts';
+import { ledgerAdminRoutes, merchantLedgerRoutes, traderLedgerRoutes } from './ledger/routes.ts';
+import { Statements } from './ledger/statements.ts';
 import { merchantAdminRoutes } from './merchants/admin-routes.ts';
 import { ratesAdminRoutes } from './rates/admin-routes.ts';
 import { traderAdminRoutes } from './traders/admin-routes.ts';
 import { traderRoutes } from './traders/routes.ts';
+import { topupAdminRoutes } from './treasury/admin-routes.ts';
+import { topupRoutes } from './treasury/routes.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
 import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
@@ -27,6 +30,7 @@ import { Merchants } from './merchants/service.ts';
 import { Catalog } from './rates/catalog.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Traders } from './traders/service.ts';
+import { Topups } from './treasury/topups.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { Webhooks } from './webhooks/service.ts';
 
@@ -42,6 +46,8 @@ export interface Kasa {
   invoices: Invoices;
   deals: Deals;
   traders: Traders;
+  topups: Topups;
+  statements: Statements;
   metrics: Metrics;
   /** Sends webhook attempts through the delivery-time SSRF guard. */
   sender: WebhookSender;
@@ -71,7 +77,9 @@ export function createKasa(options: {
     merchants: new Merchants(db),
     invoices,
     deals: new Deals(db, catalog, clock, invoices, prepared),
-    traders: new Traders(db),
+    traders: new Traders(db, catalog),
+    topups: new Topups(db, clock),
+    statements: new Statements(db),
     metrics,
     sender,
     webhooks: new Webhooks(db, clock, sender, metrics),
@@ -98,14 +106,17 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
     publicUrl: kasa.config.publicUrl,
     pageTokenKey: await kasa.catalog.pageTokenKey(),
   });
-  await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db });
+  await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db, statements: kasa.statements });
+  await app.register(traderLedgerRoutes, { keyOwners, statements: kasa.statements });
   await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals, idempotent: answerOnce });
+  await app.register(topupRoutes, { keyOwners, topups: kasa.topups, idempotent: answerOnce });
   await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks, idempotent: answerOnce });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
   await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
   await app.register(traderAdminRoutes, { ...admin, traders: kasa.traders });
   await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
+  await app.register(topupAdminRoutes, { ...admin, topups: kasa.topups });
   await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
   await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
   return app;

@@ -106,6 +106,13 @@ export const errors = {
     new KasaError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request (method, path or body); use a new key'),
   txHashUsed: () => new KasaError(409, 'TX_HASH_USED', 'This transaction hash is already recorded for another withdrawal or top-up'),
 
+  // Traders' top-ups and insurance
+  topupNotFound: () => new KasaError(404, 'TOPUP_NOT_FOUND', 'Top-up not found'),
+  topupNotAllowed: (status: string) => new KasaError(409, 'TOPUP_NOT_ALLOWED', `The top-up is ${status} and can no longer change`, { status }),
+  insuranceInUse: (openDeals: number) =>
+    new KasaError(409, 'INSURANCE_IN_USE', 'The trader has open deals; insurance cannot be released until they close', { open_deals: openDeals }),
+  insuranceInsufficient: (insurance: string) => new KasaError(409, 'INSURANCE_INSUFFICIENT', 'The release is larger than the insurance held', { insurance }),
+
   // Webhooks
   deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),
   noWebhookUrl: () => new KasaError(400, 'WEBHOOK_URL_MISSING', 'The merchant has no webhook_url to send a test event to'),

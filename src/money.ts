@@ -180,3 +180,9 @@ export function maxFiatFor(usdt: MicroUsdt, rate: RateMicro): Cents {
   if (usdt < 0n || rate <= 0n) throw new RangeError('usdt must be ≥ 0 and rate positive');
   return (((usdt + 1n) * rate - 1n) / FIAT_TO_MICRO_USDT) as Cents;
 }
+
+/** A movement as statements show it: "+35.42", "-100.00", "+0.361445"; zero is "0.00". */
+export function formatSignedUsdt(micro: bigint): string {
+  if (micro === 0n) return formatUsdt(0n, 2);
+  return (micro < 0n ? '-' : '+') + formatUsdt(micro < 0n ? -micro : micro, 2);
+}

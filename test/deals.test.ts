@@ -90,7 +90,15 @@ describe('deals engine, ledger and invoice lifecycle', () => {
       ],
     );
     const traderBalance = await trader(t, tr.api_key, 'GET', '/api/v1/trader/balance');
-    assert.deepEqual(traderBalance.json(), { currency: 'USDT', available: '964.216867', locked: '0.00' });
+    assert.deepEqual(traderBalance.json(), {
+      currency: 'USDT',
+      available: '964.216867',
+      locked: '0.00',
+      insurance: '0.00',
+      on_hold: '0.00',
+      eligible: true,
+      reason: null,
+    });
 
     // A second confirm never credits twice.
     const twice = await trader(t, tr.api_key, 'POST', `/api/v1/trader/deals/${deal.id}/confirm`);

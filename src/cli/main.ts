@@ -31,6 +31,11 @@ Admin (client of the running server):
   trader disable ID | trader enable ID
   trader deposit ID --amount 1000.00 --reference REF
   trader key ID
+  trader insurance ID AMOUNT             move AMOUNT of available USDT into insurance; a negative
+                                         AMOUNT (e.g. -50.00) releases it
+  topup list [--status pending|confirmed|rejected]
+  topup confirm TOPUP_ID                 credit the trader (check the transfer on chain first)
+  topup reject TOPUP_ID --reason TEXT
   deal list [--status awaiting_payment|customer_paid|completed|expired|cancelled]
   deal confirm DEAL_ID
   ledger verify                          exits 1 if any balance is off
@@ -57,8 +62,10 @@ const processIo: CliIo = {
 
 /** Runs one command; resolves with its exit code, or -1 for a server that keeps running. */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const isNegativeNumber = (a: string) => /^-\d/.test(a);
+  const negatives = argv.filter(isNegativeNumber);
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: argv.filter((a) => !isNegativeNumber(a)),
     allowPositionals: true,
     strict: true,
     options: {
@@ -80,8 +87,12 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       ttl: { type: 'string' },
       'per-minute': { type: 'string' },
       'max-pending': { type: 'string' },
+      reason: { type: 'string' },
     },
   });
+  // A negative amount ("-50.00") reads as an option to parseArgs: such arguments are taken out
+  // before parsing and put back after the other positionals.
+  positionals.push(...negatives);
   const [command, sub, arg] = positionals;
   if (values.help || !command) {
     io.stdout(USAGE + '\n');
@@ -122,10 +133,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     }
     return 0;
   }
-  return admin(command, sub, arg, values, io);
+  return admin(command, sub, arg, values, io, positionals[3]);
 }
 
-async function admin(command: string, sub: string | undefined, arg: string | undefined, values: Values, io: CliIo): Promise<number> {
+async function admin(command: string, sub: string | undefined, arg: string | undefined, values: Values, io: CliIo, arg2: string | undefined): Promise<number> {
   const api = await adminClient(io.env);
   const json = values.json === true;
   const print = (data: unknown, human: () => string) => io.stdout((json ? JSON.stringify(data, null, 2) : human()) + '\n');
@@ -260,6 +271,31 @@ async function admin(command: string, sub: string | undefined, arg: string | und
     case 'trader key': {
       const key = await api.request<Row>('POST', `/admin/v1/traders/${encodeURIComponent(need('ID', arg))}/api-keys`);
       print(key, () => record(key) + '\n\nThe API key is shown only now: give it to the trader.');
+      return 0;
+    }
+    case 'trader insurance': {
+      const id = need('ID', arg);
+      const moved = await api.request<Row & { balance: Row }>('POST', `/admin/v1/traders/${encodeURIComponent(id)}/insurance`, {
+        amount_usdt: need('AMOUNT', arg2),
+      });
+      print(moved, () => record({ trader_id: moved.trader_id, amount_usdt: moved.amount_usdt, ...moved.balance }));
+      return 0;
+    }
+    case 'topup list': {
+      const query = values.status ? `?status=${encodeURIComponent(values.status as string)}` : '';
+      const page = await api.listAll<Row>(`/admin/v1/topups${query}`);
+      print(page, () => table(page.items, ['topup_id', 'trader_id', 'status', 'amount_usdt', 'network', 'tx_hash', 'created_at']));
+      return 0;
+    }
+    case 'topup confirm': {
+      const topup = await api.request<Row>('POST', `/admin/v1/topups/${encodeURIComponent(need('TOPUP_ID', arg))}/confirm`);
+      print(topup, () => record(topup));
+      return 0;
+    }
+    case 'topup reject': {
+      const body = { reason: need('--reason', values.reason as string | undefined) };
+      const topup = await api.request<Row>('POST', `/admin/v1/topups/${encodeURIComponent(need('TOPUP_ID', arg))}/reject`, body);
+      print(topup, () => record(topup));
       return 0;
     }
     case 'deal list': {

@@ -89,3 +89,20 @@ export function textKeyPage<T>(rows: T[], limit: number, keyOfRow: (row: T) => s
   const last = items[items.length - 1];
   return { items, next_cursor: rows.length > limit && last !== undefined ? Buffer.from(`t${keyOfRow(last)}`, 'utf8').toString('base64url') : null };
 }
+
+// Lists ordered by a bigint sequence (the ledger's transfers, by id), newest first.
+
+/** Rows before the cursor's id: the next page of a list ordered by `column` descending. */
+export function beforeSeq(column: string, cursor: string): RawBuilder<boolean> {
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  const match = /^s(\d{1,19})$/.exec(key);
+  if (!match) throw errors.invalidCursor();
+  return sql<boolean>`(${sql.ref(column)} < ${match[1]}::bigint)`;
+}
+
+/** The cursor of a page read limit + 1 rows deep, keyed by each row's sequence number. */
+export function seqPage<T>(rows: T[], limit: number, seqOf: (row: T) => bigint): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > limit && last !== undefined ? Buffer.from(`s${seqOf(last)}`, 'utf8').toString('base64url') : null };
+}

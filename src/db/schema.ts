@@ -51,6 +51,8 @@ export interface SettingsTable {
   invoice_ttl_minutes: number | null;
   customer_invoices_per_minute: number;
   customer_max_pending: number;
+  /** micro-USDT a trader keeps in insurance to get new deals. */
+  trader_min_insurance_usdt: ColumnType<bigint, bigint | string | undefined, bigint | string>;
   /** HMAC key binding the payment page's form token to its invoice. */
   page_token_key: ColumnType<string, never, never>;
   updated_at: DefaultTimestamp;
@@ -131,6 +133,10 @@ export interface TransfersTable {
   amount: ColumnType<bigint, bigint | string, bigint | string>;
   kind: string;
   ref: string | null;
+  /** The from account's balance right after this transfer. */
+  from_balance_after: ColumnType<bigint, bigint | string, bigint | string>;
+  /** The to account's balance right after this transfer. */
+  to_balance_after: ColumnType<bigint, bigint | string, bigint | string>;
   created_at: DefaultTimestamp;
 }
 
@@ -237,9 +243,24 @@ export interface IdempotencyKeysTable {
   expires_at: Date;
 }
 
+export type TopupStatus = 'pending' | 'confirmed' | 'rejected';
+
+export interface TraderTopupsTable {
+  id: string;
+  trader_id: string;
+  amount_usdt: ColumnType<bigint, bigint | string, bigint | string>;
+  network: 'TRC20';
+  tx_hash: string;
+  status: WithDefault<TopupStatus>;
+  reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface DB {
   chain_transactions: ChainTransactionsTable;
   idempotency_keys: IdempotencyKeysTable;
+  trader_topups: TraderTopupsTable;
   merchants: MerchantsTable;
   api_keys: ApiKeysTable;
   currencies: CurrenciesTable;

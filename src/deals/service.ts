@@ -19,7 +19,7 @@ import { isUuid } from '../ids.ts';
 import type { InvoiceRow, Invoices, InvoiceView } from '../invoices/service.ts';
 import { assertChanged, expireInvoices, lockInvoice, moveInvoice } from '../invoices/transitions.ts';
 import { markRequisiteUsed } from '../traders/service.ts';
-import { postTransfers, traderAvailable } from '../ledger/ledger.ts';
+import { balanceOf, postTransfers, traderAvailable, traderInsurance } from '../ledger/ledger.ts';
 import {
   assertDealTransition,
   completeTransfers,
@@ -122,7 +122,7 @@ export class Deals {
       if (!invoice) return { kind: 'not_found' } as const;
       const state = await this.readPage(trx, invoiceId, now, invoice);
       if (state.kind !== 'no_trader') return state;
-      const opened = await this.assign(trx, invoice, now);
+      const opened = await this.assign(trx, invoice, now, settings.traderMinInsuranceUsdt);
       return opened ? await this.readPage(trx, invoiceId, now, invoice) : state;
     });
   }
@@ -159,16 +159,19 @@ export class Deals {
    * Picks the least recently used eligible requisite and opens the deal on it. Candidates are
    * read without locks, then each is locked with SKIP LOCKED (a concurrent page open on it moves
    * on to the next) and re-checked under its lock, because only then are its open deals, its
-   * daily volume and its trader's balance stable.
+   * daily volume and its trader's balance stable. A trader whose insurance is below
+   * `minInsurance` (micro-USDT) is no candidate.
    */
-  private async assign(trx: Transaction<DB>, invoice: InvoiceRow, now: Date): Promise<DealRow | null> {
+  private async assign(trx: Transaction<DB>, invoice: InvoiceRow, now: Date, minInsurance: bigint): Promise<DealRow | null> {
     const gross = invoice.gross_usdt;
     const { rows: candidates } = await sql<{ id: string; trader_id: string; reward_percent: string }>`
       SELECT r.id, r.trader_id, t.reward_percent
         FROM requisites r
         JOIN traders t ON t.id = r.trader_id AND t.status = 'active'
         LEFT JOIN accounts a ON a.id = 'trader:' || r.trader_id::text || ':available'
+        LEFT JOIN accounts ins ON ins.id = 'trader:' || r.trader_id::text || ':insurance'
        WHERE r.active AND r.currency = ${invoice.currency}
+         AND coalesce(ins.balance, 0) >= ${String(minInsurance)}::bigint
          AND (r.min_amount IS NULL OR r.min_amount <= ${invoice.amount}::numeric)
          AND (r.max_amount IS NULL OR r.max_amount >= ${invoice.amount}::numeric)
          -- the trader can lock trader_cost, and trader_cost covers what the merchant is credited
@@ -206,6 +209,9 @@ export class Deals {
       const { rows: balance } = await sql<{ balance: bigint }>`
         SELECT balance FROM accounts WHERE id = ${available} FOR UPDATE`.execute(trx);
       if ((balance[0]?.balance ?? 0n) < cost) continue;
+      // An insurance release commits under this lock (it posts to the same account): read after
+      // it, the insurance is the one the release left.
+      if (minInsurance > 0n && (await balanceOf(trx, traderInsurance(candidate.trader_id))) < minInsurance) continue;
 
       const dealId = randomUUID();
       await postTransfers(trx, openTransfers({ id: dealId, trader_id: candidate.trader_id, trader_cost: cost }));

@@ -23,6 +23,10 @@ export async function ensureAccounts(trx: Transaction<DB> | Kysely<DB>, ids: str
  * lock the accounts (in id order, so concurrent posters cannot deadlock each other), apply the
  * net change of each account, record the transfers. An overdraft violates the table's CHECK and
  * fails the whole transaction with InsufficientFunds.
+ *
+ * Each transfer records both accounts' balances right after it (what statements show): the
+ * locked balances before the batch, walked through the transfers in their order, which is the
+ * order of their ids. The UPDATE's new balances must equal where that walk ends.
  */
 export async function postTransfers(trx: Transaction<DB>, transfers: Transfer[]): Promise<void> {
   if (transfers.length === 0) return;
@@ -34,21 +38,41 @@ export async function postTransfers(trx: Transaction<DB>, transfers: Transfer[])
   }
   const ids = [...net.keys()].sort();
   await ensureAccounts(trx, ids);
-  await sql`SELECT id FROM accounts WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE`.execute(trx);
+  const { rows: locked } = await sql<{ id: string; balance: bigint }>`
+    SELECT id, balance FROM accounts WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE`.execute(trx);
+  const running = new Map(locked.map((r) => [r.id, BigInt(r.balance)]));
+  const after = transfers.map((t) => {
+    const from = (running.get(t.from) ?? 0n) - t.amount;
+    const to = (running.get(t.to) ?? 0n) + t.amount;
+    running.set(t.from, from);
+    running.set(t.to, to);
+    return { from, to };
+  });
   const changed = ids.filter((id) => net.get(id) !== 0n);
   try {
-    await sql`
+    const { rows: updated } = await sql<{ id: string; balance: bigint }>`
       UPDATE accounts a SET balance = a.balance + d.delta, updated_at = now()
         FROM (SELECT unnest(${changed}::text[]) AS id, unnest(${changed.map((id) => String(net.get(id)))}::bigint[]) AS delta) d
-       WHERE a.id = d.id`.execute(trx);
+       WHERE a.id = d.id
+      RETURNING a.id, a.balance`.execute(trx);
+    for (const row of updated) {
+      if (BigInt(row.balance) !== running.get(row.id)) {
+        throw new Error(`ledger invariant: ${row.id} is ${row.balance} after posting, its transfers say ${running.get(row.id)}`);
+      }
+    }
   } catch (error) {
     mapConstraints({ accounts_no_overdraft: errors.insufficientFunds })(error);
   }
+  // WITH ORDINALITY … ORDER BY: the identity ids follow the batch's order, the order walked above.
   await sql`
-    INSERT INTO transfers (from_account, to_account, amount, kind, ref)
-    SELECT * FROM unnest(${transfers.map((t) => t.from)}::text[], ${transfers.map((t) => t.to)}::text[],
-                         ${transfers.map((t) => String(t.amount))}::bigint[], ${transfers.map((t) => t.kind)}::text[],
-                         ${transfers.map((t) => t.ref)}::uuid[])`.execute(trx);
+    INSERT INTO transfers (from_account, to_account, amount, kind, ref, from_balance_after, to_balance_after)
+    SELECT from_account, to_account, amount, kind, ref, from_after, to_after
+      FROM unnest(${transfers.map((t) => t.from)}::text[], ${transfers.map((t) => t.to)}::text[],
+                  ${transfers.map((t) => String(t.amount))}::bigint[], ${transfers.map((t) => t.kind)}::text[],
+                  ${transfers.map((t) => t.ref)}::uuid[], ${after.map((a) => String(a.from))}::bigint[],
+                  ${after.map((a) => String(a.to))}::bigint[])
+           WITH ORDINALITY AS b (from_account, to_account, amount, kind, ref, from_after, to_after, n)
+     ORDER BY n`.execute(trx);
 }
 
 export async function balanceOf(db: Kysely<DB> | Transaction<DB>, account: string): Promise<bigint> {

@@ -1,7 +1,7 @@
 // Admin API: currencies with their rates and limits, and the platform settings.
 import { adminAuth } from '../http/auth.ts';
 import { boolean, decimal, fiatAmount, integer, model, optional, string, type KasaApp } from '../http/validation.ts';
-import { RATE_DECIMALS } from '../money.ts';
+import { microUsdt, RATE_DECIMALS } from '../money.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { currencyView, settingsView, type Catalog } from './catalog.ts';
@@ -26,6 +26,9 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
     invoice_ttl_minutes: optional(integer({ min: 1, max: 1440 })),
     customer_invoices_per_minute: optional(integer({ min: 1, max: 100_000 })),
     customer_max_pending: optional(integer({ min: 1, max: 100_000 })),
+    trader_min_insurance_usdt: optional(
+      decimal({ ge: '0', maxPlaces: 2, maxDigits: 14, description: 'Insurance a trader keeps to get new deals (0: no minimum)', example: '100.00' }),
+    ),
   });
 
   app.put(
@@ -88,6 +91,11 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
       },
       config: { errorDocs: ADMIN_ERRORS },
     },
-    async (request) => settingsView(await catalog.patchSettings(request.body)),
+    async (request) => {
+      const { trader_min_insurance_usdt: minInsurance, ...patch } = request.body;
+      return settingsView(
+        await catalog.patchSettings({ ...patch, trader_min_insurance_usdt: minInsurance === undefined ? undefined : microUsdt(minInsurance) }),
+      );
+    },
   );
 }

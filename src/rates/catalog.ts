@@ -7,7 +7,7 @@ import type { DB } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
 import { afterTextKey, mapPage, type Page, type PageRequest, textKeyPage } from '../db/cursor.ts';
 import { errors } from '../errors.ts';
-import { formatFiat, formatRate, rateMicro, type RateMicro } from '../money.ts';
+import { formatFiat, formatRate, formatUsdt, rateMicro, type RateMicro } from '../money.ts';
 
 export const CACHE_TTL_MS = 1_000;
 
@@ -30,6 +30,8 @@ export interface Settings {
   invoiceTtlMinutes: number;
   customerInvoicesPerMinute: number;
   customerMaxPending: number;
+  /** micro-USDT of insurance a trader keeps to get new deals (0: no minimum). */
+  traderMinInsuranceUsdt: bigint;
   updatedAt: Date;
 }
 
@@ -50,6 +52,8 @@ export interface SettingsPatch {
   invoice_ttl_minutes?: number | undefined;
   customer_invoices_per_minute?: number | undefined;
   customer_max_pending?: number | undefined;
+  /** micro-USDT. */
+  trader_min_insurance_usdt?: bigint | undefined;
 }
 
 export class Catalog {
@@ -95,6 +99,7 @@ export class Catalog {
     invoice_ttl_minutes: number | null;
     customer_invoices_per_minute: number;
     customer_max_pending: number;
+    trader_min_insurance_usdt: bigint;
     updated_at: Date;
   }): Settings {
     return {
@@ -103,6 +108,7 @@ export class Catalog {
       invoiceTtlMinutes: row.invoice_ttl_minutes ?? this.defaultTtlMinutes,
       customerInvoicesPerMinute: row.customer_invoices_per_minute,
       customerMaxPending: row.customer_max_pending,
+      traderMinInsuranceUsdt: BigInt(row.trader_min_insurance_usdt),
       updatedAt: row.updated_at,
     };
   }
@@ -204,6 +210,7 @@ export function settingsView(s: Settings) {
     invoice_ttl_minutes: s.invoiceTtlMinutes,
     customer_invoices_per_minute: s.customerInvoicesPerMinute,
     customer_max_pending: s.customerMaxPending,
+    trader_min_insurance_usdt: formatUsdt(s.traderMinInsuranceUsdt, 2),
     updated_at: isoSeconds(s.updatedAt),
   };
 }

@@ -1,5 +1,5 @@
 // How currencies and the platform settings are documented in the admin API.
-import { record, timestamp } from '../http/schemas.ts';
+import { record, timestamp, usdt } from '../http/schemas.ts';
 
 export const currencyObject = record({
   code: { type: 'string', examples: ['UAH'] },
@@ -15,5 +15,6 @@ export const settingsObject = record({
   invoice_ttl_minutes: { type: 'integer' },
   customer_invoices_per_minute: { type: 'integer' },
   customer_max_pending: { type: 'integer' },
+  trader_min_insurance_usdt: usdt('Insurance a trader keeps to get new deals; 0.00: no minimum', '100.00'),
   updated_at: timestamp('When the settings last changed'),
 });

@@ -1,11 +1,11 @@
 // Admin API: traders, their keys and deposits.
 import { adminAuth } from '../http/auth.ts';
 import { decimal, enumeration, model, optional, string, type KasaApp } from '../http/validation.ts';
-import { formatUsdt, toScaled, USDT_DECIMALS } from '../money.ts';
+import { formatUsdt, microUsdt, toScaled, USDT_DECIMALS } from '../money.ts';
 import type { Traders } from './service.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
-import { createdTrader, depositObject, issuedApiKey, traderObject, traderWithBalance } from './schema.ts';
+import { createdTrader, depositObject, insuranceMove, issuedApiKey, nonZero, traderObject, traderWithBalance } from './schema.ts';
 import { balanceView, traderView } from './views.ts';
 import { mapPage } from '../db/cursor.ts';
 
@@ -26,6 +26,16 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
   const depositBody = model({
     amount_usdt: decimal({ gt: '0', maxPlaces: USDT_DECIMALS, maxDigits: 18, description: 'USDT received from the trader', example: '1000.00' }),
     reference: string({ min: 1, max: 200, description: 'Your reference of the incoming transfer (e.g. a transaction hash); unique per trader' }),
+  });
+  const insuranceBody = model({
+    amount_usdt: nonZero(
+      decimal({
+        maxPlaces: 2,
+        maxDigits: 14,
+        description: 'USDT moved from available to insurance; negative: released from insurance to available',
+        example: '100.00',
+      }),
+    ),
   });
   const notFound = { ...ADMIN_ERRORS, 404: 'TRADER_NOT_FOUND' };
   const listQuery = model(pageFields);
@@ -64,7 +74,7 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
       config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR' } },
     },
     async (request) => {
-      return mapPage(await traders.list(pageRequest(request.query)), (t) => ({ ...traderView(t), balance: balanceView(t) }));
+      return mapPage(await traders.list(pageRequest(request.query)), (t) => ({ ...traderView(t), balance: balanceView(t.balance) }));
     },
   );
 
@@ -131,6 +141,33 @@ export async function traderAdminRoutes(app: KasaApp, { adminToken, traders }: {
         reference: body.reference,
         available: formatUsdt(result.available, 2),
       };
+    },
+  );
+
+  app.post(
+    '/traders/:id/insurance',
+    {
+      schema: {
+        summary: "Move a trader's USDT into insurance (available → insurance), or release it (a negative amount)",
+        operationId: 'moveTraderInsurance',
+        tags,
+        security,
+        params: traderParams.schema,
+        body: insuranceBody.schema,
+        response: { 200: insuranceMove },
+      },
+      config: {
+        errorDocs: {
+          ...notFound,
+          409: 'INSUFFICIENT_FUNDS: more than available; INSURANCE_INSUFFICIENT: a release larger than the insurance (details.insurance); INSURANCE_IN_USE: a release while the trader has open deals (details.open_deals)',
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const amount = microUsdt(request.body.amount_usdt);
+      const balance = await traders.moveInsurance(id, amount);
+      return { trader_id: id, amount_usdt: formatUsdt(amount, 2), balance: balanceView(balance) };
     },
   );
 

@@ -22,9 +22,23 @@ export const balanceObject = record({
   currency: { type: 'string', enum: ['USDT'] },
   available: usdt('USDT free to back new deals', '1000.00'),
   locked: usdt('USDT locked by open deals', '36.14'),
+  insurance: usdt('Insurance deposit: neither withdrawable nor lockable by deals', '100.00'),
+  on_hold: usdt('Asked to be withdrawn, not yet paid out', '0.00'),
+  eligible: { type: 'boolean', description: 'Whether the deals engine gives this trader new deals' },
+  reason: {
+    type: ['string', 'null'],
+    enum: ['disabled', 'insurance_below_minimum', null],
+    description: 'Why not eligible: disabled, or insurance below the trader_min_insurance_usdt setting; null when eligible',
+  },
 });
 
 export const traderWithBalance = record({ ...(traderObject.properties as Record<string, JsonSchema>), balance: balanceObject });
+
+export const insuranceMove = record({
+  trader_id: { type: 'string', format: 'uuid' },
+  amount_usdt: usdt('USDT moved into insurance; negative: released to available', '100.00'),
+  balance: balanceObject,
+});
 
 /** An API key as issued: the only answer that carries it in plain text. */
 export const issuedApiKey = record({
@@ -98,6 +112,22 @@ export function cardNumber(): Field<string> {
         return { ok: false, issue: { type: 'value_error', msg: `Value error, ${msg}`, ctx: { error: msg } } };
       }
       return { ok: true, value: digits };
+    },
+  };
+}
+
+/** A decimal field that refuses zero (a move of nothing is a mistake, not a no-op). */
+export function nonZero(field: Field<string>): Field<string> {
+  return {
+    schema: field.schema,
+    required: field.required,
+    parse(input) {
+      const parsed = field.parse(input);
+      if (parsed.ok && /^-?0(\.0*)?$/.test(parsed.value)) {
+        const msg = 'amount must not be zero';
+        return { ok: false, issue: { type: 'value_error', msg: `Value error, ${msg}`, ctx: { error: msg } } };
+      }
+      return parsed;
     },
   };
 }

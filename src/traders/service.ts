@@ -1,14 +1,17 @@
 // Traders: their API keys, USDT deposits, balances and fiat requisites.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction } from 'kysely';
 import type { DB, RequisitesTable, TradersTable } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
-import { afterCursor, createdKeys, keyOf, page, type Page, type PageRequest } from '../db/cursor.ts';
+import { afterCursor, createdKeys, keyOf, mapPage, page, type Page, type PageRequest } from '../db/cursor.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
-import { balanceOf, ensureAccounts, postTransfers, traderAvailable, traderLocked, WORLD } from '../ledger/ledger.ts';
+import { balanceOf, ensureAccounts, postTransfers, traderAvailable, traderInsurance, traderLocked, WORLD } from '../ledger/ledger.ts';
+import { OPEN_DEAL_STATUSES } from '../lifecycle.ts';
+import type { Catalog } from '../rates/catalog.ts';
 import { generateApiKey, hashKey, sameHash } from '../merchants/keys.ts';
+import { formatUsdt } from '../money.ts';
 
 export type TraderRow = Selectable<TradersTable>;
 export type RequisiteRow = Selectable<RequisitesTable>;
@@ -32,6 +35,47 @@ export type RequisitePatch = Partial<Omit<NewRequisite, 'currency' | 'method' | 
   daily_limit?: string | null | undefined;
 };
 
+/** Why a trader gets no new deals; null when it does. */
+export type IneligibleReason = 'disabled' | 'insurance_below_minimum' | null;
+
+/** A trader's money (micro-USDT), and whether it gets new deals. */
+export interface TraderBalance {
+  available: bigint;
+  locked: bigint;
+  insurance: bigint;
+  /** In trader:<id>:withdrawal_hold: asked to be withdrawn, not yet paid out. */
+  onHold: bigint;
+  eligible: boolean;
+  reason: IneligibleReason;
+}
+
+/** The deals engine's rules about the trader itself (src/deals/service.ts assign), as a reason. */
+export function ineligibility(status: 'active' | 'disabled', insurance: bigint, minInsurance: bigint): IneligibleReason {
+  if (status !== 'active') return 'disabled';
+  if (insurance < minInsurance) return 'insurance_below_minimum';
+  return null;
+}
+
+/** One of a trader's accounts, by the id of the traders row aliased `t`. */
+const accountOf = (suffix: string) => sql<string>`'trader:' || t.id::text || ${':' + suffix}`;
+
+function toBalance(
+  status: 'active' | 'disabled',
+  accounts: { available: bigint; locked: bigint; insurance: bigint; on_hold: bigint },
+  minInsurance: bigint,
+): TraderBalance {
+  const insurance = BigInt(accounts.insurance);
+  const reason = ineligibility(status, insurance, minInsurance);
+  return {
+    available: BigInt(accounts.available),
+    locked: BigInt(accounts.locked),
+    insurance,
+    onHold: BigInt(accounts.on_hold),
+    eligible: reason === null,
+    reason,
+  };
+}
+
 const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 const mapConstraint = mapConstraints({ requisites_currency_fkey: errors.currencyInvalid, requisites_check: errors.requisiteRangeInvalid });
@@ -42,7 +86,10 @@ export async function markRequisiteUsed(trx: Transaction<DB>, requisiteId: strin
 }
 
 export class Traders {
-  constructor(private readonly db: Kysely<DB>) {}
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly catalog: Catalog,
+  ) {}
 
   async create(input: { name: string; reward_percent?: string | undefined }) {
     const key = generateApiKey('trader');
@@ -62,13 +109,9 @@ export class Traders {
   }
 
   /** In creation order, each with its balances, in one query (accounts joined, not fetched per trader). */
-  async list(request: PageRequest): Promise<Page<TraderRow & { available: bigint; locked: bigint }>> {
-    let query = this.db
-      .selectFrom('traders as t')
-      .leftJoin('accounts as a', (join) => join.on('a.id', '=', sql<string>`'trader:' || t.id::text || ':available'`))
-      .leftJoin('accounts as l', (join) => join.on('l.id', '=', sql<string>`'trader:' || t.id::text || ':locked'`))
-      .selectAll('t')
-      .select([sql<bigint>`coalesce(a.balance, 0)`.as('available'), sql<bigint>`coalesce(l.balance, 0)`.as('locked')]);
+  async list(request: PageRequest): Promise<Page<TraderRow & { balance: TraderBalance }>> {
+    const { settings } = await this.catalog.snapshot();
+    let query = this.withBalances(this.db.selectFrom('traders as t').selectAll('t'));
     const keys = createdKeys('t');
     if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
     const rows = await query
@@ -76,7 +119,26 @@ export class Traders {
       .orderBy('t.id', keys.order)
       .limit(request.limit + 1)
       .execute();
-    return page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
+    const listed = page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
+    return mapPage(listed, ({ available, locked, insurance, on_hold, ...trader }) => ({
+      ...trader,
+      balance: toBalance(trader.status, { available, locked, insurance, on_hold }, settings.traderMinInsuranceUsdt),
+    }));
+  }
+
+  /** The trader's four accounts joined to a query of traders as `t`. */
+  private withBalances<O>(query: SelectQueryBuilder<DB & { t: DB['traders'] }, 't', O>) {
+    return query
+      .leftJoin('accounts as av', (join) => join.on('av.id', '=', accountOf('available')))
+      .leftJoin('accounts as lo', (join) => join.on('lo.id', '=', accountOf('locked')))
+      .leftJoin('accounts as ins', (join) => join.on('ins.id', '=', accountOf('insurance')))
+      .leftJoin('accounts as wh', (join) => join.on('wh.id', '=', accountOf('withdrawal_hold')))
+      .select([
+        sql<bigint>`coalesce(av.balance, 0)`.as('available'),
+        sql<bigint>`coalesce(lo.balance, 0)`.as('locked'),
+        sql<bigint>`coalesce(ins.balance, 0)`.as('insurance'),
+        sql<bigint>`coalesce(wh.balance, 0)`.as('on_hold'),
+      ]);
   }
 
   async get(id: string): Promise<TraderRow> {
@@ -151,9 +213,45 @@ export class Traders {
     });
   }
 
-  async balance(traderId: string): Promise<{ available: bigint; locked: bigint }> {
-    const [available, locked] = await Promise.all([balanceOf(this.db, traderAvailable(traderId)), balanceOf(this.db, traderLocked(traderId))]);
-    return { available, locked };
+  /** The trader's accounts, and whether the deals engine gives it new deals (and why not). */
+  async balance(traderId: string): Promise<TraderBalance> {
+    const { settings } = await this.catalog.snapshot();
+    const row = await this.withBalances(this.db.selectFrom('traders as t').select('t.status')).where('t.id', '=', traderId).executeTakeFirst();
+    if (!row) throw errors.traderNotFound();
+    return toBalance(row.status, row, settings.traderMinInsuranceUsdt);
+  }
+
+  /**
+   * Moves `amount` (micro-USDT) from available to insurance, or, negative, back. A release is
+   * refused while the trader has open deals: the insurance stands behind them. The available
+   * account is locked before the open deals are counted, and the deals engine locks it before
+   * it opens a deal, so no deal opens unseen between the count and the release.
+   */
+  async moveInsurance(traderId: string, amount: bigint): Promise<TraderBalance> {
+    await inTransaction(this.db, (trx) => this.moveInsuranceIn(trx, traderId, amount));
+    return this.balance(traderId);
+  }
+
+  async moveInsuranceIn(trx: Transaction<DB>, traderId: string, amount: bigint): Promise<void> {
+    if (amount === 0n) throw new RangeError('an insurance move of 0 moves nothing');
+    if (!isUuid(traderId)) throw errors.traderNotFound();
+    const trader = await trx.selectFrom('traders').select('id').where('id', '=', traderId).executeTakeFirst();
+    if (!trader) throw errors.traderNotFound();
+    const available = traderAvailable(traderId);
+    const insurance = traderInsurance(traderId);
+    await ensureAccounts(trx, [available, insurance]);
+    await sql`SELECT id FROM accounts WHERE id = ${available} FOR UPDATE`.execute(trx);
+    if (amount > 0n) {
+      await postTransfers(trx, [{ from: available, to: insurance, amount, kind: 'insurance_lock', ref: traderId }]);
+      return;
+    }
+    const { rows } = await sql<{ open: bigint }>`
+      SELECT count(*) AS open FROM deals WHERE trader_id = ${traderId}::uuid AND status = ANY(${OPEN_DEAL_STATUSES}::text[])`.execute(trx);
+    const open = Number(rows[0]?.open ?? 0);
+    if (open > 0) throw errors.insuranceInUse(open);
+    const held = await balanceOf(trx, insurance);
+    if (held < -amount) throw errors.insuranceInsufficient(formatUsdt(held, 2));
+    await postTransfers(trx, [{ from: insurance, to: available, amount: -amount, kind: 'insurance_release', ref: traderId }]);
   }
 
   // -------------------------------------------------------------------------------------------
