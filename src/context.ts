@@ -7,6 +7,7 @@ import { dealAdminRoutes } from './deals/admin-routes.ts';
 import { createHttpApp } from './http/app.ts';
 import { opsRoutes } from './http/ops.ts';
 import type { KasaApp } from './http/validation.ts';
+import { invoiceAdminRoutes } from './invoices/admin-routes.ts';
 import { invoiceRoutes } from './invoices/routes.ts';
 import { ledgerAdminRoutes, merchantLedgerRoutes } from './ledger/routes.ts';
 import { merchantAdminRoutes } from './merchants/admin-routes.ts';
@@ -23,6 +24,8 @@ import { Deals } from './deals/service.ts';
 import { Invoices } from './invoices/service.ts';
 import { Merchants } from './merchants/service.ts';
 import { Catalog } from './rates/catalog.ts';
+import { QuoteFetcher } from './rates/fetch-quote.ts';
+import { RateSources } from './rates/sources.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Traders } from './traders/service.ts';
 import { WebhookSender } from './webhooks/sender.ts';
@@ -36,6 +39,8 @@ export interface Kasa {
   /** The admin token in plain text; compared by hash in constant time. */
   adminToken: string;
   catalog: Catalog;
+  /** Fetches the http_json rate sources (the rate worker's one pass). */
+  rateSources: RateSources;
   merchants: Merchants;
   invoices: Invoices;
   deals: Deals;
@@ -59,12 +64,13 @@ export function createKasa(options: {
   const { config, db, clock } = options;
   const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
   const sender = new WebhookSender(config.webhookAllowPrivate);
-  const catalog = new Catalog(db, config.invoiceTtlMinutes);
+  const catalog = new Catalog(db, config.invoiceTtlMinutes, clock);
   const prepared = options.prepared ?? kyselyPrepared(db);
   const invoices = new Invoices(db, catalog, clock, config.publicUrl, prepared);
   return {
     ...options,
     catalog,
+    rateSources: new RateSources(db, catalog, clock, metrics, new QuoteFetcher()),
     merchants: new Merchants(db),
     invoices,
     deals: new Deals(db, catalog, clock, invoices, prepared),
@@ -92,7 +98,8 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
-  await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
+  await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog, rateSources: kasa.rateSources });
+  await app.register(invoiceAdminRoutes, { ...admin, invoices: kasa.invoices });
   await app.register(traderAdminRoutes, { ...admin, traders: kasa.traders });
   await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
   await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });

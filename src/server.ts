@@ -12,6 +12,7 @@ import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { DeliveryWorker } from './webhooks/delivery.ts';
 import { startExpiryWorker } from './workers/expiry.ts';
+import { startRateWorker } from './workers/rates.ts';
 
 /** api: HTTP only; worker: background workers only; all: both in one process (the default). */
 export type Role = 'api' | 'worker' | 'all';
@@ -75,11 +76,12 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
 
   const app = await buildApp(kasa, logger);
   const expiry = options.role === 'api' ? null : startExpiryWorker(kasa, logger);
+  const rates = options.role === 'api' ? null : startRateWorker(kasa, logger);
   const deliveries = options.role === 'api' ? null : new DeliveryWorker(kasa.db, kasa.clock, kasa.sender, logger, kasa.metrics);
   deliveries?.start();
   app.addHook('onClose', async () => {
-    await Promise.all([expiry?.stop(), deliveries?.stop()]);
-    await kasa.sender.close();
+    await Promise.all([expiry?.stop(), rates?.stop(), deliveries?.stop()]);
+    await Promise.all([kasa.sender.close(), kasa.rateSources.close()]);
     await database.close();
   });
   try {
