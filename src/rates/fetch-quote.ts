@@ -70,7 +70,7 @@ async function readAtMost(body: AsyncIterable<Buffer>, limit: number): Promise<B
  * (41.123456789012345678 → 41.123456789012344); the query itself runs on the plain value, so
  * filters compare numbers as numbers.
  */
-export function select(
+function select(
   json: string,
   jsonPath: string,
 ): { ok: true; text: string } | { ok: false; reason: 'invalid_json' | 'no_match' | 'not_a_number'; text: string | null } {
@@ -86,15 +86,16 @@ export function select(
   if (found.length !== 1 || path === undefined) return { ok: false, reason: 'no_match', text: null };
   let node: unknown;
   try {
-    node = path.reduce<unknown>((at, key) => (at as Record<string | number, unknown>)[key], parseLossless(json));
+    node = at(parseLossless(json), path);
   } catch {
     return { ok: false, reason: 'invalid_json', text: null };
   }
   if (typeof node === 'string') return { ok: true, text: node };
   if (isLosslessNumber(node)) return { ok: true, text: node.value };
-  return { ok: false, reason: 'not_a_number', text: JSON.stringify(plain === undefined ? null : pick(plain, path)).slice(0, QUOTE_TEXT_CHARS_MAX) };
+  // An object, an array, true, false or null: kept as JSON text for the operator to read.
+  return { ok: false, reason: 'not_a_number', text: (JSON.stringify(at(plain, path)) ?? 'null').slice(0, QUOTE_TEXT_CHARS_MAX) };
 }
 
-function pick(value: unknown, path: (string | number)[]): unknown {
-  return path.reduce<unknown>((at, key) => (at as Record<string | number, unknown>)[key], value);
+function at(value: unknown, path: (string | number)[]): unknown {
+  return path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], value);
 }
