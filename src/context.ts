@@ -8,6 +8,7 @@ import { createHttpApp } from './http/app.ts';
 import { idempotent } from './http/idempotency.ts';
 import { opsRoutes } from './http/ops.ts';
 import type { KasaApp } from './http/validation.ts';
+import { invoiceAdminRoutes } from './invoices/admin-routes.ts';
 import { invoiceRoutes } from './invoices/routes.ts';
 import { ledgerAdminRoutes, merchantLedgerRoutes, traderLedgerRoutes } from './ledger/routes.ts';
 import { Statements } from './ledger/statements.ts';
@@ -28,6 +29,8 @@ import { IdempotencyKeys } from './idempotency/keys.ts';
 import { Invoices } from './invoices/service.ts';
 import { Merchants } from './merchants/service.ts';
 import { Catalog } from './rates/catalog.ts';
+import { QuoteFetcher } from './rates/fetch-quote.ts';
+import { RateSources } from './rates/sources.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Traders } from './traders/service.ts';
 import { Topups } from './treasury/topups.ts';
@@ -42,6 +45,8 @@ export interface Kasa {
   /** The admin token in plain text; compared by hash in constant time. */
   adminToken: string;
   catalog: Catalog;
+  /** Fetches the http_json rate sources (the rate worker's one pass). */
+  rateSources: RateSources;
   merchants: Merchants;
   invoices: Invoices;
   deals: Deals;
@@ -68,12 +73,13 @@ export function createKasa(options: {
   const { config, db, clock } = options;
   const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
   const sender = new WebhookSender(config.webhookAllowPrivate);
-  const catalog = new Catalog(db, config.invoiceTtlMinutes);
+  const catalog = new Catalog(db, config.invoiceTtlMinutes, clock);
   const prepared = options.prepared ?? kyselyPrepared(db);
   const invoices = new Invoices(db, catalog, clock, config.publicUrl, prepared);
   return {
     ...options,
     catalog,
+    rateSources: new RateSources(db, catalog, clock, metrics, new QuoteFetcher()),
     merchants: new Merchants(db),
     invoices,
     deals: new Deals(db, catalog, clock, invoices, prepared),
@@ -113,7 +119,8 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks, idempotent: answerOnce });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
-  await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
+  await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog, rateSources: kasa.rateSources });
+  await app.register(invoiceAdminRoutes, { ...admin, invoices: kasa.invoices });
   await app.register(traderAdminRoutes, { ...admin, traders: kasa.traders });
   await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
   await app.register(topupAdminRoutes, { ...admin, topups: kasa.topups });

@@ -92,6 +92,13 @@ export const errors = {
   merchantNotFound: () => new KasaError(404, 'MERCHANT_NOT_FOUND', 'Merchant not found'),
   apiKeyNotFound: () => new KasaError(404, 'API_KEY_NOT_FOUND', 'API key not found'),
   currencyRangeInvalid: () => new KasaError(400, 'CURRENCY_RANGE_INVALID', 'min_amount must not be greater than max_amount'),
+  rateSetBySource: () =>
+    new KasaError(
+      409,
+      'RATE_SET_BY_SOURCE',
+      'This currency\'s rate comes from its http_json source; send rate_source {"kind": "manual"} to set a rate by hand',
+    ),
+  currencyNotFound: () => new KasaError(404, 'CURRENCY_NOT_FOUND', 'Currency not found'),
   traderNotFound: () => new KasaError(404, 'TRADER_NOT_FOUND', 'Trader not found'),
   requisiteNotFound: () => new KasaError(404, 'REQUISITE_NOT_FOUND', 'Requisite not found'),
   depositReferenceUsed: (depositId: string) =>

@@ -6,6 +6,8 @@ export interface Metrics {
   httpRequestSeconds: Histogram<'method' | 'route' | 'status'>;
   webhookAttempts: Counter<'outcome'>;
   webhookAttemptSeconds: Histogram;
+  rateQuotesAccepted: Counter<'currency'>;
+  rateQuotesRefused: Counter<'currency' | 'reason'>;
 }
 
 export function createMetrics(options: { defaultMetrics: boolean } = { defaultMetrics: true }): Metrics {
@@ -30,6 +32,18 @@ export function createMetrics(options: { defaultMetrics: boolean } = { defaultMe
       name: 'kasa_webhook_attempt_duration_seconds',
       help: 'Duration of webhook delivery attempts',
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
+      registers: [registry],
+    }),
+    rateQuotesAccepted: new Counter({
+      name: 'kasa_rate_quotes_accepted_total',
+      help: 'Quotes of http_json rate sources accepted as the rate, by currency',
+      labelNames: ['currency'],
+      registers: [registry],
+    }),
+    rateQuotesRefused: new Counter({
+      name: 'kasa_rate_quotes_refused_total',
+      help: 'Quotes of http_json rate sources refused (the last good rate stays), by currency and reason',
+      labelNames: ['currency', 'reason'],
       registers: [registry],
     }),
   };

@@ -7,6 +7,10 @@ export const FIAT_DECIMALS = 2;
 export const RATE_DECIMALS = 6;
 export const USDT_DECIMALS = 6;
 export const PERCENT_DECIMALS = 2;
+/** A source's quote before the markup: finer than a rate, as markets quote (41.123456789). */
+export const RAW_RATE_DECIMALS = 12;
+/** Digits before the point of a rate (NUMERIC(18, 6)) and of a raw quote (NUMERIC(24, 12)). */
+export const RATE_WHOLE_DIGITS = 12;
 
 declare const unit: unique symbol;
 type Scaled<U extends string> = bigint & { readonly [unit]: U };
@@ -18,6 +22,8 @@ export type MicroUsdt = Scaled<'micro-usdt'>;
 export type RateMicro = Scaled<'rate-micro'>;
 /** A percentage in hundredths (2.00 % → 200n). */
 export type PercentHundredths = Scaled<'percent-hundredths'>;
+/** A source's quote × 10^12. */
+export type RawRate = Scaled<'raw-rate'>;
 
 // ---------------------------------------------------------------------------------------------
 // The one decimal parser
@@ -111,6 +117,7 @@ export const cents = (decimal: string) => toScaled(decimal, FIAT_DECIMALS) as Ce
 export const rateMicro = (decimal: string) => toScaled(decimal, RATE_DECIMALS) as RateMicro;
 export const microUsdt = (decimal: string) => toScaled(decimal, USDT_DECIMALS) as MicroUsdt;
 export const percentHundredths = (decimal: string) => toScaled(decimal, PERCENT_DECIMALS) as PercentHundredths;
+export const rawRate = (decimal: string) => toScaled(decimal, RAW_RATE_DECIMALS) as RawRate;
 /** A micro-USDT amount read from the ledger or a BIGINT column. */
 export const asMicroUsdt = (value: bigint) => value as MicroUsdt;
 
@@ -185,4 +192,55 @@ export function maxFiatFor(usdt: MicroUsdt, rate: RateMicro): Cents {
 export function formatSignedUsdt(micro: bigint): string {
   if (micro === 0n) return formatUsdt(0n, 2);
   return (micro < 0n ? '-' : '+') + formatUsdt(micro < 0n ? -micro : micro, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rates from a source
+
+/** Why a quote's text cannot be a rate; null when it can. */
+export type QuoteProblem = 'not_a_number' | 'not_positive' | 'out_of_range';
+
+/**
+ * A quote as a source wrote it (a JSON number's text or a string): a positive decimal with at
+ * most RAW_RATE_DECIMALS places and RATE_WHOLE_DIGITS whole digits. More places are refused,
+ * not rounded: a source that quotes finer than that is not one Kasa can read exactly.
+ */
+export function parseQuote(text: string): { ok: true; raw: RawRate } | { ok: false; problem: QuoteProblem } {
+  const d = parseDecimal(text);
+  if (!d || !Number.isFinite(d.scale)) return { ok: false, problem: 'not_a_number' };
+  if (d.negative || d.digits === '') return { ok: false, problem: 'not_positive' };
+  if (placesOf(d) > RAW_RATE_DECIMALS || wholeDigitsOf(d) > RATE_WHOLE_DIGITS) return { ok: false, problem: 'out_of_range' };
+  return { ok: true, raw: rawRate(canonicalDecimal(d, RAW_RATE_DECIMALS)) };
+}
+
+const RAW_TO_RATE = 10n ** BigInt(RAW_RATE_DECIMALS - RATE_DECIMALS);
+const RATE_MAX = 10n ** BigInt(RATE_WHOLE_DIGITS + RATE_DECIMALS) - 1n;
+
+/**
+ * The applied rate: raw × (1 + markup/100), to RATE_DECIMALS places rounded half up, which is
+ * what NUMERIC(18, 6) makes of a finer value (the rate column's own rounding):
+ *   rate_micro = round(raw_12 × (10000 + markup_bp) / 10000 / 10^6)
+ * null when the result is not a storable rate (rounds to zero, or more than 12 whole digits).
+ */
+export function applyMarkup(raw: RawRate, markup: PercentHundredths): RateMicro | null {
+  if (raw <= 0n || markup < 0n) throw new RangeError('raw must be positive and markup ≥ 0');
+  const numerator = raw * (PERCENT_SCALE + markup);
+  const denominator = PERCENT_SCALE * RAW_TO_RATE;
+  const rate = (numerator + denominator / 2n) / denominator;
+  return rate > 0n && rate <= RATE_MAX ? (rate as RateMicro) : null;
+}
+
+/** |next − previous| / previous > max%, exactly: |next − previous| × 10000 > max_bp × previous. */
+export function changeExceeds(previous: RawRate, next: RawRate, max: PercentHundredths): boolean {
+  if (previous <= 0n) throw new RangeError('previous must be positive');
+  const change = next > previous ? next - previous : previous - next;
+  return change * PERCENT_SCALE > max * previous;
+}
+
+export function formatRawRate(raw: RawRate | string): string {
+  return fromScaled(typeof raw === 'string' ? toScaled(raw, RAW_RATE_DECIMALS) : raw, RAW_RATE_DECIMALS, 2);
+}
+
+export function formatRateMicro(rate: RateMicro): string {
+  return fromScaled(rate, RATE_DECIMALS, 2);
 }

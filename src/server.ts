@@ -13,6 +13,7 @@ import { createMetrics } from './metrics.ts';
 import { DeliveryWorker } from './webhooks/delivery.ts';
 import { startExpiryWorker } from './workers/expiry.ts';
 import { startIdempotencyPurge } from './workers/idempotency-purge.ts';
+import { startRateWorker } from './workers/rates.ts';
 
 /** api: HTTP only; worker: background workers only; all: both in one process (the default). */
 export type Role = 'api' | 'worker' | 'all';
@@ -77,11 +78,12 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
   const app = await buildApp(kasa, logger);
   const expiry = options.role === 'api' ? null : startExpiryWorker(kasa, logger);
   const purge = options.role === 'api' ? null : startIdempotencyPurge(kasa, logger);
+  const rates = options.role === 'api' ? null : startRateWorker(kasa, logger);
   const deliveries = options.role === 'api' ? null : new DeliveryWorker(kasa.db, kasa.clock, kasa.sender, logger, kasa.metrics);
   deliveries?.start();
   app.addHook('onClose', async () => {
-    await Promise.all([expiry?.stop(), purge?.stop(), deliveries?.stop()]);
-    await kasa.sender.close();
+    await Promise.all([expiry?.stop(), purge?.stop(), rates?.stop(), deliveries?.stop()]);
+    await Promise.all([kasa.sender.close(), kasa.rateSources.close()]);
     await database.close();
   });
   try {

@@ -11,6 +11,8 @@ type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | strin
 type Numeric = ColumnType<string, string, string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 type WithDefault<T> = ColumnType<T, T | undefined, T>;
+type NullableNumeric = ColumnType<string | null, string | null | undefined, string | null>;
+type NullableText = ColumnType<string | null, string | null | undefined, string | null>;
 
 export interface MerchantsTable {
   id: string;
@@ -43,6 +45,40 @@ export interface CurrenciesTable {
   min_amount: Numeric | null;
   max_amount: Numeric | null;
   updated_at: DefaultTimestamp;
+  rate_source: WithDefault<RateSourceKind>;
+  source_url: NullableText;
+  source_json_path: NullableText;
+  refresh_seconds: ColumnType<number | null, number | null | undefined, number | null>;
+  max_age_seconds: ColumnType<number | null, number | null | undefined, number | null>;
+  markup_percent: NullableNumeric;
+  max_change_percent: NullableNumeric;
+  /** The last accepted quote of an http_json source, before the markup. */
+  raw_rate: NullableNumeric;
+  /** When the last accepted quote was fetched (the worker's clock). */
+  rate_fetched_at: NullableTimestamp;
+  next_fetch_at: NullableTimestamp;
+  lease_token: NullableText;
+  lease_until: NullableTimestamp;
+}
+
+export type RateSourceKind = 'manual' | 'http_json';
+
+/** Why a source's quote was refused; also the reason label of kasa_rate_quotes_refused_total. */
+export type QuoteRefusal =
+  'http_status' | 'timeout' | 'fetch_failed' | 'too_large' | 'invalid_json' | 'no_match' | 'not_a_number' | 'not_positive' | 'out_of_range' | 'max_change';
+
+export interface RateQuotesTable {
+  id: string;
+  currency: string;
+  fetched_at: Timestamp;
+  accepted: boolean;
+  reason: QuoteRefusal | null;
+  http_status: number | null;
+  raw_text: string | null;
+  raw_rate: Numeric | null;
+  markup_percent: Numeric | null;
+  /** The applied rate (raw × (1 + markup)), for an accepted quote. */
+  rate: Numeric | null;
 }
 
 export interface SettingsTable {
@@ -82,6 +118,11 @@ export interface InvoicesTable {
   expired_at: NullableTimestamp;
   /** The transition that last changed the row; lets a retried transition recognise its own success. */
   transition_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The rate snapshot: where conversion_rate came from (see 013_rate_sources.sql). */
+  rate_source: WithDefault<RateSourceKind>;
+  raw_rate: NullableNumeric;
+  markup_percent: NullableNumeric;
+  rate_fetched_at: NullableTimestamp;
 }
 
 export interface TradersTable {
@@ -264,6 +305,7 @@ export interface DB {
   merchants: MerchantsTable;
   api_keys: ApiKeysTable;
   currencies: CurrenciesTable;
+  rate_quotes: RateQuotesTable;
   settings: SettingsTable;
   invoices: InvoicesTable;
   schema_migrations: SchemaMigrationsTable;

@@ -19,7 +19,8 @@ export type JsonSchema = Record<string, unknown>;
 export type Loc = (string | number)[];
 
 type Issue = Omit<ValidationIssue, 'loc' | 'input'>;
-type Parsed<T> = { ok: true; value: T } | { ok: false; issue: Issue };
+/** nested: the violations inside an object-valued field, their loc relative to the field. */
+type Parsed<T> = { ok: true; value: T } | { ok: false; issue: Issue; nested?: ValidationIssue[] };
 
 export interface Field<T> {
   readonly schema: JsonSchema;
@@ -560,7 +561,12 @@ export function model<F extends Fields>(fields: F, d: Doc = {}): Model<Infer<F>>
         }
         const parsed = field.parse(raw);
         if (parsed.ok) value[name] = parsed.value;
-        else {
+        else if (parsed.nested) {
+          for (const n of parsed.nested) {
+            const at = [loc, name, ...n.loc];
+            issues.push(n.ctx ? { type: n.type, loc: at, msg: n.msg, input: n.input, ctx: n.ctx } : { type: n.type, loc: at, msg: n.msg, input: n.input });
+          }
+        } else {
           // Pydantic's key order: type, loc, msg, input, ctx.
           const { type, msg, ctx } = parsed.issue;
           issues.push(ctx ? { type, loc: [loc, name], msg, input: raw, ctx } : { type, loc: [loc, name], msg, input: raw });
@@ -571,4 +577,45 @@ export function model<F extends Fields>(fields: F, d: Doc = {}): Model<Infer<F>>
   };
   MODELS.set(schema, result as Model<unknown>);
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tagged unions: an object whose discriminator field names which model it is (Pydantic's
+// discriminated union), violations located under the tag as Pydantic locates them
+// (["body", "rate_source", "http_json", "url"]).
+
+type VariantValue<K extends string, V extends Record<string, Model<unknown>>> = {
+  [T in keyof V & string]: ModelValue<V[T]> & { [P in K]: T };
+}[keyof V & string];
+
+/** Each variant model declares the discriminator itself, as enumeration([tag]), so its schema is whole. */
+export function taggedUnion<K extends string, V extends Record<string, Model<unknown>>>(discriminator: K, variants: V, d: Doc = {}): Field<VariantValue<K, V>> {
+  const tags = Object.keys(variants);
+  const expected = tags.map((t) => `'${t}'`).join(', ');
+  const quoted = `'${discriminator}'`;
+  return {
+    // oneOf alone: each variant's enumeration of its tag already tells them apart, and an OpenAPI
+    // discriminator can only select named ($ref) schemas.
+    schema: doc({ oneOf: Object.values(variants).map((v) => v.schema) }, d),
+    required: true,
+    parse(input) {
+      if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+        return fail('model_attributes_type', 'Input should be a valid dictionary or object to extract fields from');
+      }
+      const tag = (input as Record<string, unknown>)[discriminator];
+      if (tag === undefined) return fail('union_tag_not_found', `Unable to extract tag using discriminator ${quoted}`, { discriminator: quoted });
+      const variant = typeof tag === 'string' && Object.prototype.hasOwnProperty.call(variants, tag) ? variants[tag] : undefined;
+      if (!variant) {
+        return fail('union_tag_invalid', `Input tag '${String(tag)}' found using ${quoted} does not match any of the expected tags: ${expected}`, {
+          discriminator: quoted,
+          tag: String(tag),
+          expected_tags: expected,
+        });
+      }
+      const result = variant.validate(input, tag as string);
+      if (result.ok) return ok(result.value as VariantValue<K, V>);
+      const first = result.issues[0]!;
+      return { ok: false, issue: { type: first.type, msg: first.msg }, nested: result.issues };
+    },
+  };
 }

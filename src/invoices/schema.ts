@@ -122,3 +122,30 @@ export const invoicePage: JsonSchema = {
     next_cursor: { type: ['string', 'null'], description: 'Pass as cursor for the next page; null on the last page' },
   },
 };
+
+/** The operator's invoice: the merchant's object and what only the operator reads (GET /admin/v1/invoices/{id}). */
+export const operatorInvoiceObject: JsonSchema = {
+  type: 'object',
+  required: [
+    ...(invoiceObject.required as string[]),
+    'merchant_id',
+    'fee_percent',
+    'gross_usdt',
+    'rate_source',
+    'raw_rate',
+    'markup_percent',
+    'rate_fetched_at',
+  ],
+  properties: {
+    ...(invoiceObject.properties as Record<string, JsonSchema>),
+    merchant_id: { type: 'string', format: 'uuid' },
+    fee_percent: { type: 'string', description: "The merchant's commission when the invoice was created", examples: ['2.00'] },
+    gross_usdt: { type: 'string', description: 'amount / conversion_rate, before the commission', examples: ['36.144578'] },
+    rate_source: { type: 'string', enum: ['manual', 'http_json'], description: 'Where conversion_rate came from' },
+    raw_rate: nullableString("The source's quote before the markup (a manual rate is its own); null for invoices older than rate sources", {
+      examples: ['41.00'],
+    }),
+    markup_percent: nullableString('The markup applied: conversion_rate = raw_rate × (1 + markup_percent/100), to 6 places', { examples: ['1.25'] }),
+    rate_fetched_at: nullableString('When the source gave the quote; null for a manual rate', { format: 'date-time' }),
+  },
+};

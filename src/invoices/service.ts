@@ -4,14 +4,14 @@ import { CompiledQuery, type Kysely, type Selectable, type Transaction } from 'k
 import type { Clock } from '../clock.ts';
 import { isoSeconds, truncateToSecond } from '../clock.ts';
 import { queryBuilder } from '../db/compile.ts';
-import type { DB, InvoicesTable } from '../db/schema.ts';
+import type { DB, InvoicesTable, RateSourceKind } from '../db/schema.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { dueForExpirySql, effectiveStatus, payableSql, type InvoiceStatus } from '../lifecycle.ts';
 import type { Merchant } from '../merchants/service.ts';
-import { cents, formatCents, formatFiat, formatRate, formatUsdt, maxFiatFor, quoteInvoice, type MicroUsdt } from '../money.ts';
-import type { Catalog } from '../rates/catalog.ts';
+import { cents, formatCents, formatFiat, formatPercent, formatRate, formatRawRate, formatUsdt, maxFiatFor, quoteInvoice, type MicroUsdt } from '../money.ts';
+import { rateUsable, type Catalog } from '../rates/catalog.ts';
 
 export type InvoiceRow = Selectable<InvoicesTable>;
 
@@ -58,10 +58,22 @@ export interface ListFilters {
 
 type CreateOutcome = { outcome: 'created' | 'duplicate' | 'rate' | 'pending'; invoice_id: string | null; retry_after_seconds: number | null };
 
-/** The hot path's one statement, prepared once per connection (kasa_create_invoice: its latest version is in 006_plans_without_statistics.sql). */
+/** The hot path's one statement, prepared once per connection (kasa_create_invoice: its latest version is in 013_rate_sources.sql). */
 const CREATE_INVOICE_SQL = `SELECT outcome, invoice_id, retry_after_seconds FROM kasa_create_invoice(
   $1::uuid, $2::uuid, $3, $4, $5::numeric, $6, $7::numeric, $8::numeric, $9::bigint, $10::bigint,
-  $11, $12, $13, $14, $15::timestamptz, $16::timestamptz, $17::integer, $18::integer)`;
+  $11, $12, $13, $14, $15::timestamptz, $16::timestamptz, $17::integer, $18::integer,
+  $19, $20::numeric, $21::numeric, $22::timestamptz)`;
+
+/** The operator's invoice: the merchant's object, plus whose it is, what it grossed, and its rate snapshot. */
+export interface OperatorInvoiceView extends InvoiceView {
+  merchant_id: string;
+  fee_percent: string;
+  gross_usdt: string;
+  rate_source: RateSourceKind;
+  raw_rate: string | null;
+  markup_percent: string | null;
+  rate_fetched_at: string | null;
+}
 
 /**
  * An invoice by id ($1), compiled once; whose it is, the caller checks. With `merchant_id = $2`
@@ -103,7 +115,9 @@ export class Invoices {
     if ((min !== null && amount < min) || (max !== null && amount > max)) {
       throw errors.amountOutOfRange(min === null ? null : formatCents(min), max === null ? null : formatCents(max));
     }
-    if (currency.rate === null || currency.rateMicro === null) throw errors.rateUnavailable();
+    // A source's rate is refused once its last accepted quote is older than max_age_seconds by
+    // the clock, whatever the age of the catalog's cached copy: never a silently old rate.
+    if (currency.rate === null || currency.rateMicro === null || !rateUsable(currency, this.clock.now())) throw errors.rateUnavailable();
 
     const quote = quoteInvoice(amount, currency.rateMicro, merchant.feeHundredths);
     if (quote.grossUsdt > INVOICE_USDT_MAX) {
@@ -134,6 +148,11 @@ export class Invoices {
       expiresAt,
       settings.customerInvoicesPerMinute,
       settings.customerMaxPending,
+      // The rate snapshot: a manual rate is its own raw rate, with no markup and no fetch.
+      currency.source === null ? 'manual' : 'http_json',
+      currency.source === null ? currency.rate : currency.rawRate,
+      currency.source === null ? '0' : currency.source.markupPercent,
+      currency.rateFetchedAt,
     ];
     const rows = trx
       ? (await trx.executeQuery<CreateOutcome>(CompiledQuery.raw(CREATE_INVOICE_SQL, parameters))).rows
@@ -191,6 +210,23 @@ export class Invoices {
       created_at: isoSeconds(row.created_at),
       expires_at: isoSeconds(row.expires_at),
       paid_at: row.paid_at ? isoSeconds(row.paid_at) : null,
+    };
+  }
+
+  /** Any merchant's invoice, as the operator sees it. */
+  async getForOperator(invoiceId: string): Promise<OperatorInvoiceView> {
+    if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
+    const [row] = await this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [invoiceId]);
+    if (!row) throw errors.invoiceNotFound();
+    return {
+      ...this.view(row, this.clock.now()),
+      merchant_id: row.merchant_id,
+      fee_percent: formatPercent(row.fee_percent),
+      gross_usdt: formatUsdt(row.gross_usdt),
+      rate_source: row.rate_source,
+      raw_rate: row.raw_rate === null ? null : formatRawRate(row.raw_rate),
+      markup_percent: row.markup_percent === null ? null : formatPercent(row.markup_percent),
+      rate_fetched_at: row.rate_fetched_at === null ? null : isoSeconds(row.rate_fetched_at),
     };
   }
 

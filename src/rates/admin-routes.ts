@@ -5,12 +5,14 @@ import { microUsdt, RATE_DECIMALS } from '../money.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { currencyView, settingsView, type Catalog } from './catalog.ts';
-import { currencyObject, settingsObject } from './schema.ts';
+import { currencyObject, quoteObject, rateSourceField, settingsObject } from './schema.ts';
+import { quoteView } from './views.ts';
+import type { RateSources } from './sources.ts';
 import { mapPage } from '../db/cursor.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
 
-export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { adminToken: string; catalog: Catalog }) {
+export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog, rateSources }: { adminToken: string; catalog: Catalog; rateSources: RateSources }) {
   app.addHook('onRequest', adminAuth(adminToken));
   const security = [{ adminToken: [] }];
 
@@ -20,6 +22,7 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
     rate: optional(decimal({ gt: '0', maxPlaces: RATE_DECIMALS, maxDigits: 18, description: 'Fiat per 1 USDT', example: '41.50' })),
     min_amount: optional(fiatAmount({ description: 'Smallest invoice amount' })),
     max_amount: optional(fiatAmount({ description: 'Largest invoice amount' })),
+    rate_source: optional(rateSourceField),
   });
   const settingsPatch = model({
     deals_enabled: optional(boolean({ description: 'Off: create-invoice answers 503 DEALS_SYSTEM_DISABLED' })),
@@ -43,7 +46,14 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
         body: currencyBody.schema,
         response: { 200: currencyObject },
       },
-      config: { errorDocs: { ...ADMIN_ERRORS, 400: 'CURRENCY_RANGE_INVALID' } },
+      config: {
+        errorDocs: {
+          ...ADMIN_ERRORS,
+          400: 'CURRENCY_RANGE_INVALID',
+          409: 'RATE_SET_BY_SOURCE: a rate sent for a currency whose rate comes from its http_json source',
+          422: 'Validation error: every violation, Pydantic v2 types (a bad URL, JSONPath, refresh_seconds below 5, max_age_seconds below refresh_seconds…)',
+        },
+      },
     },
     async (request) => {
       return currencyView(await catalog.putCurrency(request.params.code, request.body));
@@ -67,6 +77,25 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
     async (request) => {
       return mapPage(await catalog.listCurrencies(pageRequest(request.query)), currencyView);
     },
+  );
+
+  const quotesQuery = model(pageFields);
+  app.get(
+    '/currencies/:code/rates',
+    {
+      schema: {
+        summary: "A currency's quote history, newest first",
+        description: 'Every quote its http_json source gave, accepted or refused (with the reason)',
+        operationId: 'listCurrencyRates',
+        tags: ['admin: currencies'],
+        security,
+        params: currencyParams.schema,
+        querystring: quotesQuery.schema,
+        response: { 200: pageOf(quoteObject) },
+      },
+      config: { errorDocs: { ...ADMIN_ERRORS, 400: 'INVALID_CURSOR', 404: 'CURRENCY_NOT_FOUND' } },
+    },
+    async (request) => mapPage(await rateSources.listQuotes(request.params.code, pageRequest(request.query)), quoteView),
   );
 
   app.get(

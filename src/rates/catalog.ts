@@ -1,13 +1,26 @@
 // Currencies, their rates, and the platform settings. Read on every create-invoice, so they are
 // cached in process for at most CACHE_TTL_MS: an admin change takes effect at once on the
 // instance that made it (the cache is dropped there) and within a second on every other one.
-import { sql, type Kysely, type Transaction } from 'kysely';
-import { isoSeconds } from '../clock.ts';
-import type { DB } from '../db/schema.ts';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { isoSeconds, type Clock } from '../clock.ts';
+import type { CurrenciesTable, DB, RateSourceKind } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
 import { afterTextKey, mapPage, type Page, type PageRequest, textKeyPage } from '../db/cursor.ts';
-import { errors } from '../errors.ts';
-import { formatFiat, formatRate, formatUsdt, rateMicro, type RateMicro } from '../money.ts';
+import { inTransaction } from '../db/retry.ts';
+import { errors, RequestValidationError } from '../errors.ts';
+import {
+  applyMarkup,
+  formatFiat,
+  formatPercent,
+  formatRate,
+  formatRateMicro,
+  formatRawRate,
+  formatUsdt,
+  percentHundredths,
+  rateMicro,
+  rawRate,
+  type RateMicro,
+} from '../money.ts';
 
 export const CACHE_TTL_MS = 1_000;
 
@@ -20,6 +33,21 @@ export interface Currency {
   minAmount: string | null;
   maxAmount: string | null;
   updatedAt: Date;
+  /** Where the rate comes from; null for a manual rate. */
+  source: HttpJsonSource | null;
+  /** The last accepted quote of the source, before the markup; null for a manual rate. */
+  rawRate: string | null;
+  /** When that quote was fetched; the rate is unavailable once it is older than source.maxAgeSeconds. */
+  rateFetchedAt: Date | null;
+}
+
+export interface HttpJsonSource {
+  url: string;
+  jsonPath: string;
+  refreshSeconds: number;
+  maxAgeSeconds: number;
+  markupPercent: string;
+  maxChangePercent: string;
 }
 
 export interface Settings {
@@ -40,11 +68,36 @@ export interface CatalogSnapshot {
   currencies: ReadonlyMap<string, Currency>;
 }
 
+export type RateSourceInput =
+  | { kind: 'manual' }
+  | {
+      kind: 'http_json';
+      url: string;
+      json_path: string;
+      refresh_seconds: number;
+      max_age_seconds: number;
+      markup_percent?: string | undefined;
+      max_change_percent: string;
+    };
+
 export interface CurrencyInput {
   enabled: boolean;
   rate?: string | undefined;
   min_amount?: string | undefined;
   max_amount?: string | undefined;
+  /** Omitted: the currency keeps the source it has. */
+  rate_source?: RateSourceInput | undefined;
+}
+
+/**
+ * Whether the currency's rate may be used now: a manual rate once set, a source's only while
+ * its last accepted quote is at most max_age_seconds old by the clock. The catalog's cache
+ * does not enter into it: the fetch time travels with the cached row and is compared here.
+ */
+export function rateUsable(currency: Currency, now: Date): boolean {
+  if (currency.rateMicro === null) return false;
+  if (currency.source === null) return true;
+  return currency.rateFetchedAt !== null && now.getTime() - currency.rateFetchedAt.getTime() <= currency.source.maxAgeSeconds * 1000;
 }
 
 export interface SettingsPatch {
@@ -62,6 +115,7 @@ export class Catalog {
   constructor(
     private readonly db: Kysely<DB>,
     private readonly defaultTtlMinutes: number,
+    private readonly clock: Clock,
   ) {}
 
   /**
@@ -125,32 +179,78 @@ export class Catalog {
     return mapPage(listed, toCurrency);
   }
 
-  /** Creates or replaces a currency. Omitted rate/min/max keep their stored values. */
+  /**
+   * Creates or replaces a currency. Omitted rate/min/max/rate_source keep their stored values.
+   * An http_json source whose URL or JSONPath changed starts afresh: no rate until its first
+   * accepted quote (which no earlier quote limits), and a fetch in flight for the old source
+   * loses its lease, so its answer is dropped. Other changes to a source keep its last quote,
+   * with the new markup applied at once.
+   */
   async putCurrency(code: string, input: CurrencyInput): Promise<Currency> {
-    const row = await this.db
-      .insertInto('currencies')
-      .values({
-        code,
-        enabled: input.enabled,
-        rate: input.rate ?? null,
-        min_amount: input.min_amount ?? null,
-        max_amount: input.max_amount ?? null,
-      })
-      .onConflict((oc) =>
-        oc.column('code').doUpdateSet((eb) => ({
-          enabled: input.enabled,
-          rate: input.rate ?? eb.ref('currencies.rate'),
-          min_amount: input.min_amount ?? eb.ref('currencies.min_amount'),
-          max_amount: input.max_amount ?? eb.ref('currencies.max_amount'),
-          updated_at: sql<Date>`now()`,
-        })),
-      )
-      .returningAll()
-      .executeTakeFirstOrThrow()
+    const source = input.rate_source;
+    if (source?.kind === 'http_json' && source.max_age_seconds < source.refresh_seconds) {
+      throw new RequestValidationError([
+        {
+          type: 'greater_than_equal',
+          loc: ['body', 'rate_source', 'http_json', 'max_age_seconds'],
+          msg: `Input should be greater than or equal to ${source.refresh_seconds}`,
+          input: source.max_age_seconds,
+          ctx: { ge: source.refresh_seconds },
+        },
+      ]);
+    }
+    const row = await inTransaction(this.db, async (trx) => {
+      const current = await trx.selectFrom('currencies').selectAll().where('code', '=', code).forUpdate().executeTakeFirst();
+      const kind: RateSourceKind = source?.kind ?? current?.rate_source ?? 'manual';
+      // A rate typed by hand on a currency whose source sets it would be overwritten by the next quote.
+      if (kind === 'http_json' && input.rate !== undefined) throw errors.rateSetBySource();
+      const values = { enabled: input.enabled, ...rangeValues(input, current), ...this.sourceValues(source, current, input.rate) };
+      if (current === undefined)
+        return trx
+          .insertInto('currencies')
+          .values({ code, ...values })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      return trx
+        .updateTable('currencies')
+        .set({ ...values, updated_at: sql<Date>`now()` })
+        .where('code', '=', code)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    })
       // The table's CHECK keeps min ≤ max even when only one side is sent.
       .catch(mapConstraints({ currencies_check: errors.currencyRangeInvalid }));
     this.invalidate();
     return toCurrency(row);
+  }
+
+  /** The rate and source columns a PUT writes. */
+  private sourceValues(source: RateSourceInput | undefined, current: CurrencyRow | undefined, rate: string | undefined) {
+    if (source === undefined) return rate === undefined ? {} : { rate };
+    if (source.kind === 'manual') {
+      return {
+        rate: rate ?? current?.rate ?? null,
+        rate_source: 'manual' as const,
+        ...CLEARED_SOURCE,
+      };
+    }
+    const markup = source.markup_percent ?? '0';
+    const config = {
+      rate_source: 'http_json' as const,
+      source_url: source.url,
+      source_json_path: source.json_path,
+      refresh_seconds: source.refresh_seconds,
+      max_age_seconds: source.max_age_seconds,
+      markup_percent: markup,
+      max_change_percent: source.max_change_percent,
+    };
+    if (current?.rate_source === 'http_json' && current.source_url === source.url && current.source_json_path === source.json_path) {
+      const next_fetch_at = current.next_fetch_at ?? this.clock.now();
+      if (current.raw_rate === null) return { ...config, next_fetch_at };
+      const applied = applyMarkup(rawRate(current.raw_rate), percentHundredths(markup));
+      return { ...config, rate: applied === null ? null : formatRateMicro(applied), next_fetch_at };
+    }
+    return { ...config, rate: null, raw_rate: null, rate_fetched_at: null, next_fetch_at: this.clock.now(), lease_token: null, lease_until: null };
   }
 
   /** The installation's key for binding the payment page's form token to its invoice (never shown). */
@@ -174,14 +274,41 @@ export class Catalog {
   }
 }
 
-function toCurrency(row: {
-  code: string;
-  enabled: boolean;
-  rate: string | null;
-  min_amount: string | null;
-  max_amount: string | null;
-  updated_at: Date;
-}): Currency {
+type CurrencyRow = Selectable<CurrenciesTable>;
+
+const CLEARED_SOURCE = {
+  source_url: null,
+  source_json_path: null,
+  refresh_seconds: null,
+  max_age_seconds: null,
+  markup_percent: null,
+  max_change_percent: null,
+  raw_rate: null,
+  rate_fetched_at: null,
+  next_fetch_at: null,
+  lease_token: null,
+  lease_until: null,
+};
+
+function rangeValues(input: CurrencyInput, current: CurrencyRow | undefined) {
+  return {
+    min_amount: input.min_amount ?? current?.min_amount ?? null,
+    max_amount: input.max_amount ?? current?.max_amount ?? null,
+  };
+}
+
+export function toCurrency(row: CurrencyRow): Currency {
+  const source: HttpJsonSource | null =
+    row.rate_source === 'http_json'
+      ? {
+          url: row.source_url ?? '',
+          jsonPath: row.source_json_path ?? '',
+          refreshSeconds: row.refresh_seconds ?? 0,
+          maxAgeSeconds: row.max_age_seconds ?? 0,
+          markupPercent: row.markup_percent ?? '0',
+          maxChangePercent: row.max_change_percent ?? '0',
+        }
+      : null;
   return {
     code: row.code,
     enabled: row.enabled,
@@ -190,6 +317,9 @@ function toCurrency(row: {
     minAmount: row.min_amount,
     maxAmount: row.max_amount,
     updatedAt: row.updated_at,
+    source,
+    rawRate: source === null ? null : row.raw_rate,
+    rateFetchedAt: source === null ? null : row.rate_fetched_at,
   };
 }
 
@@ -201,6 +331,20 @@ export function currencyView(c: Currency) {
     min_amount: c.minAmount === null ? null : formatFiat(c.minAmount),
     max_amount: c.maxAmount === null ? null : formatFiat(c.maxAmount),
     updated_at: isoSeconds(c.updatedAt),
+    rate_source:
+      c.source === null
+        ? { kind: 'manual' }
+        : {
+            kind: 'http_json',
+            url: c.source.url,
+            json_path: c.source.jsonPath,
+            refresh_seconds: c.source.refreshSeconds,
+            max_age_seconds: c.source.maxAgeSeconds,
+            markup_percent: formatPercent(c.source.markupPercent),
+            max_change_percent: formatPercent(c.source.maxChangePercent),
+          },
+    raw_rate: c.rawRate === null ? null : formatRawRate(c.rawRate),
+    rate_fetched_at: c.rateFetchedAt === null ? null : isoSeconds(c.rateFetchedAt),
   };
 }
 
