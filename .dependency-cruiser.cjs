@@ -1,7 +1,7 @@
 // Kasa's dependency rules, checked in CI by `npm run lint:deps` (dependency-cruiser).
 // The layout is the architecture: pure modules at the bottom, the database below the domains,
 // the domains below HTTP, one composition root on top.
-const DOMAINS = '(invoices|deals|ledger|merchants|traders|rates|webhooks|checkout|workers)';
+const DOMAINS = '(invoices|deals|ledger|merchants|traders|rates|webhooks|checkout|workers|treasury)';
 /** Request models and route plugins: the only files of a domain that speak HTTP. */
 const HTTP_FILES = `^src/${DOMAINS}/(admin-)?(routes|schema)\\.ts$`;
 const PURE = '^src/(lifecycle|money|errors|ids|clock)\\.ts$|^src/ledger/accounts\\.ts$';

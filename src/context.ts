@@ -13,6 +13,9 @@ import { merchantAdminRoutes } from './merchants/admin-routes.ts';
 import { ratesAdminRoutes } from './rates/admin-routes.ts';
 import { traderAdminRoutes } from './traders/admin-routes.ts';
 import { traderRoutes } from './traders/routes.ts';
+import { withdrawalAdminRoutes } from './treasury/admin-routes.ts';
+import { merchantWithdrawalRoutes, traderWithdrawalRoutes } from './treasury/routes.ts';
+import { Withdrawals } from './treasury/withdrawals.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
 import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
@@ -44,6 +47,7 @@ export interface Kasa {
   /** Sends webhook attempts through the delivery-time SSRF guard. */
   sender: WebhookSender;
   webhooks: Webhooks;
+  withdrawals: Withdrawals;
 }
 
 export function createKasa(options: {
@@ -72,6 +76,7 @@ export function createKasa(options: {
     metrics,
     sender,
     webhooks: new Webhooks(db, clock, sender, metrics),
+    withdrawals: new Withdrawals(db, catalog, clock),
   };
 }
 
@@ -90,6 +95,8 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(merchantLedgerRoutes, { keyOwners, db: kasa.db });
   await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals });
   await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks });
+  await app.register(merchantWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals });
+  await app.register(traderWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
   await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog });
@@ -97,5 +104,6 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(dealAdminRoutes, { ...admin, deals: kasa.deals });
   await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
   await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
+  await app.register(withdrawalAdminRoutes, { ...admin, withdrawals: kasa.withdrawals });
   return app;
 }

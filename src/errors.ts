@@ -58,6 +58,7 @@ export const errors = {
       expected_kind: expected,
     }),
   unauthorized: () => new KasaError(401, 'UNAUTHORIZED', 'Missing or invalid admin token'),
+  apiKeyScope: (scope: 'invoices' | 'withdrawals') => new KasaError(403, 'API_KEY_SCOPE', `This API key may not manage ${scope}`, { required_scope: scope }),
 
   // create-invoice (the seed's codes and messages, exactly)
   dealsDisabled: () => new KasaError(503, 'DEALS_SYSTEM_DISABLED', 'Deals system is disabled'),
@@ -101,6 +102,15 @@ export const errors = {
   // Ledger
   insufficientFunds: () => new KasaError(409, 'INSUFFICIENT_FUNDS', 'Not enough available balance'),
   txHashUsed: () => new KasaError(409, 'TX_HASH_USED', 'This transaction hash is already recorded for another withdrawal or top-up'),
+  insufficientBalance: (available: string) => new KasaError(409, 'INSUFFICIENT_BALANCE', 'The amount is more than the available balance', { available }),
+
+  // Withdrawals
+  withdrawalNotFound: () => new KasaError(404, 'WITHDRAWAL_NOT_FOUND', 'Withdrawal not found'),
+  withdrawalNotAllowed: (status: string, action: string) =>
+    new KasaError(409, 'WITHDRAWAL_NOT_ALLOWED', `A ${status} withdrawal cannot be ${action}`, { status }),
+  withdrawalBelowMinimum: (min: string) =>
+    new KasaError(400, 'AMOUNT_OUT_OF_RANGE', `The smallest withdrawal is ${min} USDT`, { min_amount: min, max_amount: null }),
+  settingsInvalid: (why: string) => new KasaError(400, 'SETTINGS_INVALID', why),
 
   // Webhooks
   deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),

@@ -7,6 +7,8 @@ export const FIAT_DECIMALS = 2;
 export const RATE_DECIMALS = 6;
 export const USDT_DECIMALS = 6;
 export const PERCENT_DECIMALS = 2;
+/** USDT amounts people type (withdrawals, their settings): cents of USDT, as addresses receive them. */
+export const USDT_AMOUNT_DECIMALS = 2;
 
 declare const unit: unique symbol;
 type Scaled<U extends string> = bigint & { readonly [unit]: U };

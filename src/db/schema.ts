@@ -32,6 +32,8 @@ export interface ApiKeysTable {
   merchant_id: string;
   prefix: string;
   key_hash: Buffer;
+  /** What the key may do (merchants/keys.ts API_KEY_SCOPES); invoices by default. */
+  scopes: ColumnType<string[], string[] | undefined, string[]>;
   created_at: DefaultTimestamp;
   revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
@@ -53,6 +55,9 @@ export interface SettingsTable {
   customer_max_pending: number;
   /** HMAC key binding the payment page's form token to its invoice. */
   page_token_key: ColumnType<string, never, never>;
+  withdrawal_min_usdt: WithDefault<string>;
+  withdrawal_fee_usdt: WithDefault<string>;
+  withdrawal_auto_approve_below_usdt: WithDefault<string>;
   updated_at: DefaultTimestamp;
 }
 
@@ -172,6 +177,7 @@ export interface EventsTable {
   id: string;
   merchant_id: string;
   invoice_id: string | null;
+  withdrawal_id: ColumnType<string | null, string | null | undefined, string | null>;
   type: string;
   payload: ColumnType<unknown, string, string>;
   created_at: Timestamp;
@@ -183,6 +189,7 @@ export interface DeliveriesTable {
   event_id: string;
   merchant_id: string;
   invoice_id: string | null;
+  withdrawal_id: ColumnType<string | null, string | null | undefined, string | null>;
   target_url: string;
   target_host: string;
   status: WithDefault<DeliveryStatus>;
@@ -224,6 +231,25 @@ export interface ChainTransactionsTable {
   created_at: Date;
 }
 
+export type WithdrawalStatus = 'requested' | 'approved' | 'completed' | 'rejected' | 'cancelled';
+
+export interface WithdrawalsTable {
+  id: string;
+  /** Exactly one of merchant_id and trader_id is set: the withdrawal's owner. */
+  merchant_id: string | null;
+  trader_id: string | null;
+  status: WithdrawalStatus;
+  /** micro-USDT */
+  amount_usdt: bigint;
+  fee_usdt: bigint;
+  address: string;
+  network: 'TRC20';
+  tx_hash: string | null;
+  reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface IdempotencyKeysTable {
   owner_id: string;
   key: string;
@@ -238,6 +264,7 @@ export interface IdempotencyKeysTable {
 
 export interface DB {
   chain_transactions: ChainTransactionsTable;
+  withdrawals: WithdrawalsTable;
   idempotency_keys: IdempotencyKeysTable;
   merchants: MerchantsTable;
   api_keys: ApiKeysTable;

@@ -1,6 +1,7 @@
 // Admin API: currencies with their rates and limits, and the platform settings.
 import { adminAuth } from '../http/auth.ts';
 import { boolean, decimal, fiatAmount, integer, model, optional, string, type KasaApp } from '../http/validation.ts';
+import { USDT_AMOUNT_DECIMALS } from '../money.ts';
 import { RATE_DECIMALS } from '../money.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
@@ -9,6 +10,9 @@ import { currencyObject, settingsObject } from './schema.ts';
 import { mapPage } from '../db/cursor.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
+
+/** A USDT amount setting: ≥ 0, 2 decimals, fits the NUMERIC(14, 2) column. */
+const usdtSetting = (description: string, example: string) => decimal({ ge: '0', maxPlaces: USDT_AMOUNT_DECIMALS, maxDigits: 14, description, example });
 
 export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { adminToken: string; catalog: Catalog }) {
   app.addHook('onRequest', adminAuth(adminToken));
@@ -26,6 +30,9 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
     invoice_ttl_minutes: optional(integer({ min: 1, max: 1440 })),
     customer_invoices_per_minute: optional(integer({ min: 1, max: 100_000 })),
     customer_max_pending: optional(integer({ min: 1, max: 100_000 })),
+    withdrawal_min_usdt: optional(usdtSetting('The smallest withdrawal; must stay above the fee', '10.00')),
+    withdrawal_fee_usdt: optional(usdtSetting('The fee of every withdrawal, paid out of its amount', '2.00')),
+    withdrawal_auto_approve_below_usdt: optional(usdtSetting('Withdrawals below this are approved at once; 0: never', '0.00')),
   });
 
   app.put(
@@ -86,7 +93,7 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog }: { 
         body: settingsPatch.schema,
         response: { 200: settingsObject },
       },
-      config: { errorDocs: ADMIN_ERRORS },
+      config: { errorDocs: { ...ADMIN_ERRORS, 400: 'SETTINGS_INVALID: withdrawal_min_usdt must be greater than withdrawal_fee_usdt' } },
     },
     async (request) => settingsView(await catalog.patchSettings(request.body)),
   );

@@ -1,13 +1,13 @@
 // Currencies, their rates, and the platform settings. Read on every create-invoice, so they are
 // cached in process for at most CACHE_TTL_MS: an admin change takes effect at once on the
 // instance that made it (the cache is dropped there) and within a second on every other one.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { isoSeconds } from '../clock.ts';
 import type { DB } from '../db/schema.ts';
 import { mapConstraints } from '../db/constraints.ts';
 import { afterTextKey, mapPage, type Page, type PageRequest, textKeyPage } from '../db/cursor.ts';
 import { errors } from '../errors.ts';
-import { formatFiat, formatRate, rateMicro, type RateMicro } from '../money.ts';
+import { formatFiat, formatRate, formatUsdt, microUsdt, rateMicro, USDT_AMOUNT_DECIMALS, type MicroUsdt, type RateMicro } from '../money.ts';
 
 export const CACHE_TTL_MS = 1_000;
 
@@ -30,7 +30,16 @@ export interface Settings {
   invoiceTtlMinutes: number;
   customerInvoicesPerMinute: number;
   customerMaxPending: number;
+  withdrawals: WithdrawalSettings;
   updatedAt: Date;
+}
+
+/** What bounds a withdrawal, in micro-USDT. The minimum is always above the fee (a table CHECK). */
+export interface WithdrawalSettings {
+  minUsdt: MicroUsdt;
+  feeUsdt: MicroUsdt;
+  /** A withdrawal below this is approved at once; 0: never. */
+  autoApproveBelowUsdt: MicroUsdt;
 }
 
 export interface CatalogSnapshot {
@@ -50,6 +59,9 @@ export interface SettingsPatch {
   invoice_ttl_minutes?: number | undefined;
   customer_invoices_per_minute?: number | undefined;
   customer_max_pending?: number | undefined;
+  withdrawal_min_usdt?: string | undefined;
+  withdrawal_fee_usdt?: string | undefined;
+  withdrawal_auto_approve_below_usdt?: string | undefined;
 }
 
 export class Catalog {
@@ -91,6 +103,9 @@ export class Catalog {
     invoice_ttl_minutes: number | null;
     customer_invoices_per_minute: number;
     customer_max_pending: number;
+    withdrawal_min_usdt: string;
+    withdrawal_fee_usdt: string;
+    withdrawal_auto_approve_below_usdt: string;
     updated_at: Date;
   }): Settings {
     return {
@@ -99,6 +114,11 @@ export class Catalog {
       invoiceTtlMinutes: row.invoice_ttl_minutes ?? this.defaultTtlMinutes,
       customerInvoicesPerMinute: row.customer_invoices_per_minute,
       customerMaxPending: row.customer_max_pending,
+      withdrawals: {
+        minUsdt: microUsdt(row.withdrawal_min_usdt),
+        feeUsdt: microUsdt(row.withdrawal_fee_usdt),
+        autoApproveBelowUsdt: microUsdt(row.withdrawal_auto_approve_below_usdt),
+      },
       updatedAt: row.updated_at,
     };
   }
@@ -148,6 +168,14 @@ export class Catalog {
     return (await this.db.selectFrom('settings').select('page_token_key').executeTakeFirstOrThrow()).page_token_key;
   }
 
+  /**
+   * The withdrawal settings as they are now, read in the caller's transaction: a withdrawal is
+   * not on a hot path, and an embedded database has one connection, which the transaction holds.
+   */
+  async withdrawalSettings(trx: Transaction<DB>): Promise<WithdrawalSettings> {
+    return this.toSettings(await trx.selectFrom('settings').selectAll().executeTakeFirstOrThrow()).withdrawals;
+  }
+
   async getSettings(): Promise<Settings> {
     return this.toSettings(await this.db.selectFrom('settings').selectAll().executeTakeFirstOrThrow());
   }
@@ -158,7 +186,12 @@ export class Catalog {
       .updateTable('settings')
       .set({ ...values, updated_at: sql<Date>`now()` })
       .returningAll()
-      .executeTakeFirstOrThrow();
+      .executeTakeFirstOrThrow()
+      .catch(
+        mapConstraints({
+          settings_withdrawal_min_above_fee: () => errors.settingsInvalid('withdrawal_min_usdt must be greater than withdrawal_fee_usdt'),
+        }),
+      );
     this.invalidate();
     return this.toSettings(row);
   }
@@ -200,6 +233,9 @@ export function settingsView(s: Settings) {
     invoice_ttl_minutes: s.invoiceTtlMinutes,
     customer_invoices_per_minute: s.customerInvoicesPerMinute,
     customer_max_pending: s.customerMaxPending,
+    withdrawal_min_usdt: formatUsdt(s.withdrawals.minUsdt, USDT_AMOUNT_DECIMALS),
+    withdrawal_fee_usdt: formatUsdt(s.withdrawals.feeUsdt, USDT_AMOUNT_DECIMALS),
+    withdrawal_auto_approve_below_usdt: formatUsdt(s.withdrawals.autoApproveBelowUsdt, USDT_AMOUNT_DECIMALS),
     updated_at: isoSeconds(s.updatedAt),
   };
 }

@@ -1,5 +1,5 @@
 // How currencies and the platform settings are documented in the admin API.
-import { record, timestamp } from '../http/schemas.ts';
+import { record, timestamp, usdt } from '../http/schemas.ts';
 
 export const currencyObject = record({
   code: { type: 'string', examples: ['UAH'] },
@@ -15,5 +15,8 @@ export const settingsObject = record({
   invoice_ttl_minutes: { type: 'integer' },
   customer_invoices_per_minute: { type: 'integer' },
   customer_max_pending: { type: 'integer' },
+  withdrawal_min_usdt: usdt('The smallest withdrawal; always above the fee', '10.00'),
+  withdrawal_fee_usdt: usdt('The fee of every withdrawal, paid out of its amount', '2.00'),
+  withdrawal_auto_approve_below_usdt: usdt('Withdrawals below this are approved at once; 0: never', '0.00'),
   updated_at: timestamp('When the settings last changed'),
 });

@@ -22,6 +22,7 @@ export const balanceObject = record({
   currency: { type: 'string', enum: ['USDT'] },
   available: usdt('USDT free to back new deals', '1000.00'),
   locked: usdt('USDT locked by open deals', '36.14'),
+  on_hold: usdt('USDT held by withdrawals not yet completed', '0.00'),
 });
 
 export const traderWithBalance = record({ ...(traderObject.properties as Record<string, JsonSchema>), balance: balanceObject });

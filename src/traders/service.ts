@@ -7,7 +7,7 @@ import { afterCursor, createdKeys, keyOf, page, type Page, type PageRequest } fr
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
-import { balanceOf, ensureAccounts, postTransfers, traderAvailable, traderLocked, WORLD } from '../ledger/ledger.ts';
+import { balanceOf, ensureAccounts, postTransfers, traderAvailable, traderLocked, traderWithdrawalHold, WORLD } from '../ledger/ledger.ts';
 import { generateApiKey, hashKey, sameHash } from '../merchants/keys.ts';
 
 export type TraderRow = Selectable<TradersTable>;
@@ -41,6 +41,13 @@ export async function markRequisiteUsed(trx: Transaction<DB>, requisiteId: strin
   await trx.updateTable('requisites').set({ last_used_at: now }).where('id', '=', requisiteId).execute();
 }
 
+/** A trader's USDT: free for deals or withdrawals, locked by open deals, held by withdrawals. */
+export interface TraderBalance {
+  available: bigint;
+  locked: bigint;
+  on_hold: bigint;
+}
+
 export class Traders {
   constructor(private readonly db: Kysely<DB>) {}
 
@@ -62,13 +69,18 @@ export class Traders {
   }
 
   /** In creation order, each with its balances, in one query (accounts joined, not fetched per trader). */
-  async list(request: PageRequest): Promise<Page<TraderRow & { available: bigint; locked: bigint }>> {
+  async list(request: PageRequest): Promise<Page<TraderRow & TraderBalance>> {
     let query = this.db
       .selectFrom('traders as t')
       .leftJoin('accounts as a', (join) => join.on('a.id', '=', sql<string>`'trader:' || t.id::text || ':available'`))
       .leftJoin('accounts as l', (join) => join.on('l.id', '=', sql<string>`'trader:' || t.id::text || ':locked'`))
+      .leftJoin('accounts as h', (join) => join.on('h.id', '=', sql<string>`'trader:' || t.id::text || ':withdrawal_hold'`))
       .selectAll('t')
-      .select([sql<bigint>`coalesce(a.balance, 0)`.as('available'), sql<bigint>`coalesce(l.balance, 0)`.as('locked')]);
+      .select([
+        sql<bigint>`coalesce(a.balance, 0)`.as('available'),
+        sql<bigint>`coalesce(l.balance, 0)`.as('locked'),
+        sql<bigint>`coalesce(h.balance, 0)`.as('on_hold'),
+      ]);
     const keys = createdKeys('t');
     if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
     const rows = await query
@@ -151,9 +163,13 @@ export class Traders {
     });
   }
 
-  async balance(traderId: string): Promise<{ available: bigint; locked: bigint }> {
-    const [available, locked] = await Promise.all([balanceOf(this.db, traderAvailable(traderId)), balanceOf(this.db, traderLocked(traderId))]);
-    return { available, locked };
+  async balance(traderId: string): Promise<TraderBalance> {
+    const [available, locked, on_hold] = await Promise.all([
+      balanceOf(this.db, traderAvailable(traderId)),
+      balanceOf(this.db, traderLocked(traderId)),
+      balanceOf(this.db, traderWithdrawalHold(traderId)),
+    ]);
+    return { available, locked, on_hold };
   }
 
   // -------------------------------------------------------------------------------------------

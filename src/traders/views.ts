@@ -4,7 +4,7 @@ import { isoSeconds } from '../clock.ts';
 import type { DealRow } from '../deals/service.ts';
 import { formatFiat, formatPercent, formatUsdt } from '../money.ts';
 import { maskCard } from './card.ts';
-import type { RequisiteRow, TraderRow } from './service.ts';
+import type { RequisiteRow, TraderBalance, TraderRow } from './service.ts';
 
 export function traderView(t: TraderRow) {
   return {
@@ -35,8 +35,8 @@ export function requisiteView(r: RequisiteRow, audience: 'owner' | 'admin') {
   };
 }
 
-export function balanceView(b: { available: bigint; locked: bigint }) {
-  return { currency: 'USDT', available: formatUsdt(b.available, 2), locked: formatUsdt(b.locked, 2) };
+export function balanceView(b: TraderBalance) {
+  return { currency: 'USDT', available: formatUsdt(b.available, 2), locked: formatUsdt(b.locked, 2), on_hold: formatUsdt(b.on_hold, 2) };
 }
 
 export function dealView(d: DealRow & { expires_at: Date }, audience: 'owner' | 'admin') {
