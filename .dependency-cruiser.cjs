@@ -2,8 +2,10 @@
 // The layout is the architecture: pure modules at the bottom, the database below the domains,
 // the domains below HTTP, one composition root on top.
 const DOMAINS = '(invoices|deals|ledger|merchants|traders|rates|treasury|webhooks|checkout|workers)';
+/** The parts of a domain that has several, each with its own routes and schema (topup-routes.ts). */
+const PARTS = '(topup-|withdrawal-)';
 /** Request models and route plugins: the only files of a domain that speak HTTP. */
-const HTTP_FILES = `^src/${DOMAINS}/(admin-)?(routes|schema)\\.ts$`;
+const HTTP_FILES = `^src/${DOMAINS}/${PARTS}?(admin-)?(routes|schema)\\.ts$`;
 const PURE = '^src/(lifecycle|money|errors|ids|clock)\\.ts$|^src/ledger/accounts\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -16,8 +16,11 @@ import { merchantAdminRoutes } from './merchants/admin-routes.ts';
 import { ratesAdminRoutes } from './rates/admin-routes.ts';
 import { traderAdminRoutes } from './traders/admin-routes.ts';
 import { traderRoutes } from './traders/routes.ts';
-import { topupAdminRoutes } from './treasury/admin-routes.ts';
-import { topupRoutes } from './treasury/routes.ts';
+import { topupAdminRoutes } from './treasury/topup-admin-routes.ts';
+import { topupRoutes } from './treasury/topup-routes.ts';
+import { withdrawalAdminRoutes } from './treasury/withdrawal-admin-routes.ts';
+import { merchantWithdrawalRoutes, traderWithdrawalRoutes } from './treasury/withdrawal-routes.ts';
+import { Withdrawals } from './treasury/withdrawals.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
 import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
@@ -58,6 +61,7 @@ export interface Kasa {
   sender: WebhookSender;
   webhooks: Webhooks;
   idempotencyKeys: IdempotencyKeys;
+  withdrawals: Withdrawals;
 }
 
 export function createKasa(options: {
@@ -90,6 +94,7 @@ export function createKasa(options: {
     sender,
     webhooks: new Webhooks(db, clock, sender, metrics),
     idempotencyKeys: new IdempotencyKeys(db, clock),
+    withdrawals: new Withdrawals(db, catalog, clock),
   };
 }
 
@@ -117,6 +122,8 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals, idempotent: answerOnce });
   await app.register(topupRoutes, { keyOwners, topups: kasa.topups, idempotent: answerOnce });
   await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks, idempotent: answerOnce });
+  await app.register(merchantWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
+  await app.register(traderWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
   await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog, rateSources: kasa.rateSources });
@@ -126,5 +133,6 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(topupAdminRoutes, { ...admin, topups: kasa.topups });
   await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
   await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
+  await app.register(withdrawalAdminRoutes, { ...admin, withdrawals: kasa.withdrawals });
   return app;
 }

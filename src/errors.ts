@@ -58,6 +58,7 @@ export const errors = {
       expected_kind: expected,
     }),
   unauthorized: () => new KasaError(401, 'UNAUTHORIZED', 'Missing or invalid admin token'),
+  apiKeyScope: (scope: 'invoices' | 'withdrawals') => new KasaError(403, 'API_KEY_SCOPE', `This API key may not manage ${scope}`, { required_scope: scope }),
 
   // create-invoice (the seed's codes and messages, exactly)
   dealsDisabled: () => new KasaError(503, 'DEALS_SYSTEM_DISABLED', 'Deals system is disabled'),
@@ -112,6 +113,15 @@ export const errors = {
   idempotencyKeyReused: () =>
     new KasaError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request (method, path or body); use a new key'),
   txHashUsed: () => new KasaError(409, 'TX_HASH_USED', 'This transaction hash is already recorded for another withdrawal or top-up'),
+  insufficientBalance: (available: string) => new KasaError(409, 'INSUFFICIENT_BALANCE', 'The amount is more than the available balance', { available }),
+
+  // Withdrawals
+  withdrawalNotFound: () => new KasaError(404, 'WITHDRAWAL_NOT_FOUND', 'Withdrawal not found'),
+  withdrawalNotAllowed: (status: string, action: string) =>
+    new KasaError(409, 'WITHDRAWAL_NOT_ALLOWED', `A ${status} withdrawal cannot be ${action}`, { status }),
+  withdrawalBelowMinimum: (min: string) =>
+    new KasaError(400, 'AMOUNT_OUT_OF_RANGE', `The smallest withdrawal is ${min} USDT`, { min_amount: min, max_amount: null }),
+  settingsInvalid: (why: string) => new KasaError(400, 'SETTINGS_INVALID', why),
 
   // Traders' top-ups and insurance
   topupNotFound: () => new KasaError(404, 'TOPUP_NOT_FOUND', 'Top-up not found'),

@@ -11,6 +11,8 @@ export const PERCENT_DECIMALS = 2;
 export const RAW_RATE_DECIMALS = 12;
 /** Digits before the point of a rate (NUMERIC(18, 6)) and of a raw quote (NUMERIC(24, 12)). */
 export const RATE_WHOLE_DIGITS = 12;
+/** USDT amounts people type (withdrawals, their settings): cents of USDT, as addresses receive them. */
+export const USDT_AMOUNT_DECIMALS = 2;
 
 declare const unit: unique symbol;
 type Scaled<U extends string> = bigint & { readonly [unit]: U };

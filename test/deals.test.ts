@@ -78,7 +78,7 @@ describe('deals engine, ledger and invoice lifecycle', () => {
     assert.equal(paid.paid_at, '2026-02-25T12:01:30Z');
 
     const bal = await t.inject({ method: 'GET', url: '/api/v1/balance', headers: { 'x-api-key': merchant.api_key } });
-    assert.deepEqual(bal.json(), { currency: 'USDT', available: '35.42' });
+    assert.deepEqual(bal.json(), { currency: 'USDT', available: '35.42', on_hold: '0.00' });
     assert.equal(await balance('platform:revenue'), 363_133n);
     assert.equal(await balance(`trader:${tr.trader_id}:locked`), 0n);
     assert.deepEqual(

@@ -203,7 +203,14 @@ describe('operations', () => {
         document.servers.map((s) => s.url),
         [t.kasa.config.publicUrl],
       );
-      assert.deepEqual(Object.keys(document.webhooks).sort(), ['invoice.cancelled', 'invoice.expired', 'invoice.success', 'ping']);
+      assert.deepEqual(Object.keys(document.webhooks).sort(), [
+        'invoice.cancelled',
+        'invoice.expired',
+        'invoice.success',
+        'ping',
+        'withdrawal.completed',
+        'withdrawal.rejected',
+      ]);
       for (const [type, { post }] of Object.entries(document.webhooks)) {
         assert.deepEqual(
           post.parameters.filter((p) => p.in === 'header' && p.required).map((p) => p.name),

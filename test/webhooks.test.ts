@@ -374,6 +374,7 @@ describe('webhook messages: content, signatures, targets, merchant endpoints', (
         event_id: gone,
         type: 'invoice.cancelled',
         invoice_id: goneInvoice,
+        withdrawal_id: null,
         target_url: rx.url,
         status: 'failed',
         failure_reason: 'gone',

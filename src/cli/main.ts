@@ -21,11 +21,12 @@ Admin (client of the running server):
                                          the old one keeps signing for 24 h
   merchant webhook-key ID                create (or replace) the Ed25519 webhook key: webhooks then
                                          also carry a v1a signature; prints the whpk_ public key
-  key create MERCHANT_ID | key list MERCHANT_ID | key revoke KEY_ID
+  key create MERCHANT_ID [--scopes invoices,withdrawals] | key list MERCHANT_ID | key revoke KEY_ID
   currency set CODE [--rate 41.50] [--min 10.00] [--max 100000.00] [--disable]
   currency list
   deals enable | deals disable
-  settings [--ttl MINUTES] [--per-minute N] [--max-pending N]
+  settings [--ttl MINUTES] [--per-minute N] [--max-pending N] [--withdrawal-min USDT]
+           [--withdrawal-fee USDT] [--withdrawal-auto-approve-below USDT]
   trader create --name NAME [--reward 1.00]
   trader list
   trader disable ID | trader enable ID
@@ -38,6 +39,10 @@ Admin (client of the running server):
   topup reject TOPUP_ID --reason TEXT
   deal list [--status awaiting_payment|customer_paid|completed|expired|cancelled]
   deal confirm DEAL_ID
+  withdrawal list [--status requested|approved|completed|rejected|cancelled] [--owner merchant|trader]
+  withdrawal approve ID
+  withdrawal complete ID --tx-hash HASH  the USDT was sent in this chain transaction
+  withdrawal reject ID --reason TEXT     the amount returns to the owner's balance
   ledger verify                          exits 1 if any balance is off
   ledger accounts
 
@@ -87,7 +92,13 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       ttl: { type: 'string' },
       'per-minute': { type: 'string' },
       'max-pending': { type: 'string' },
+      scopes: { type: 'string' },
+      owner: { type: 'string' },
+      'tx-hash': { type: 'string' },
       reason: { type: 'string' },
+      'withdrawal-min': { type: 'string' },
+      'withdrawal-fee': { type: 'string' },
+      'withdrawal-auto-approve-below': { type: 'string' },
     },
   });
   // A negative amount ("-50.00") reads as an option to parseArgs: such arguments are taken out
@@ -188,13 +199,14 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       return 0;
     }
     case 'key create': {
-      const key = await api.request<Row>('POST', `/admin/v1/merchants/${encodeURIComponent(need('MERCHANT_ID', arg))}/api-keys`);
+      const scopes = typeof values.scopes === 'string' ? { scopes: values.scopes.split(',').map((s) => s.trim()) } : undefined;
+      const key = await api.request<Row>('POST', `/admin/v1/merchants/${encodeURIComponent(need('MERCHANT_ID', arg))}/api-keys`, scopes);
       print(key, () => record(key) + '\n\nThe API key is shown only now: store it.');
       return 0;
     }
     case 'key list': {
       const page = await api.listAll<Row>(`/admin/v1/merchants/${encodeURIComponent(need('MERCHANT_ID', arg))}/api-keys`);
-      print(page, () => table(page.items, ['key_id', 'prefix', 'created_at', 'revoked_at']));
+      print(page, () => table(page.items, ['key_id', 'prefix', 'scopes', 'created_at', 'revoked_at']));
       return 0;
     }
     case 'key revoke': {
@@ -229,6 +241,9 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       if (values.ttl) patch.invoice_ttl_minutes = values.ttl;
       if (values['per-minute']) patch.customer_invoices_per_minute = values['per-minute'];
       if (values['max-pending']) patch.customer_max_pending = values['max-pending'];
+      if (values['withdrawal-min']) patch.withdrawal_min_usdt = values['withdrawal-min'];
+      if (values['withdrawal-fee']) patch.withdrawal_fee_usdt = values['withdrawal-fee'];
+      if (values['withdrawal-auto-approve-below']) patch.withdrawal_auto_approve_below_usdt = values['withdrawal-auto-approve-below'];
       const settings = Object.keys(patch).length
         ? await api.request<Row>('PATCH', '/admin/v1/settings', patch)
         : await api.request<Row>('GET', '/admin/v1/settings');
@@ -307,6 +322,31 @@ async function admin(command: string, sub: string | undefined, arg: string | und
     case 'deal confirm': {
       const deal = await api.request<Row>('POST', `/admin/v1/deals/${encodeURIComponent(need('DEAL_ID', arg))}/confirm`);
       print(deal, () => record(deal));
+      return 0;
+    }
+    case 'withdrawal list': {
+      const query = new URLSearchParams();
+      if (typeof values.status === 'string') query.set('status', values.status);
+      if (typeof values.owner === 'string') query.set('owner_kind', values.owner);
+      const page = await api.listAll<Row>(`/admin/v1/withdrawals${query.size ? `?${query}` : ''}`);
+      print(page, () => table(page.items, ['withdrawal_id', 'status', 'owner_kind', 'owner_id', 'amount_usdt', 'net_usdt', 'address', 'created_at']));
+      return 0;
+    }
+    case 'withdrawal approve': {
+      const withdrawal = await api.request<Row>('POST', `/admin/v1/withdrawals/${encodeURIComponent(need('ID', arg))}/approve`);
+      print(withdrawal, () => record(withdrawal));
+      return 0;
+    }
+    case 'withdrawal complete': {
+      const body = { tx_hash: need('--tx-hash', values['tx-hash'] as string | undefined) };
+      const withdrawal = await api.request<Row>('POST', `/admin/v1/withdrawals/${encodeURIComponent(need('ID', arg))}/complete`, body);
+      print(withdrawal, () => record(withdrawal));
+      return 0;
+    }
+    case 'withdrawal reject': {
+      const body = { reason: need('--reason', values.reason as string | undefined) };
+      const withdrawal = await api.request<Row>('POST', `/admin/v1/withdrawals/${encodeURIComponent(need('ID', arg))}/reject`, body);
+      print(withdrawal, () => record(withdrawal));
       return 0;
     }
     case 'ledger verify': {

@@ -34,6 +34,8 @@ export interface ApiKeysTable {
   merchant_id: string;
   prefix: string;
   key_hash: Buffer;
+  /** What the key may do (merchants/keys.ts API_KEY_SCOPES); invoices by default. */
+  scopes: ColumnType<string[], string[] | undefined, string[]>;
   created_at: DefaultTimestamp;
   revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
@@ -91,6 +93,9 @@ export interface SettingsTable {
   trader_min_insurance_usdt: ColumnType<bigint, bigint | string | undefined, bigint | string>;
   /** HMAC key binding the payment page's form token to its invoice. */
   page_token_key: ColumnType<string, never, never>;
+  withdrawal_min_usdt: WithDefault<string>;
+  withdrawal_fee_usdt: WithDefault<string>;
+  withdrawal_auto_approve_below_usdt: WithDefault<string>;
   updated_at: DefaultTimestamp;
 }
 
@@ -219,6 +224,7 @@ export interface EventsTable {
   id: string;
   merchant_id: string;
   invoice_id: string | null;
+  withdrawal_id: ColumnType<string | null, string | null | undefined, string | null>;
   type: string;
   payload: ColumnType<unknown, string, string>;
   created_at: Timestamp;
@@ -230,6 +236,7 @@ export interface DeliveriesTable {
   event_id: string;
   merchant_id: string;
   invoice_id: string | null;
+  withdrawal_id: ColumnType<string | null, string | null | undefined, string | null>;
   target_url: string;
   target_host: string;
   status: WithDefault<DeliveryStatus>;
@@ -271,6 +278,25 @@ export interface ChainTransactionsTable {
   created_at: Date;
 }
 
+export type WithdrawalStatus = 'requested' | 'approved' | 'completed' | 'rejected' | 'cancelled';
+
+export interface WithdrawalsTable {
+  id: string;
+  /** Exactly one of merchant_id and trader_id is set: the withdrawal's owner. */
+  merchant_id: string | null;
+  trader_id: string | null;
+  status: WithdrawalStatus;
+  /** micro-USDT */
+  amount_usdt: bigint;
+  fee_usdt: bigint;
+  address: string;
+  network: 'TRC20';
+  tx_hash: string | null;
+  reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface IdempotencyKeysTable {
   owner_id: string;
   key: string;
@@ -300,6 +326,7 @@ export interface TraderTopupsTable {
 
 export interface DB {
   chain_transactions: ChainTransactionsTable;
+  withdrawals: WithdrawalsTable;
   idempotency_keys: IdempotencyKeysTable;
   trader_topups: TraderTopupsTable;
   merchants: MerchantsTable;

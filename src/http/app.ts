@@ -43,6 +43,7 @@ const API_TAGS = [
   { name: 'invoices', description: "Merchant API: create, read, list and cancel invoices (X-Api-Key, the merchant's key)" },
   { name: 'merchant', description: "Merchant API: the merchant's USDT balance" },
   { name: 'webhooks', description: 'Merchant API: the webhooks Kasa sends, their delivery log, resend and a test ping' },
+  { name: 'withdrawals', description: 'Merchant API: withdraw the USDT balance to a TRC20 address (a key granted the withdrawals scope)' },
   { name: 'payment page', description: 'The customer\'s hosted payment page, its status polling and the "I have paid" form' },
   { name: 'trader', description: "Trader API (X-Api-Key, the trader's key): cards, deals, confirmation, balance" },
   { name: 'admin: merchants', description: 'Admin API (Bearer ADMIN_TOKEN): merchants and their API keys' },
@@ -53,6 +54,7 @@ const API_TAGS = [
   { name: 'admin: deals', description: 'Admin API: deals across all traders, operator confirmation' },
   { name: 'admin: ledger', description: 'Admin API: ledger accounts and the balance check' },
   { name: 'admin: webhooks', description: 'Admin API: webhook signing keys and delivery statistics' },
+  { name: 'admin: withdrawals', description: "Admin API: merchants' and traders' withdrawals: approve, complete, reject" },
   { name: 'ops', description: 'Liveness, readiness, metrics' },
 ];
 
@@ -94,7 +96,8 @@ export async function createHttpApp({ logger, metrics, publicUrl, webhooks }: Ht
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     // An action (cancel, confirm, resend…) takes no body, yet many HTTP clients send one empty
     // with Content-Type: application/json. A route that takes a body still refuses an empty one.
-    if (body === '' && !request.routeOptions.schema?.body) return done(null, {});
+    const bodySchema = request.routeOptions.schema?.body;
+    if (body === '' && (!bodySchema || modelOf(bodySchema)?.bodyOptional)) return done(null, {});
     void parseJson(request, body as string, (error: Error | null, value?: unknown) => {
       if (error) return done(error, undefined);
       if (nestingDepth(value) > JSON_DEPTH_MAX) {

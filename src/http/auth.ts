@@ -2,8 +2,8 @@
 // client can make Kasa neither buffer nor parse anything.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { claimedKind, type ApiKeyKind } from '../merchants/keys.ts';
-import type { Merchant, Merchants } from '../merchants/service.ts';
+import { claimedKind, type ApiKeyKind, type ApiKeyScope } from '../merchants/keys.ts';
+import type { AuthenticatedMerchant, Merchants } from '../merchants/service.ts';
 import type { TraderRow, Traders } from '../traders/service.ts';
 import { errors } from '../errors.ts';
 
@@ -12,7 +12,7 @@ const API_KEY_LENGTH_MAX = 256;
 
 declare module 'fastify' {
   interface FastifyRequest {
-    merchant: Merchant | null;
+    merchant: AuthenticatedMerchant | null;
     trader: TraderRow | null;
   }
 }
@@ -29,6 +29,8 @@ export function apiKeyOf(request: FastifyRequest): string {
 /** errorDocs for the 401s of routes behind merchantAuth. */
 export const MERCHANT_AUTH_ERRORS =
   'API_KEY_MISSING: Missing X-Api-Key header; API_KEY_INVALID: Invalid or inactive API key, or, for a valid trader key, "This is a trader API key; the merchant API takes a merchant key" (details.key_kind: trader)';
+/** errorDocs for the 403 of routes behind a scope. */
+export const scopeErrors = (scope: ApiKeyScope) => `API_KEY_SCOPE: the API key was not granted the ${scope} scope (details.required_scope)`;
 /** errorDocs for the 401s of routes behind traderAuth. */
 export const TRADER_AUTH_ERRORS =
   'API_KEY_MISSING: Missing X-Api-Key header; API_KEY_INVALID: Invalid or inactive API key, or, for a valid merchant key, "This is a merchant API key; the trader API takes a trader key" (details.key_kind: merchant)';
@@ -51,11 +53,16 @@ async function refusal(owners: KeyOwners, apiKey: string, expected: ApiKeyKind):
   return owner ? errors.apiKeyWrongKind(claimed, expected) : errors.apiKeyInvalid();
 }
 
-export function merchantAuth(owners: KeyOwners) {
+/**
+ * A merchant key granted `scope` (403 API_KEY_SCOPE otherwise); without a scope, any merchant
+ * key (the balance: both the shop's server and its payout tooling need it).
+ */
+export function merchantAuth(owners: KeyOwners, scope?: ApiKeyScope) {
   return async function requireMerchant(request: FastifyRequest): Promise<void> {
     const apiKey = apiKeyOf(request);
     const merchant = await owners.merchants.authenticate(apiKey);
     if (!merchant) throw await refusal(owners, apiKey, 'merchant');
+    if (scope !== undefined && !merchant.scopes.includes(scope)) throw errors.apiKeyScope(scope);
     request.merchant = merchant;
   };
 }
@@ -70,9 +77,15 @@ export function traderAuth(owners: KeyOwners) {
 }
 
 /** The authenticated merchant of a route behind merchantAuth. */
-export function merchantOf(request: FastifyRequest): Merchant {
+export function merchantOf(request: FastifyRequest): AuthenticatedMerchant {
   if (!request.merchant) throw new Error('route is missing the merchantAuth hook');
   return request.merchant;
+}
+
+/** The authenticated trader of a route behind traderAuth. */
+export function traderOf(request: FastifyRequest): TraderRow {
+  if (!request.trader) throw new Error('route is missing the traderAuth hook');
+  return request.trader;
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest();

@@ -7,11 +7,13 @@
 // Ajv's keywords loses the distinctions the contract needs (a decimal's places and digits, a
 // URL's scheme vs. its syntax), so the checks and their messages live here, next to the schema
 // they document.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { domainToASCII } from 'node:url';
+import { base58 } from '@scure/base';
 import type { FastifyBaseLogger, FastifyInstance, FastifyTypeProvider, RawServerDefault } from 'fastify';
 import type { ValidationIssue } from '../errors.ts';
-import { canonicalDecimal, compareDecimal, FIAT_DECIMALS, parseDecimal, placesOf, wholeDigitsOf } from '../money.ts';
+import { canonicalDecimal, compareDecimal, FIAT_DECIMALS, parseDecimal, placesOf, USDT_AMOUNT_DECIMALS, wholeDigitsOf } from '../money.ts';
 
 export type { ValidationIssue };
 
@@ -349,6 +351,103 @@ export function fiatAmount(d: Doc = {}): Field<string> {
   return decimal({ gt: '0', maxPlaces: FIAT_DECIMALS, maxDigits: 14, ...d });
 }
 
+/** A USDT amount a merchant or trader types: > 0, at most 2 decimals, at most 12 whole digits. */
+export function usdtAmount(d: Doc = {}): Field<string> {
+  return decimal({ gt: '0', maxPlaces: USDT_AMOUNT_DECIMALS, maxDigits: 14, ...d });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists: every item checked, each violation at its index (Pydantic's list[...]).
+
+export interface ArrayOptions extends Doc {
+  min?: number;
+  max?: number;
+}
+
+export function array<T>(item: Field<T>, options: ArrayOptions = {}): Field<T[]> {
+  const { min, max } = options;
+  const schema: JsonSchema = { type: 'array', items: item.schema };
+  if (min !== undefined) schema.minItems = min;
+  if (max !== undefined) schema.maxItems = max;
+  const items = (n: number) => `${n} item${n === 1 ? '' : 's'}`;
+  return {
+    schema: doc(schema, options),
+    required: true,
+    parse(input) {
+      if (!Array.isArray(input)) return fail('list_type', 'Input should be a valid list');
+      if (min !== undefined && input.length < min) {
+        return fail('too_short', `List should have at least ${items(min)} after validation, not ${input.length}`, {
+          field_type: 'List',
+          min_length: min,
+          actual_length: input.length,
+        });
+      }
+      if (max !== undefined && input.length > max) {
+        return fail('too_long', `List should have at most ${items(max)} after validation, not ${input.length}`, {
+          field_type: 'List',
+          max_length: max,
+          actual_length: input.length,
+        });
+      }
+      const values: T[] = [];
+      const nested: ValidationIssue[] = [];
+      for (const [index, element] of input.entries()) {
+        const parsed = item.parse(element);
+        if (parsed.ok) values.push(parsed.value);
+        else if (parsed.nested) for (const n of parsed.nested) nested.push({ ...n, loc: [index, ...n.loc] });
+        else {
+          const { type, msg, ctx } = parsed.issue;
+          nested.push(ctx ? { type, loc: [index], msg, input: element, ctx } : { type, loc: [index], msg, input: element });
+        }
+      }
+      const [first] = nested;
+      return first ? { ok: false, issue: { type: first.type, msg: first.msg }, nested } : ok(values);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// TRON addresses: base58check of 21 bytes (the version byte 0x41, then 20 bytes of the account)
+// and 4 bytes of checksum, the first 4 of SHA-256(SHA-256(those 21 bytes)). Always 34 characters
+// starting with T. A typo fails the checksum here, rather than sending USDT nowhere.
+
+const TRON_ADDRESS_VERSION = 0x41;
+const TRON_ADDRESS_PAYLOAD_BYTES = 21;
+const TRON_ADDRESS_CHECKSUM_BYTES = 4;
+const TRON_ADDRESS_LENGTH = 34;
+
+/** Why a text is not a TRON address, or null if it is one. */
+export function tronAddressProblem(text: string): string | null {
+  if (text.length !== TRON_ADDRESS_LENGTH || !text.startsWith('T')) return 'a TRON address has 34 characters and starts with T';
+  let bytes: Uint8Array;
+  try {
+    bytes = base58.decode(text);
+  } catch {
+    return 'a TRON address is written in base58 (no 0, O, I or l)';
+  }
+  if (bytes.length !== TRON_ADDRESS_PAYLOAD_BYTES + TRON_ADDRESS_CHECKSUM_BYTES || bytes[0] !== TRON_ADDRESS_VERSION) {
+    return 'not a TRON address (version byte 0x41)';
+  }
+  const payload = bytes.subarray(0, TRON_ADDRESS_PAYLOAD_BYTES);
+  const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest();
+  const checksum = sha256(sha256(payload)).subarray(0, TRON_ADDRESS_CHECKSUM_BYTES);
+  if (!checksum.equals(bytes.subarray(TRON_ADDRESS_PAYLOAD_BYTES))) return 'the TRON address checksum does not match (a typo?)';
+  return null;
+}
+
+export function tronAddress(d: Doc = {}): Field<string> {
+  return {
+    schema: doc({ type: 'string', minLength: TRON_ADDRESS_LENGTH, maxLength: TRON_ADDRESS_LENGTH, pattern: '^T[1-9A-HJ-NP-Za-km-z]{33}$' }, d),
+    required: true,
+    parse(input) {
+      if (typeof input !== 'string') return fail('string_type', 'Input should be a valid string');
+      const problem = tronAddressProblem(input);
+      if (problem) return fail('value_error', `Value error, ${problem}`, { error: problem });
+      return ok(input);
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // URLs
 
@@ -517,8 +616,21 @@ export type ValidationResult<T> = { ok: true; value: T } | { ok: false; issues: 
 
 export interface Model<T> {
   readonly schema: ModelSchema<T>;
+  /** A body that may be left out (or sent empty): then every field takes its default. */
+  readonly bodyOptional?: boolean;
   /** Validates `input` found at `loc` ("body", "query", "path"); lists every violation. */
   validate(input: unknown, loc: string): ValidationResult<T>;
+}
+
+/** A request body that may be absent: absent, null or empty is `{}`, each field its default. */
+export function optionalBody<T>(inner: Model<T>): Model<T> {
+  const result: Model<T> = {
+    schema: { ...inner.schema },
+    bodyOptional: true,
+    validate: (input, loc) => inner.validate(input === undefined || input === null ? {} : input, loc),
+  };
+  MODELS.set(result.schema, result as Model<unknown>);
+  return result;
 }
 
 /** The model a route schema was made from; Fastify's validator compiler looks it up here. */

@@ -1,12 +1,12 @@
 // Merchant invoice API. Routes parse (models), call one service function, return its result.
 import type { Deals } from '../deals/service.ts';
-import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
+import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, scopeErrors, type KeyOwners } from '../http/auth.ts';
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import type { KasaApp } from '../http/validation.ts';
 import type { Invoices } from './service.ts';
 import { createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
 
-const AUTH_ERRORS = { 401: MERCHANT_AUTH_ERRORS };
+const AUTH_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 403: scopeErrors('invoices') };
 
 export interface InvoiceRoutesOptions {
   keyOwners: KeyOwners;
@@ -17,7 +17,7 @@ export interface InvoiceRoutesOptions {
 }
 
 export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, webhookAllowPrivate, idempotent }: InvoiceRoutesOptions) {
-  app.addHook('onRequest', merchantAuth(keyOwners));
+  app.addHook('onRequest', merchantAuth(keyOwners, 'invoices'));
 
   const body = createInvoiceBody(webhookAllowPrivate);
   const createSchema = {

@@ -8,7 +8,7 @@ import { pageFields, pageRequest } from '../http/paging.ts';
 import { dateTime, enumeration, model, optional, string, type KasaApp } from '../http/validation.ts';
 import { formatSignedUsdt, formatUsdt } from '../money.ts';
 import { accountList, invoiceLedger, merchantBalance, merchantStatement, TRADER_STATEMENT_ACCOUNTS, traderStatement, verifyReport } from './schema.ts';
-import { balanceOf, listAccounts, merchantAccount, verifyLedger, type VerifyReport } from './ledger.ts';
+import { balanceOf, listAccounts, merchantAccount, merchantWithdrawalHold, verifyLedger, type VerifyReport } from './ledger.ts';
 import type { InvoiceLedger, StatementEntry, Statements } from './statements.ts';
 import { mapPage } from '../db/cursor.ts';
 
@@ -133,15 +133,20 @@ export async function merchantLedgerRoutes(app: KasaApp, { keyOwners, db, statem
     '/api/v1/balance',
     {
       schema: {
-        summary: 'USDT balance credited from paid invoices',
+        summary: 'USDT balance: available (credited from paid invoices) and on hold for withdrawals',
         operationId: 'getBalance',
         tags: ['merchant'],
         security: [{ merchantKey: [] }],
         response: { 200: merchantBalance },
       },
+      // Any merchant key: both the shop's server (invoices) and its payout tooling (withdrawals) need it.
       config: { errorDocs: { 401: MERCHANT_AUTH_ERRORS } },
     },
-    async (request) => ({ currency: 'USDT', available: formatUsdt(await balanceOf(db, merchantAccount(merchantOf(request).id)), 2) }),
+    async (request) => {
+      const merchantId = merchantOf(request).id;
+      const [available, onHold] = await Promise.all([balanceOf(db, merchantAccount(merchantId)), balanceOf(db, merchantWithdrawalHold(merchantId))]);
+      return { currency: 'USDT', available: formatUsdt(available, 2), on_hold: formatUsdt(onHold, 2) };
+    },
   );
 }
 

@@ -3,7 +3,8 @@ import { pageOf, record, timestamp, usdt } from '../http/schemas.ts';
 
 export const merchantBalance = record({
   currency: { type: 'string', enum: ['USDT'] },
-  available: usdt('USDT credited from paid invoices'),
+  available: usdt('USDT credited from paid invoices, free to withdraw'),
+  on_hold: usdt('USDT held by withdrawals not yet completed', '0.00'),
 });
 
 export const accountList = pageOf(

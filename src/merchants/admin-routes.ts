@@ -1,11 +1,12 @@
 // Admin API: merchants and their API keys.
 import { adminAuth } from '../http/auth.ts';
-import { decimal, enumeration, model, nullable, optional, string, url, type KasaApp } from '../http/validation.ts';
+import { array, decimal, enumeration, model, nullable, optional, optionalBody, string, url, type KasaApp } from '../http/validation.ts';
 import { URL_LENGTH_MAX } from '../invoices/schema.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
-import { apiKeyObject, createdMerchant, issuedApiKey, merchantObject } from './schema.ts';
+import { API_KEY_SCOPES } from './keys.ts';
+import { apiKeyObject, createdMerchant, issuedMerchantApiKey, merchantObject } from './schema.ts';
 import { apiKeyView, merchantView, type Merchants } from './service.ts';
 import { mapPage } from '../db/cursor.ts';
 
@@ -36,6 +37,18 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
   });
   const merchantParams = model({ id: string({ min: 1, max: 64 }) });
   const keyParams = model({ key_id: string({ min: 1, max: 64 }) });
+  const newApiKey = optionalBody(
+    model({
+      scopes: optional(
+        array(enumeration(API_KEY_SCOPES), {
+          min: 1,
+          max: API_KEY_SCOPES.length,
+          description: 'What the key may do (default ["invoices"])',
+          example: ['invoices', 'withdrawals'],
+        }),
+      ),
+    }),
+  );
   const security = [{ adminToken: [] }];
   const tags = ['admin: merchants'];
   const notFound = { ...ADMIN_ERRORS, 404: 'MERCHANT_NOT_FOUND' };
@@ -115,19 +128,20 @@ export async function merchantAdminRoutes(app: KasaApp, { adminToken, merchants,
     '/merchants/:id/api-keys',
     {
       schema: {
-        summary: 'Create an API key (shown once)',
+        summary: 'Create an API key (shown once), with its scopes',
         operationId: 'createMerchantApiKey',
         tags,
         security,
         params: merchantParams.schema,
-        response: { 201: issuedApiKey },
+        body: newApiKey.schema,
+        response: { 201: issuedMerchantApiKey },
       },
       config: { errorDocs: notFound },
     },
     async (request, reply) => {
-      const key = await merchants.createApiKey(request.params.id);
+      const key = await merchants.createApiKey(request.params.id, request.body?.scopes);
       reply.code(201);
-      return { key_id: key.keyId, api_key: key.apiKey, prefix: key.prefix };
+      return { key_id: key.keyId, api_key: key.apiKey, prefix: key.prefix, scopes: key.scopes };
     },
   );
 

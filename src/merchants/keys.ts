@@ -18,6 +18,15 @@ export function hashKey(apiKey: string): Buffer {
 }
 
 export type ApiKeyKind = 'merchant' | 'trader';
+
+/**
+ * What a merchant key may do: `invoices` (create, read and cancel invoices, webhooks, balance),
+ * `withdrawals` (move the balance out). A key issued without scopes has `invoices` only, so a
+ * key leaked from a shop's server cannot empty its balance unless it was granted that.
+ */
+export const API_KEY_SCOPES = ['invoices', 'withdrawals'] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['invoices'];
 const KIND_TAGS: Record<ApiKeyKind, string> = { merchant: 'sk', trader: 'tk' };
 
 /** The kind a key's readable tag claims (kasa_sk_…, kasa_tk_…); the key may still be unknown. */

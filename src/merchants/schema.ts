@@ -3,6 +3,7 @@
 import { nullableTimestamp, record, timestamp } from '../http/schemas.ts';
 import type { JsonSchema } from '../http/validation.ts';
 import { issuedApiKey } from '../traders/schema.ts';
+import { API_KEY_SCOPES } from './keys.ts';
 
 export const merchantObject = record({
   merchant_id: { type: 'string', format: 'uuid' },
@@ -20,10 +21,21 @@ export const createdMerchant = record({
   ...(issuedApiKey.properties as Record<string, JsonSchema>),
 });
 
+const apiKeyScopes: JsonSchema = {
+  type: 'array',
+  items: { type: 'string', enum: [...API_KEY_SCOPES] },
+  description: 'What the key may do: invoices (invoices, webhooks, balance), withdrawals (withdraw the balance)',
+  examples: [['invoices']],
+};
+
+/** A merchant key as issued: the key itself (shown once) and its scopes. */
+export const issuedMerchantApiKey = record({ ...(issuedApiKey.properties as Record<string, JsonSchema>), scopes: apiKeyScopes });
+
 export const apiKeyObject = record({
   key_id: { type: 'string', format: 'uuid' },
   merchant_id: { type: 'string', format: 'uuid' },
   prefix: { type: 'string', description: 'The first characters of the key; the key itself is never shown again' },
+  scopes: apiKeyScopes,
   created_at: timestamp('When the key was issued'),
   revoked_at: nullableTimestamp('When the key was revoked; null while it works'),
 });

@@ -9,7 +9,7 @@ import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { formatPercent, percentHundredths, type PercentHundredths } from '../money.ts';
-import { generateApiKey, generateWebhookSecret, hashKey, sameHash } from './keys.ts';
+import { DEFAULT_API_KEY_SCOPES, generateApiKey, generateWebhookSecret, hashKey, sameHash, type ApiKeyScope } from './keys.ts';
 
 /** A revoked key or a disabled merchant stops working within this long on every instance. */
 export const AUTH_CACHE_TTL_MS = 1_000;
@@ -29,10 +29,16 @@ export interface Merchant {
   updatedAt: Date;
 }
 
+/** A merchant as one of its keys authenticates it: what that key may do comes with it. */
+export interface AuthenticatedMerchant extends Merchant {
+  scopes: readonly ApiKeyScope[];
+}
+
 export interface ApiKeyInfo {
   keyId: string;
   merchantId: string;
   prefix: string;
+  scopes: readonly ApiKeyScope[];
   createdAt: Date;
   revokedAt: Date | null;
 }
@@ -66,8 +72,8 @@ function toMerchant(row: Selectable<MerchantsTable>): Merchant {
 }
 
 export class Merchants {
-  /** hex(sha256(key)) → the active merchant, or null for an unknown/revoked key. */
-  private readonly authCache = new LRUCache<string, { merchant: Merchant | null }>({
+  /** hex(sha256(key)) → the active merchant with the key's scopes, or null for an unknown/revoked key. */
+  private readonly authCache = new LRUCache<string, { merchant: AuthenticatedMerchant | null }>({
     max: AUTH_CACHE_ENTRIES_MAX,
     ttl: AUTH_CACHE_TTL_MS,
   });
@@ -75,7 +81,7 @@ export class Merchants {
   constructor(private readonly db: Kysely<DB>) {}
 
   /** The active merchant owning this key, or null. Cached for at most AUTH_CACHE_TTL_MS. */
-  async authenticate(apiKey: string): Promise<Merchant | null> {
+  async authenticate(apiKey: string): Promise<AuthenticatedMerchant | null> {
     const hash = hashKey(apiKey);
     const cacheKey = hash.toString('hex');
     const hit = this.authCache.get(cacheKey);
@@ -84,12 +90,12 @@ export class Merchants {
       .selectFrom('api_keys as k')
       .innerJoin('merchants as m', 'm.id', 'k.merchant_id')
       .selectAll('m')
-      .select('k.key_hash')
+      .select(['k.key_hash', 'k.scopes'])
       .where('k.key_hash', '=', hash)
       .where('k.revoked_at', 'is', null)
       .where('m.status', '=', 'active')
       .executeTakeFirst();
-    const merchant = row && sameHash(row.key_hash, hash) ? toMerchant(row) : null;
+    const merchant = row && sameHash(row.key_hash, hash) ? { ...toMerchant(row), scopes: row.scopes as ApiKeyScope[] } : null;
     this.authCache.set(cacheKey, { merchant });
     return merchant;
   }
@@ -156,12 +162,16 @@ export class Merchants {
     return toMerchant(row);
   }
 
-  async createApiKey(merchantId: string): Promise<{ keyId: string; apiKey: string; prefix: string }> {
+  async createApiKey(
+    merchantId: string,
+    scopes: readonly ApiKeyScope[] = DEFAULT_API_KEY_SCOPES,
+  ): Promise<{ keyId: string; apiKey: string; prefix: string; scopes: readonly ApiKeyScope[] }> {
     await this.get(merchantId);
     const key = generateApiKey();
     const keyId = randomUUID();
-    await this.db.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash }).execute();
-    return { keyId, apiKey: key.apiKey, prefix: key.prefix };
+    const granted = [...new Set(scopes)];
+    await this.db.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash, scopes: granted }).execute();
+    return { keyId, apiKey: key.apiKey, prefix: key.prefix, scopes: granted };
   }
 
   /** The merchant's keys (revoked ones too), in creation order. */
@@ -170,7 +180,7 @@ export class Merchants {
     const keys = createdKeys('k');
     let query = this.db
       .selectFrom('api_keys as k')
-      .select(['k.id', 'k.merchant_id', 'k.prefix', 'k.created_at', 'k.revoked_at'])
+      .select(['k.id', 'k.merchant_id', 'k.prefix', 'k.scopes', 'k.created_at', 'k.revoked_at'])
       .where('k.merchant_id', '=', merchantId);
     if (request.cursor !== undefined) query = query.where(afterCursor(keys, request.cursor));
     const rows = await query
@@ -179,7 +189,14 @@ export class Merchants {
       .limit(request.limit + 1)
       .execute();
     const listed = page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
-    return mapPage(listed, (r) => ({ keyId: r.id, merchantId: r.merchant_id, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at }));
+    return mapPage(listed, (r) => ({
+      keyId: r.id,
+      merchantId: r.merchant_id,
+      prefix: r.prefix,
+      scopes: r.scopes as ApiKeyScope[],
+      createdAt: r.created_at,
+      revokedAt: r.revoked_at,
+    }));
   }
 
   /** Revokes a key; revoking an already revoked key is a no-op, an unknown key a 404. */
@@ -213,6 +230,7 @@ export function apiKeyView(k: ApiKeyInfo) {
     key_id: k.keyId,
     merchant_id: k.merchantId,
     prefix: k.prefix,
+    scopes: k.scopes,
     created_at: isoSeconds(k.createdAt),
     revoked_at: k.revokedAt ? isoSeconds(k.revokedAt) : null,
   };

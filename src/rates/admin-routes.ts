@@ -1,7 +1,7 @@
 // Admin API: currencies with their rates and limits, and the platform settings.
 import { adminAuth } from '../http/auth.ts';
 import { boolean, decimal, fiatAmount, integer, model, optional, string, type KasaApp } from '../http/validation.ts';
-import { microUsdt, RATE_DECIMALS } from '../money.ts';
+import { microUsdt, RATE_DECIMALS, USDT_AMOUNT_DECIMALS } from '../money.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import { currencyView, settingsView, type Catalog } from './catalog.ts';
@@ -11,6 +11,9 @@ import type { RateSources } from './sources.ts';
 import { mapPage } from '../db/cursor.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
+
+/** A USDT amount setting: ≥ 0, 2 decimals, fits the NUMERIC(14, 2) column. */
+const usdtSetting = (description: string, example: string) => decimal({ ge: '0', maxPlaces: USDT_AMOUNT_DECIMALS, maxDigits: 14, description, example });
 
 export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog, rateSources }: { adminToken: string; catalog: Catalog; rateSources: RateSources }) {
   app.addHook('onRequest', adminAuth(adminToken));
@@ -32,6 +35,9 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog, rate
     trader_min_insurance_usdt: optional(
       decimal({ ge: '0', maxPlaces: 2, maxDigits: 14, description: 'Insurance a trader keeps to get new deals (0: no minimum)', example: '100.00' }),
     ),
+    withdrawal_min_usdt: optional(usdtSetting('The smallest withdrawal; must stay above the fee', '10.00')),
+    withdrawal_fee_usdt: optional(usdtSetting('The fee of every withdrawal, paid out of its amount', '2.00')),
+    withdrawal_auto_approve_below_usdt: optional(usdtSetting('Withdrawals below this are approved at once; 0: never', '0.00')),
   });
 
   app.put(
@@ -118,7 +124,7 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog, rate
         body: settingsPatch.schema,
         response: { 200: settingsObject },
       },
-      config: { errorDocs: ADMIN_ERRORS },
+      config: { errorDocs: { ...ADMIN_ERRORS, 400: 'SETTINGS_INVALID: withdrawal_min_usdt must be greater than withdrawal_fee_usdt' } },
     },
     async (request) => {
       const { trader_min_insurance_usdt: minInsurance, ...patch } = request.body;

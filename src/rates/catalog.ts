@@ -16,9 +16,12 @@ import {
   formatRateMicro,
   formatRawRate,
   formatUsdt,
+  microUsdt,
   percentHundredths,
   rateMicro,
   rawRate,
+  USDT_AMOUNT_DECIMALS,
+  type MicroUsdt,
   type RateMicro,
 } from '../money.ts';
 
@@ -60,7 +63,16 @@ export interface Settings {
   customerMaxPending: number;
   /** micro-USDT of insurance a trader keeps to get new deals (0: no minimum). */
   traderMinInsuranceUsdt: bigint;
+  withdrawals: WithdrawalSettings;
   updatedAt: Date;
+}
+
+/** What bounds a withdrawal, in micro-USDT. The minimum is always above the fee (a table CHECK). */
+export interface WithdrawalSettings {
+  minUsdt: MicroUsdt;
+  feeUsdt: MicroUsdt;
+  /** A withdrawal below this is approved at once; 0: never. */
+  autoApproveBelowUsdt: MicroUsdt;
 }
 
 export interface CatalogSnapshot {
@@ -107,6 +119,9 @@ export interface SettingsPatch {
   customer_max_pending?: number | undefined;
   /** micro-USDT. */
   trader_min_insurance_usdt?: bigint | undefined;
+  withdrawal_min_usdt?: string | undefined;
+  withdrawal_fee_usdt?: string | undefined;
+  withdrawal_auto_approve_below_usdt?: string | undefined;
 }
 
 export class Catalog {
@@ -154,6 +169,9 @@ export class Catalog {
     customer_invoices_per_minute: number;
     customer_max_pending: number;
     trader_min_insurance_usdt: bigint;
+    withdrawal_min_usdt: string;
+    withdrawal_fee_usdt: string;
+    withdrawal_auto_approve_below_usdt: string;
     updated_at: Date;
   }): Settings {
     return {
@@ -163,6 +181,11 @@ export class Catalog {
       customerInvoicesPerMinute: row.customer_invoices_per_minute,
       customerMaxPending: row.customer_max_pending,
       traderMinInsuranceUsdt: BigInt(row.trader_min_insurance_usdt),
+      withdrawals: {
+        minUsdt: microUsdt(row.withdrawal_min_usdt),
+        feeUsdt: microUsdt(row.withdrawal_fee_usdt),
+        autoApproveBelowUsdt: microUsdt(row.withdrawal_auto_approve_below_usdt),
+      },
       updatedAt: row.updated_at,
     };
   }
@@ -258,6 +281,14 @@ export class Catalog {
     return (await this.db.selectFrom('settings').select('page_token_key').executeTakeFirstOrThrow()).page_token_key;
   }
 
+  /**
+   * The withdrawal settings as they are now, read in the caller's transaction: a withdrawal is
+   * not on a hot path, and an embedded database has one connection, which the transaction holds.
+   */
+  async withdrawalSettings(trx: Transaction<DB>): Promise<WithdrawalSettings> {
+    return this.toSettings(await trx.selectFrom('settings').selectAll().executeTakeFirstOrThrow()).withdrawals;
+  }
+
   async getSettings(): Promise<Settings> {
     return this.toSettings(await this.db.selectFrom('settings').selectAll().executeTakeFirstOrThrow());
   }
@@ -268,7 +299,12 @@ export class Catalog {
       .updateTable('settings')
       .set({ ...values, updated_at: sql<Date>`now()` })
       .returningAll()
-      .executeTakeFirstOrThrow();
+      .executeTakeFirstOrThrow()
+      .catch(
+        mapConstraints({
+          settings_withdrawal_min_above_fee: () => errors.settingsInvalid('withdrawal_min_usdt must be greater than withdrawal_fee_usdt'),
+        }),
+      );
     this.invalidate();
     return this.toSettings(row);
   }
@@ -355,6 +391,9 @@ export function settingsView(s: Settings) {
     customer_invoices_per_minute: s.customerInvoicesPerMinute,
     customer_max_pending: s.customerMaxPending,
     trader_min_insurance_usdt: formatUsdt(s.traderMinInsuranceUsdt, 2),
+    withdrawal_min_usdt: formatUsdt(s.withdrawals.minUsdt, USDT_AMOUNT_DECIMALS),
+    withdrawal_fee_usdt: formatUsdt(s.withdrawals.feeUsdt, USDT_AMOUNT_DECIMALS),
+    withdrawal_auto_approve_below_usdt: formatUsdt(s.withdrawals.autoApproveBelowUsdt, USDT_AMOUNT_DECIMALS),
     updated_at: isoSeconds(s.updatedAt),
   };
 }

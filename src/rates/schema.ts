@@ -141,5 +141,8 @@ export const settingsObject = record({
   customer_invoices_per_minute: { type: 'integer' },
   customer_max_pending: { type: 'integer' },
   trader_min_insurance_usdt: usdt('Insurance a trader keeps to get new deals; 0.00: no minimum', '100.00'),
+  withdrawal_min_usdt: usdt('The smallest withdrawal; always above the fee', '10.00'),
+  withdrawal_fee_usdt: usdt('The fee of every withdrawal, paid out of its amount', '2.00'),
+  withdrawal_auto_approve_below_usdt: usdt('Withdrawals below this are approved at once; 0: never', '0.00'),
   updated_at: timestamp('When the settings last changed'),
 });

@@ -1,4 +1,4 @@
-// Invoice events and their webhook deliveries: one event per final transition, written in the
+// Invoice and withdrawal events and their webhook deliveries: one event per final transition, written in the
 // transaction of the transition itself, so an event exists exactly when its change committed and
 // is never lost. Each event with a target (the invoice's callback_url, else the merchant's
 // webhook_url) gets a pending delivery in the same statement; the delivery worker sends it.
@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import type { InvoiceView } from '../invoices/service.ts';
+import type { WithdrawalView } from '../treasury/views.ts';
 
 export type InvoiceEventType = 'invoice.success' | 'invoice.expired' | 'invoice.cancelled';
 
@@ -39,5 +40,33 @@ export async function recordEvents(trx: Transaction<DB>, events: InvoiceEvent[])
     )
     INSERT INTO deliveries (event_id, merchant_id, invoice_id, target_url, target_host, next_attempt_at, created_at, updated_at)
     SELECT id, merchant_id, invoice_id, target, ${TARGET_HOST_SQL}, created_at, created_at, created_at
+      FROM targeted WHERE target IS NOT NULL`.execute(trx);
+}
+
+export type WithdrawalEventType = 'withdrawal.completed' | 'withdrawal.rejected';
+
+export interface WithdrawalEvent {
+  merchantId: string;
+  withdrawalId: string;
+  type: WithdrawalEventType;
+  /** The withdrawal as GET /api/v1/withdrawals/{id} shows it after the transition. */
+  withdrawal: WithdrawalView;
+  createdAt: Date;
+}
+
+/** A merchant's withdrawal event and its delivery to the merchant's webhook_url, if it has one. */
+export async function recordWithdrawalEvent(trx: Transaction<DB>, event: WithdrawalEvent): Promise<void> {
+  await sql`
+    WITH new_event AS (
+      INSERT INTO events (id, merchant_id, withdrawal_id, type, payload, created_at)
+      VALUES (${randomUUID()}, ${event.merchantId}, ${event.withdrawalId}, ${event.type}, ${JSON.stringify(event.withdrawal)}::json,
+              ${event.createdAt.toISOString()}::timestamptz)
+      RETURNING id, merchant_id, withdrawal_id, created_at
+    ), targeted AS (
+      SELECT e.id, e.merchant_id, e.withdrawal_id, e.created_at, m.webhook_url AS target
+        FROM new_event e JOIN merchants m ON m.id = e.merchant_id
+    )
+    INSERT INTO deliveries (event_id, merchant_id, withdrawal_id, target_url, target_host, next_attempt_at, created_at, updated_at)
+    SELECT id, merchant_id, withdrawal_id, target, ${TARGET_HOST_SQL}, created_at, created_at, created_at
       FROM targeted WHERE target IS NOT NULL`.execute(trx);
 }

@@ -1,5 +1,5 @@
 // Webhook endpoints: the merchant's delivery log, resend and test; the operator's keys and stats.
-import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, type KeyOwners } from '../http/auth.ts';
+import { adminAuth, MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, scopeErrors, type KeyOwners } from '../http/auth.ts';
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import { enumeration, integer, model, optional, string, uuid, type KasaApp } from '../http/validation.ts';
 import { pageFields } from '../http/paging.ts';
@@ -8,11 +8,11 @@ import { deliveryObject, deliveryStats, deliveryWithAttempts, pingResult, rotate
 import { DELIVERY_LIST_LIMIT_MAX, type Webhooks } from './service.ts';
 import { TEST_PINGS_IN_FLIGHT_MAX, TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX } from './test-pings.ts';
 
-const MERCHANT_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 422: 'Validation error' };
+const MERCHANT_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 403: scopeErrors('invoices'), 422: 'Validation error' };
 const PING_BUSY = `WEBHOOK_TEST_BUSY: ${TEST_PINGS_IN_FLIGHT_MAX} test pings of this merchant, or ${TEST_PINGS_PER_TARGET_IN_FLIGHT_MAX} to its host, in flight already (details.reason); Retry-After header`;
 
 export async function webhookRoutes(app: KasaApp, { keyOwners, webhooks, idempotent }: { keyOwners: KeyOwners; webhooks: Webhooks; idempotent: Idempotent }) {
-  app.addHook('onRequest', merchantAuth(keyOwners));
+  app.addHook('onRequest', merchantAuth(keyOwners, 'invoices'));
   const security = [{ merchantKey: [] }];
   const tags = ['webhooks'];
   const listQuery = model({

@@ -3,6 +3,7 @@
 import { nullableTimestamp, record, timestamp } from '../http/schemas.ts';
 import type { JsonSchema } from '../http/validation.ts';
 import { invoiceObject } from '../invoices/schema.ts';
+import { withdrawalObject } from '../treasury/withdrawal-schema.ts';
 import { RESPONSE_BODY_BYTES_MAX } from './answer.ts';
 
 const nullableInteger = (description: string): JsonSchema => ({ type: ['integer', 'null'], description });
@@ -24,8 +25,9 @@ const answerProperties: Record<string, JsonSchema> = {
 
 export const deliveryObject = record({
   event_id: { type: 'string', format: 'uuid', description: 'The event id: the webhook-id header, the idempotency key' },
-  type: { type: 'string', enum: ['invoice.success', 'invoice.expired', 'invoice.cancelled', 'ping'] },
-  invoice_id: { type: ['string', 'null'], format: 'uuid', description: 'null for a ping' },
+  type: { type: 'string', enum: ['invoice.success', 'invoice.expired', 'invoice.cancelled', 'withdrawal.completed', 'withdrawal.rejected', 'ping'] },
+  invoice_id: { type: ['string', 'null'], format: 'uuid', description: 'The invoice of an invoice event; null otherwise' },
+  withdrawal_id: { type: ['string', 'null'], format: 'uuid', description: 'The withdrawal of a withdrawal event; null otherwise' },
   target_url: { type: 'string' },
   status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
   failure_reason: nullableString('Why the delivery failed (gone, attempts_exhausted, test); null otherwise'),
@@ -133,10 +135,24 @@ function webhook(type: string, operationId: string, summary: string, data: JsonS
 
 const invoiceAfter = { ...invoiceObject, description: 'The invoice as GET /api/v1/invoices/{invoice_id} shows it after the change' };
 
+const withdrawalAfter = { ...withdrawalObject, description: 'The withdrawal as GET /api/v1/withdrawals/{withdrawal_id} shows it after the change' };
+
 /** The events Kasa sends (outbox.ts, webhooks/service.ts), in the OpenAPI 3.1 `webhooks` section. */
 export const webhookEvents = {
   'invoice.success': webhook('invoice.success', 'invoiceSuccessWebhook', 'The invoice was paid: the merchant balance is credited', invoiceAfter),
   'invoice.expired': webhook('invoice.expired', 'invoiceExpiredWebhook', 'The invoice expired unpaid', invoiceAfter),
   'invoice.cancelled': webhook('invoice.cancelled', 'invoiceCancelledWebhook', 'The invoice was cancelled', invoiceAfter),
+  'withdrawal.completed': webhook(
+    'withdrawal.completed',
+    'withdrawalCompletedWebhook',
+    'The withdrawal was sent: tx_hash is its chain transaction',
+    withdrawalAfter,
+  ),
+  'withdrawal.rejected': webhook(
+    'withdrawal.rejected',
+    'withdrawalRejectedWebhook',
+    'The operator rejected the withdrawal: its amount is back in the balance',
+    withdrawalAfter,
+  ),
   ping: webhook('ping', 'pingWebhook', 'A test sent by POST /api/v1/webhooks/test', record({ merchant_id: { type: 'string', format: 'uuid' } })),
 };

@@ -231,6 +231,7 @@ function deliveryView(d: {
   event_id: string;
   type: string;
   invoice_id: string | null;
+  withdrawal_id: string | null;
   target_url: string;
   status: DeliveryStatus;
   failure_reason: string | null;
@@ -245,6 +246,7 @@ function deliveryView(d: {
     event_id: d.event_id,
     type: d.type,
     invoice_id: d.invoice_id,
+    withdrawal_id: d.withdrawal_id,
     target_url: d.target_url,
     status: d.status,
     failure_reason: d.failure_reason,

@@ -8,7 +8,7 @@ import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../h
 import type { KasaApp } from '../http/validation.ts';
 import { microUsdt } from '../money.ts';
 import type { TraderRow } from '../traders/service.ts';
-import { newTopup, topupListQuery, topupObject, topupParams, topupView } from './schema.ts';
+import { newTopup, topupListQuery, topupObject, topupParams, topupView } from './topup-schema.ts';
 import { TOPUP_LIST_LIMIT_DEFAULT, type Topups } from './topups.ts';
 
 const AUTH_ERRORS = { 401: TRADER_AUTH_ERRORS, 422: 'Validation error' };

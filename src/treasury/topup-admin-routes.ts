@@ -5,7 +5,7 @@ import { adminAuth } from '../http/auth.ts';
 import { pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
 import type { KasaApp } from '../http/validation.ts';
-import { rejectTopup, topupListQuery, topupObject, topupParams, topupView } from './schema.ts';
+import { rejectTopup, topupListQuery, topupObject, topupParams, topupView } from './topup-schema.ts';
 import { TOPUP_LIST_LIMIT_DEFAULT, type Topups } from './topups.ts';
 
 const ADMIN_ERRORS = { 401: 'UNAUTHORIZED: missing or invalid admin token', 422: 'Validation error' };
