@@ -282,15 +282,11 @@ export class Catalog {
   }
 
   /**
-   * The withdrawal settings as they are now, read in the caller's transaction: a withdrawal is
-   * not on a hot path, and an embedded database has one connection, which the transaction holds.
+   * The settings as they are now, uncached; in the caller's transaction when given one (an
+   * embedded database has one connection, which the transaction holds).
    */
-  async withdrawalSettings(trx: Transaction<DB>): Promise<WithdrawalSettings> {
-    return this.toSettings(await trx.selectFrom('settings').selectAll().executeTakeFirstOrThrow()).withdrawals;
-  }
-
-  async getSettings(): Promise<Settings> {
-    return this.toSettings(await this.db.selectFrom('settings').selectAll().executeTakeFirstOrThrow());
+  async getSettings(trx?: Transaction<DB>): Promise<Settings> {
+    return this.toSettings(await (trx ?? this.db).selectFrom('settings').selectAll().executeTakeFirstOrThrow());
   }
 
   async patchSettings(patch: SettingsPatch): Promise<Settings> {

@@ -108,7 +108,7 @@ export class Withdrawals {
    * concurrent requests are settled one after the other against the balance each leaves.
    */
   async requestIn(trx: Transaction<DB>, owner: WithdrawalOwner, input: NewWithdrawal): Promise<WithdrawalRow> {
-    const settings = await this.catalog.withdrawalSettings(trx);
+    const settings = (await this.catalog.getSettings(trx)).withdrawals;
     const amount = microUsdt(input.amount_usdt);
     // The minimum is above the fee (a CHECK on the settings), so every payout is positive.
     if (amount < settings.minUsdt || amount <= settings.feeUsdt) throw errors.withdrawalBelowMinimum(formatUsdt(settings.minUsdt, USDT_AMOUNT_DECIMALS));
