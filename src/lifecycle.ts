@@ -11,7 +11,7 @@ export const INVOICE_STATUSES = ['pending', 'success', 'expired', 'cancelled'] a
 export type InvoiceStatus = (typeof INVOICE_STATUSES)[number];
 
 /** A deal is the trader-facing side of an invoice: one open deal per invoice at most. */
-export const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
+export const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled', 'rejected', 'disputed'] as const;
 export type DealStatus = (typeof DEAL_STATUSES)[number];
 
 export const OPEN_DEAL_STATUSES = ['awaiting_payment', 'customer_paid'] as const satisfies readonly DealStatus[];
@@ -22,24 +22,44 @@ export function isOpenDeal(status: DealStatus): status is OpenDealStatus {
 }
 
 /**
- * Every allowed status change, from → to. A final status has no way out (the late-payment and
- * dispute issues will add the two documented ones, expired/cancelled → success, here).
+ * Why an invoice ended as it did, beside the seed's four statuses: `recalculated` (paid another
+ * amount), `paid_late` (confirmed after expiry), `dispute_resolved`, `customer_timeout` (expired
+ * with a deal), `no_trader` (expired without one), `merchant_cancelled`, `operator`.
+ */
+export const STATUS_DETAILS = ['recalculated', 'paid_late', 'dispute_resolved', 'customer_timeout', 'no_trader', 'merchant_cancelled', 'operator'] as const;
+export type StatusDetail = (typeof STATUS_DETAILS)[number];
+
+/** Who moved an invoice, as its history records it. */
+export const TRANSITION_ACTORS = ['trader', 'operator', 'merchant', 'customer', 'system'] as const;
+export type TransitionActor = (typeof TRANSITION_ACTORS)[number];
+
+/**
+ * Every allowed status change, from → to. A final status has two documented ways out, both to
+ * success: a late confirmation of an expired invoice, and a dispute resolved for the merchant.
+ * A merchant must therefore accept `success` after `expired` (or `cancelled`), never the reverse.
  */
 export const INVOICE_TRANSITIONS: Readonly<Record<InvoiceStatus, readonly InvoiceStatus[]>> = {
   pending: ['success', 'expired', 'cancelled'],
   success: [],
-  expired: [],
-  cancelled: [],
+  expired: ['success'],
+  cancelled: ['success'],
 };
 
 export const DEAL_TRANSITIONS: Readonly<Record<DealStatus, readonly DealStatus[]>> = {
-  // The customer says they paid; or the trader confirms before they say so; or the invoice ends.
-  awaiting_payment: ['customer_paid', 'completed', 'expired', 'cancelled'],
-  // Once the customer says they paid the merchant can no longer cancel.
-  customer_paid: ['completed', 'expired'],
+  // The customer says they paid; or the trader confirms before they say so; or the invoice
+  // ends; or the trader sees no payment and rejects it (the invoice gets another deal).
+  awaiting_payment: ['customer_paid', 'completed', 'expired', 'cancelled', 'rejected'],
+  // Once the customer says they paid the merchant can no longer cancel; a trader who disagrees
+  // opens a dispute instead of dropping the customer's claim.
+  customer_paid: ['completed', 'expired', 'disputed'],
   completed: [],
-  expired: [],
+  // A late confirmation, or a dispute opened on the expired deal.
+  expired: ['completed', 'disputed'],
   cancelled: [],
+  rejected: [],
+  // A dispute ends for the merchant (completed), for the trader (rejected), or back where the
+  // deal was when the customer's claim did not stand (expired).
+  disputed: ['completed', 'rejected', 'expired'],
 };
 
 /** Thrown for a transition the table does not allow: a programmer error, never a client's. */

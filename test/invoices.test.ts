@@ -268,7 +268,7 @@ describe('merchant invoice API: read, list, cancel', () => {
       const invoice = await newInvoice(apiKey);
       const res = await cancel(apiKey, invoice.invoice_id);
       assert.equal(res.statusCode, 200, res.body);
-      assert.deepEqual(res.json(), { ...invoice, status: 'cancelled' });
+      assert.deepEqual(res.json(), { ...invoice, status: 'cancelled', status_detail: 'merchant_cancelled' });
       assert.equal((await get(apiKey, invoice.invoice_id)).json().status, 'cancelled');
     });
 

@@ -99,12 +99,18 @@ describe('lifecycle', () => {
   test('a status change the lifecycle does not have is refused by the database', async () => {
     const { invoice_id } = await invoice();
     await sql`UPDATE invoices SET status = 'cancelled' WHERE id = ${invoice_id}`.execute(t.database.db);
-    for (const back of ['pending', 'success', 'expired']) {
+    // cancelled → success is one of the two documented ways out (a dispute resolved for the merchant).
+    for (const back of ['pending', 'expired']) {
       await assert.rejects(sql`UPDATE invoices SET status = ${back} WHERE id = ${invoice_id}`.execute(t.database.db), (error: Error & { code?: string }) => {
         assert.equal(error.code, '23514');
         assert.match(error.message, new RegExp(`invoice cancelled → ${back} is not allowed`));
         return true;
       });
+    }
+    // success is final: no way out at all.
+    await sql`UPDATE invoices SET status = 'success' WHERE id = ${invoice_id}`.execute(t.database.db);
+    for (const back of ['pending', 'expired', 'cancelled']) {
+      await assert.rejects(sql`UPDATE invoices SET status = ${back} WHERE id = ${invoice_id}`.execute(t.database.db), /is not allowed/);
     }
     // Columns other than status change freely.
     await sql`UPDATE invoices SET purpose = 'kept' WHERE id = ${invoice_id}`.execute(t.database.db);

@@ -27,6 +27,8 @@ Admin (client of the running server):
   deals enable | deals disable
   settings [--ttl MINUTES] [--per-minute N] [--max-pending N] [--withdrawal-min USDT]
            [--withdrawal-fee USDT] [--withdrawal-auto-approve-below USDT]
+           [--set NAME=VALUE]…           any other setting by its name in GET /admin/v1/settings,
+                                         e.g. --set late_confirm_minutes=60
   trader create --name NAME [--reward 1.00]
   trader list
   trader disable ID | trader enable ID
@@ -50,7 +52,7 @@ Options:
   --json                                 print the API's JSON answer
 Environment: KASA_URL (default http://localhost:$PORT), ADMIN_TOKEN, DATA_DIR`;
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | string[] | boolean | undefined>;
 
 /** What a command reads and writes besides the network: the process's, or a test's. */
 export interface CliIo {
@@ -99,6 +101,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       'withdrawal-min': { type: 'string' },
       'withdrawal-fee': { type: 'string' },
       'withdrawal-auto-approve-below': { type: 'string' },
+      set: { type: 'string', multiple: true },
     },
   });
   // A negative amount ("-50.00") reads as an option to parseArgs: such arguments are taken out
@@ -244,6 +247,18 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       if (values['withdrawal-min']) patch.withdrawal_min_usdt = values['withdrawal-min'];
       if (values['withdrawal-fee']) patch.withdrawal_fee_usdt = values['withdrawal-fee'];
       if (values['withdrawal-auto-approve-below']) patch.withdrawal_auto_approve_below_usdt = values['withdrawal-auto-approve-below'];
+      // Any other setting by its API name, typed as the API shows it; the API validates the value.
+      if (Array.isArray(values.set) && values.set.length) {
+        const current = await api.request<Row>('GET', '/admin/v1/settings');
+        for (const assignment of values.set) {
+          const at = assignment.indexOf('=');
+          const name = assignment.slice(0, at);
+          if (at <= 0 || !(name in current) || name === 'updated_at') throw new UsageError(`--set takes NAME=VALUE with a setting's name, got ${assignment}`);
+          const value = assignment.slice(at + 1);
+          const kind = typeof current[name];
+          patch[name] = kind === 'number' ? Number(value) : kind === 'boolean' ? value === 'true' : value;
+        }
+      }
       const settings = Object.keys(patch).length
         ? await api.request<Row>('PATCH', '/admin/v1/settings', patch)
         : await api.request<Row>('GET', '/admin/v1/settings');

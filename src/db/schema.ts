@@ -1,9 +1,9 @@
 // Row types of Kysely's view of the database. NUMERIC arrives as a decimal string and BIGINT as
 // a JS bigint on both engines (see connect.ts), so money never passes through a float.
 import type { ColumnType, Generated } from 'kysely';
-import type { DealStatus, InvoiceStatus } from '../lifecycle.ts';
+import type { DealStatus, InvoiceStatus, StatusDetail, TransitionActor } from '../lifecycle.ts';
 
-export type { DealStatus, InvoiceStatus };
+export type { DealStatus, InvoiceStatus, StatusDetail, TransitionActor };
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 /** A timestamp column with a database default: optional on insert. */
@@ -96,6 +96,15 @@ export interface SettingsTable {
   withdrawal_min_usdt: WithDefault<string>;
   withdrawal_fee_usdt: WithDefault<string>;
   withdrawal_auto_approve_below_usdt: WithDefault<string>;
+  /** Fiat within which a received amount counts as the invoice amount. */
+  amount_tolerance: WithDefault<string>;
+  overpayment_max_percent: WithDefault<string>;
+  late_confirm_minutes: WithDefault<number>;
+  late_unpaid_confirm_minutes: WithDefault<number>;
+  trader_unconfirmed_max: WithDefault<number>;
+  dispute_window_hours: WithDefault<number>;
+  dispute_trader_hours: WithDefault<number>;
+  customer_unpaid_max: WithDefault<number>;
   updated_at: DefaultTimestamp;
 }
 
@@ -128,6 +137,21 @@ export interface InvoicesTable {
   raw_rate: NullableNumeric;
   markup_percent: NullableNumeric;
   rate_fetched_at: NullableTimestamp;
+  /** The fiat the trader confirmed receiving (or a dispute decided); null until paid. */
+  paid_amount: NullableNumeric;
+  /** Why the invoice ended as it did, beside the seed's four statuses (014_payment_outcomes.sql). */
+  status_detail: ColumnType<StatusDetail | null, StatusDetail | null | undefined, StatusDetail | null>;
+}
+
+/** Every status change of an invoice, once, in the transaction of the change. */
+export interface InvoiceTransitionsTable {
+  id: Generated<bigint>;
+  invoice_id: string;
+  from_status: InvoiceStatus;
+  to_status: InvoiceStatus;
+  status_detail: StatusDetail | null;
+  actor: TransitionActor;
+  at: Timestamp;
 }
 
 export interface TradersTable {
@@ -335,6 +359,7 @@ export interface DB {
   rate_quotes: RateQuotesTable;
   settings: SettingsTable;
   invoices: InvoicesTable;
+  invoice_transitions: InvoiceTransitionsTable;
   schema_migrations: SchemaMigrationsTable;
   traders: TradersTable;
   trader_api_keys: TraderApiKeysTable;

@@ -8,8 +8,7 @@ import { dealObject } from '../traders/schema.ts';
 import { dealView } from '../traders/views.ts';
 import { DEAL_LIST_LIMIT_DEFAULT, type Deals } from './service.ts';
 import { mapPage } from '../db/cursor.ts';
-
-const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
+import { DEAL_STATUSES } from '../lifecycle.ts';
 
 export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adminToken: string; deals: Deals }) {
   app.addHook('onRequest', adminAuth(adminToken));

@@ -87,7 +87,8 @@ const DEAL_KEYS: KeyColumns = { alias: 'd', at: 'opened_at', id: 'id', truncate:
 const pageStateQuery = queryBuilder
   .selectFrom('invoices as i')
   .innerJoin('merchants as m', 'm.id', 'i.merchant_id')
-  .leftJoin('deals as d', 'd.invoice_id', 'i.id')
+  // A rejected deal is history: the page shows the invoice's one deal that is not.
+  .leftJoin('deals as d', (join) => join.onRef('d.invoice_id', '=', 'i.id').on('d.status', '<>', sql.lit('rejected')))
   .select(PAGE_INVOICE_COLUMNS.map((c) => `i.${c}` as const))
   .select(['m.name as merchant_name', 'd.id as deal_id', 'd.status as deal_status', 'd.bank_name', 'd.card_number', 'd.holder_name'])
   .where('i.id', '=', '');
@@ -282,7 +283,13 @@ export class Deals {
           confirmed_by: 'trader' in by ? 'trader' : 'admin',
           transition_id: transitionId,
         });
-        const paid = await moveInvoice(trx, invoice, 'success', { paid_at: truncateToSecond(now), transition_id: transitionId });
+        const paid = await moveInvoice(
+          trx,
+          invoice,
+          'success',
+          { paid_at: truncateToSecond(now), paid_amount: invoice.amount, status_detail: null, transition_id: transitionId },
+          { actor: 'trader' in by ? 'trader' : 'operator', at: now },
+        );
         await postTransfers(trx, completeTransfers(completed));
         await recordEvents(trx, [this.event(paid, 'invoice.success', now)]);
         return completed;
@@ -304,13 +311,25 @@ export class Deals {
         if (invoice.transition_id === transitionId) return this.invoices.view(invoice, now);
         const status = effectiveStatus(invoice, now);
         if (status !== 'pending') throw errors.invoiceNotPending(status);
-        const deal = await trx.selectFrom('deals').selectAll().where('invoice_id', '=', invoiceId).forUpdate().executeTakeFirst();
+        const deal = await trx
+          .selectFrom('deals')
+          .selectAll()
+          .where('invoice_id', '=', invoiceId)
+          .where('status', '<>', 'rejected')
+          .forUpdate()
+          .executeTakeFirst();
         if (deal?.status === 'customer_paid') throw errors.paymentInProgress();
         if (deal && isOpenDeal(deal.status)) {
           await moveDeal(trx, deal, 'cancelled', { closed_at: now, transition_id: transitionId });
           await postTransfers(trx, releaseTransfers(deal));
         }
-        const cancelled = await moveInvoice(trx, invoice, 'cancelled', { cancelled_at: truncateToSecond(now), transition_id: transitionId });
+        const cancelled = await moveInvoice(
+          trx,
+          invoice,
+          'cancelled',
+          { cancelled_at: truncateToSecond(now), status_detail: 'merchant_cancelled', transition_id: transitionId },
+          { actor: 'merchant', at: now },
+        );
         await recordEvents(trx, [this.event(cancelled, 'invoice.cancelled', now)]);
         return this.invoices.view(cancelled, now);
       },

@@ -2,6 +2,7 @@
 import { dateTime, fiatAmount, integer, enumeration, model, optional, string, url, type Model } from '../http/validation.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
 import type { JsonSchema } from '../http/validation.ts';
+import { STATUS_DETAILS } from '../lifecycle.ts';
 
 export const URL_LENGTH_MAX = 2048;
 export const LIST_LIMIT_MAX = 100;
@@ -85,6 +86,8 @@ export const invoiceObject: JsonSchema = {
     'created_at',
     'expires_at',
     'paid_at',
+    'paid_amount',
+    'status_detail',
   ],
   properties: {
     invoice_id: { type: 'string', format: 'uuid', description: 'Internal invoice ID (UUID). Use this to query invoice status' },
@@ -111,6 +114,17 @@ export const invoiceObject: JsonSchema = {
     created_at: { type: 'string', format: 'date-time', description: 'Invoice creation timestamp (ISO 8601 UTC)' },
     expires_at: { type: 'string', format: 'date-time', description: 'Invoice expiration timestamp (ISO 8601 UTC). After this time the invoice cannot be paid' },
     paid_at: nullableString('Payment completion timestamp (ISO 8601 UTC). null until paid', { format: 'date-time' }),
+    paid_amount: nullableString('The fiat amount received, which may differ from amount (status_detail recalculated); null until paid', {
+      examples: ['1450.00'],
+    }),
+    status_detail: {
+      type: ['string', 'null'],
+      enum: [...STATUS_DETAILS, null],
+      description:
+        'Why the invoice is in its status, beside the four statuses: recalculated (paid another amount; merchant_usdt recomputed at the locked rate), ' +
+        'paid_late (confirmed after it expired: success may follow expired), dispute_resolved, customer_timeout (expired with a deal), ' +
+        'no_trader (expired without one), merchant_cancelled, operator; null while pending and for an exact payment',
+    },
   },
 };
 

@@ -8,7 +8,7 @@ import type { DB, InvoicesTable, RateSourceKind } from '../db/schema.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
-import { dueForExpirySql, effectiveStatus, payableSql, type InvoiceStatus } from '../lifecycle.ts';
+import { dueForExpirySql, effectiveStatus, payableSql, type InvoiceStatus, type StatusDetail } from '../lifecycle.ts';
 import type { Merchant } from '../merchants/service.ts';
 import { cents, formatCents, formatFiat, formatPercent, formatRate, formatRawRate, formatUsdt, maxFiatFor, quoteInvoice, type MicroUsdt } from '../money.ts';
 import { rateUsable, type Catalog } from '../rates/catalog.ts';
@@ -44,6 +44,8 @@ export interface InvoiceView {
   created_at: string;
   expires_at: string;
   paid_at: string | null;
+  paid_amount: string | null;
+  status_detail: StatusDetail | null;
 }
 
 export interface ListFilters {
@@ -185,6 +187,8 @@ export class Invoices {
       created_at: isoSeconds(createdAt),
       expires_at: isoSeconds(expiresAt),
       paid_at: null,
+      paid_amount: null,
+      status_detail: null,
     };
   }
 
@@ -210,6 +214,8 @@ export class Invoices {
       created_at: isoSeconds(row.created_at),
       expires_at: isoSeconds(row.expires_at),
       paid_at: row.paid_at ? isoSeconds(row.paid_at) : null,
+      paid_amount: row.paid_amount === null ? null : formatFiat(row.paid_amount),
+      status_detail: row.status_detail,
     };
   }
 

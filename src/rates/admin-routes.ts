@@ -38,6 +38,23 @@ export async function ratesAdminRoutes(app: KasaApp, { adminToken, catalog, rate
     withdrawal_min_usdt: optional(usdtSetting('The smallest withdrawal; must stay above the fee', '10.00')),
     withdrawal_fee_usdt: optional(usdtSetting('The fee of every withdrawal, paid out of its amount', '2.00')),
     withdrawal_auto_approve_below_usdt: optional(usdtSetting('Withdrawals below this are approved at once; 0: never', '0.00')),
+    amount_tolerance: optional(
+      decimal({ ge: '0', maxPlaces: 2, maxDigits: 18, description: 'Fiat within which a received amount counts as the invoice amount', example: '0.00' }),
+    ),
+    overpayment_max_percent: optional(
+      // lt 100.01 at two places: at most 100 %.
+      decimal({ ge: '0', lt: '100.01', maxPlaces: 2, maxDigits: 5, description: 'How far above the invoice amount a trader may confirm', example: '10.00' }),
+    ),
+    late_confirm_minutes: optional(
+      integer({ min: 0, max: 100_000, description: 'A deal the customer said they paid stays confirmable this long after expiry' }),
+    ),
+    late_unpaid_confirm_minutes: optional(integer({ min: 0, max: 100_000, description: 'Any other expired deal stays confirmable this long; 0: never' })),
+    trader_unconfirmed_max: optional(integer({ min: 0, max: 100_000, description: 'More customer_paid deals older than 30 minutes than this: no new deals' })),
+    dispute_window_hours: optional(integer({ min: 1, max: 10_000, description: 'How long after expiry a customer may upload a receipt' })),
+    dispute_trader_hours: optional(integer({ min: 1, max: 10_000, description: 'How long a trader has to answer a dispute' })),
+    customer_unpaid_max: optional(
+      integer({ min: 1, max: 100_000, description: 'Unpaid "I have paid" deals of one customer in 24 h before create-invoice refuses' }),
+    ),
   });
 
   app.put(

@@ -10,18 +10,24 @@ import { inTransaction } from '../db/retry.ts';
 import { errors, RequestValidationError } from '../errors.ts';
 import {
   applyMarkup,
+  cents,
+  formatCents,
   formatFiat,
   formatPercent,
   formatRate,
   formatRateMicro,
   formatRawRate,
   formatUsdt,
+  fromScaled,
   microUsdt,
+  PERCENT_DECIMALS,
   percentHundredths,
   rateMicro,
   rawRate,
   USDT_AMOUNT_DECIMALS,
+  type Cents,
   type MicroUsdt,
+  type PercentHundredths,
   type RateMicro,
 } from '../money.ts';
 
@@ -64,7 +70,28 @@ export interface Settings {
   /** micro-USDT of insurance a trader keeps to get new deals (0: no minimum). */
   traderMinInsuranceUsdt: bigint;
   withdrawals: WithdrawalSettings;
+  payments: PaymentSettings;
   updatedAt: Date;
+}
+
+/** What bounds the paths of a payment that goes wrong (README, When a payment goes wrong). */
+export interface PaymentSettings {
+  /** Fiat cents within which a received amount counts as the invoice amount. */
+  amountToleranceCents: Cents;
+  /** How far above the invoice amount a confirmed amount may be, in hundredths of a percent. */
+  overpaymentMaxPercent: PercentHundredths;
+  /** How long after expiry a deal whose customer said they paid stays confirmable. */
+  lateConfirmMinutes: number;
+  /** How long after expiry any other expired deal may be confirmed; 0: never. */
+  lateUnpaidConfirmMinutes: number;
+  /** A trader with more deals than this left in customer_paid for 30 minutes gets no new deals. */
+  traderUnconfirmedMax: number;
+  /** How long after expiry a customer may upload a receipt. */
+  disputeWindowHours: number;
+  /** How long a trader has to answer a dispute. */
+  disputeTraderHours: number;
+  /** Deals of one customer ended unpaid after "I have paid" in 24 h before create-invoice refuses. */
+  customerUnpaidMax: number;
 }
 
 /** What bounds a withdrawal, in micro-USDT. The minimum is always above the fee (a table CHECK). */
@@ -122,6 +149,14 @@ export interface SettingsPatch {
   withdrawal_min_usdt?: string | undefined;
   withdrawal_fee_usdt?: string | undefined;
   withdrawal_auto_approve_below_usdt?: string | undefined;
+  amount_tolerance?: string | undefined;
+  overpayment_max_percent?: string | undefined;
+  late_confirm_minutes?: number | undefined;
+  late_unpaid_confirm_minutes?: number | undefined;
+  trader_unconfirmed_max?: number | undefined;
+  dispute_window_hours?: number | undefined;
+  dispute_trader_hours?: number | undefined;
+  customer_unpaid_max?: number | undefined;
 }
 
 export class Catalog {
@@ -172,6 +207,14 @@ export class Catalog {
     withdrawal_min_usdt: string;
     withdrawal_fee_usdt: string;
     withdrawal_auto_approve_below_usdt: string;
+    amount_tolerance: string;
+    overpayment_max_percent: string;
+    late_confirm_minutes: number;
+    late_unpaid_confirm_minutes: number;
+    trader_unconfirmed_max: number;
+    dispute_window_hours: number;
+    dispute_trader_hours: number;
+    customer_unpaid_max: number;
     updated_at: Date;
   }): Settings {
     return {
@@ -185,6 +228,16 @@ export class Catalog {
         minUsdt: microUsdt(row.withdrawal_min_usdt),
         feeUsdt: microUsdt(row.withdrawal_fee_usdt),
         autoApproveBelowUsdt: microUsdt(row.withdrawal_auto_approve_below_usdt),
+      },
+      payments: {
+        amountToleranceCents: cents(row.amount_tolerance),
+        overpaymentMaxPercent: percentHundredths(row.overpayment_max_percent),
+        lateConfirmMinutes: row.late_confirm_minutes,
+        lateUnpaidConfirmMinutes: row.late_unpaid_confirm_minutes,
+        traderUnconfirmedMax: row.trader_unconfirmed_max,
+        disputeWindowHours: row.dispute_window_hours,
+        disputeTraderHours: row.dispute_trader_hours,
+        customerUnpaidMax: row.customer_unpaid_max,
       },
       updatedAt: row.updated_at,
     };
@@ -390,6 +443,14 @@ export function settingsView(s: Settings) {
     withdrawal_min_usdt: formatUsdt(s.withdrawals.minUsdt, USDT_AMOUNT_DECIMALS),
     withdrawal_fee_usdt: formatUsdt(s.withdrawals.feeUsdt, USDT_AMOUNT_DECIMALS),
     withdrawal_auto_approve_below_usdt: formatUsdt(s.withdrawals.autoApproveBelowUsdt, USDT_AMOUNT_DECIMALS),
+    amount_tolerance: formatCents(s.payments.amountToleranceCents),
+    overpayment_max_percent: fromScaled(s.payments.overpaymentMaxPercent, PERCENT_DECIMALS),
+    late_confirm_minutes: s.payments.lateConfirmMinutes,
+    late_unpaid_confirm_minutes: s.payments.lateUnpaidConfirmMinutes,
+    trader_unconfirmed_max: s.payments.traderUnconfirmedMax,
+    dispute_window_hours: s.payments.disputeWindowHours,
+    dispute_trader_hours: s.payments.disputeTraderHours,
+    customer_unpaid_max: s.payments.customerUnpaidMax,
     updated_at: isoSeconds(s.updatedAt),
   };
 }

@@ -144,5 +144,13 @@ export const settingsObject = record({
   withdrawal_min_usdt: usdt('The smallest withdrawal; always above the fee', '10.00'),
   withdrawal_fee_usdt: usdt('The fee of every withdrawal, paid out of its amount', '2.00'),
   withdrawal_auto_approve_below_usdt: usdt('Withdrawals below this are approved at once; 0: never', '0.00'),
+  amount_tolerance: { type: 'string', description: 'Fiat within which a received amount counts as the invoice amount', examples: ['0.00'] },
+  overpayment_max_percent: { type: 'string', description: 'How far above the invoice amount a trader may confirm', examples: ['10.00'] },
+  late_confirm_minutes: { type: 'integer', description: 'A deal the customer said they paid stays confirmable this long after expiry' },
+  late_unpaid_confirm_minutes: { type: 'integer', description: 'Any other expired deal stays confirmable this long; 0: never' },
+  trader_unconfirmed_max: { type: 'integer', description: 'More customer_paid deals older than 30 minutes than this: the trader gets no new deals' },
+  dispute_window_hours: { type: 'integer', description: 'How long after expiry a customer may upload a receipt' },
+  dispute_trader_hours: { type: 'integer', description: 'How long a trader has to answer a dispute' },
+  customer_unpaid_max: { type: 'integer', description: 'Unpaid "I have paid" deals of one customer in 24 h before create-invoice answers 429' },
   updated_at: timestamp('When the settings last changed'),
 });

@@ -11,8 +11,8 @@ import type { TraderRow, Traders } from './service.ts';
 import { balanceObject, cardNumber, dealObject, requisiteObject } from './schema.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 import { mapPage } from '../db/cursor.ts';
+import { DEAL_STATUSES } from '../lifecycle.ts';
 
-const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'] as const;
 const AUTH_ERRORS = { 401: TRADER_AUTH_ERRORS, 422: 'Validation error' };
 const listQuery = model(pageFields);
 

@@ -5,8 +5,8 @@
 import { nullableTimestamp, record, timestamp, usdt } from '../http/schemas.ts';
 import type { Field, JsonSchema } from '../http/validation.ts';
 import { luhnValid } from './card.ts';
+import { DEAL_STATUSES } from '../lifecycle.ts';
 
-const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 'expired', 'cancelled'];
 const nullableFiat = (description: string): JsonSchema => ({ type: ['string', 'null'], description, examples: ['1500.00'] });
 
 export const traderObject = record({
