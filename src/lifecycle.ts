@@ -146,6 +146,35 @@ export function completeTransfers(deal: DealMoney): Transfer[] {
   return transfers;
 }
 
+/**
+ * A deal settled at another amount than it was opened for (the trader received more or less, or
+ * a dispute decided): `held` is what backs it now (the deal's lock, or a dispute hold) and holds
+ * `heldAmount`. A cost above it takes the difference from the trader's available balance first
+ * (the caller has checked it is there); the held money pays the merchant and the platform as a
+ * completed deal does, and what is left goes back to the trader.
+ */
+export function settleTransfers(
+  deal: Pick<DealMoney, 'id' | 'trader_id' | 'merchant_id'>,
+  held: { account: string; amount: bigint },
+  settled: { merchantUsdt: bigint; traderCost: bigint },
+): Transfer[] {
+  const available = traderAvailable(deal.trader_id);
+  const transfers: Transfer[] = [];
+  if (settled.traderCost > held.amount) {
+    transfers.push({ from: available, to: held.account, amount: settled.traderCost - held.amount, kind: 'deal_lock', ref: deal.id });
+  }
+  const revenue = settled.traderCost - settled.merchantUsdt;
+  if (revenue < 0n) throw new Error(`lifecycle invariant: deal ${deal.id} settles at a cost below its credit`);
+  if (settled.merchantUsdt > 0n) {
+    transfers.push({ from: held.account, to: merchantAccount(deal.merchant_id), amount: settled.merchantUsdt, kind: 'deal_credit', ref: deal.id });
+  }
+  if (revenue > 0n) transfers.push({ from: held.account, to: PLATFORM_REVENUE, amount: revenue, kind: 'deal_revenue', ref: deal.id });
+  if (held.amount > settled.traderCost) {
+    transfers.push({ from: held.account, to: available, amount: held.amount - settled.traderCost, kind: 'deal_release', ref: deal.id });
+  }
+  return transfers;
+}
+
 /** Deal expired or cancelled: the lock goes back to the trader. */
 export function releaseTransfers(deal: Pick<DealMoney, 'id' | 'trader_id' | 'trader_cost'>): Transfer[] {
   return [{ from: traderLocked(deal.trader_id), to: traderAvailable(deal.trader_id), amount: deal.trader_cost, kind: 'deal_release', ref: deal.id }];

@@ -180,6 +180,25 @@ export function traderReward(gross: MicroUsdt, reward: PercentHundredths): Micro
   return ((gross * reward) / PERCENT_SCALE) as MicroUsdt;
 }
 
+/** What a payment of some fiat amount is worth at an invoice's locked rate, fee and trader reward. */
+export interface Settlement {
+  grossUsdt: MicroUsdt;
+  merchantUsdt: MicroUsdt;
+  traderReward: MicroUsdt;
+  /** What the trader pays for the fiat they received: gross less their reward. */
+  traderCost: MicroUsdt;
+}
+
+/**
+ * An invoice recalculated for the amount actually paid, with the rounding of its creation:
+ * gross = floor6(paid / rate), merchant = floor2(gross × (1 − fee)), reward on the new gross.
+ */
+export function settle(paid: Cents, rate: RateMicro, fee: PercentHundredths, reward: PercentHundredths): Settlement {
+  const quote = quoteInvoice(paid, rate, fee);
+  const rewardUsdt = traderReward(quote.grossUsdt, reward);
+  return { ...quote, traderReward: rewardUsdt, traderCost: (quote.grossUsdt - rewardUsdt) as MicroUsdt };
+}
+
 /**
  * The largest fiat amount whose gross is at most `usdt` at `rate`: the amount a ceiling in USDT
  * allows. floor(c × 10^10 / rate) ≤ usdt  ⇔  c × 10^10 < (usdt + 1) × rate  ⇔

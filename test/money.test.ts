@@ -17,10 +17,12 @@ import {
   percentHundredths,
   quoteInvoice,
   rateMicro,
+  settle,
   toScaled,
   traderReward,
   type MicroUsdt,
 } from '../src/money.ts';
+import { settleTransfers } from '../src/lifecycle.ts';
 
 describe('money', () => {
   test('one parser: forms of a decimal, normalized', () => {
@@ -59,6 +61,59 @@ describe('money', () => {
     assert.equal(quote.grossUsdt, 36_144_578n); // 1500 / 41.5 = 36.1445783… floored to 6 places
     assert.equal(quote.merchantUsdt, 35_420_000n); // 36.144578 × 0.98 = 35.42168644 floored to 2 places
     assert.equal(traderReward(quote.grossUsdt, percentHundredths('1.00')), 361_445n); // 0.36144578 floored
+  });
+
+  test('the seed example paid 1450.00 and 1550.00: recalculated at the locked rate with the same rounding', () => {
+    const rate = rateMicro('41.50');
+    const [fee, reward] = [percentHundredths('2.00'), percentHundredths('1.00')];
+    assert.deepEqual(settle(cents('1500.00'), rate, fee, reward), {
+      grossUsdt: 36_144_578n,
+      merchantUsdt: 35_420_000n,
+      traderReward: 361_445n,
+      traderCost: 35_783_133n,
+    });
+    // 1450 / 41.5 = 34.9397590…; × 0.98 = 34.2409638…; reward 0.34939759 floored.
+    assert.deepEqual(settle(cents('1450.00'), rate, fee, reward), {
+      grossUsdt: 34_939_759n,
+      merchantUsdt: 34_240_000n,
+      traderReward: 349_397n,
+      traderCost: 34_590_362n,
+    });
+    // 1550 / 41.5 = 37.3493975…; × 0.98 = 36.6024096…; reward 0.37349397 floored.
+    assert.deepEqual(settle(cents('1550.00'), rate, fee, reward), {
+      grossUsdt: 37_349_397n,
+      merchantUsdt: 36_600_000n,
+      traderReward: 373_493n,
+      traderCost: 36_975_904n,
+    });
+  });
+
+  test('a settlement at another amount: the lock pays merchant and platform, the rest or the shortfall moves from available', () => {
+    const deal = { id: 'd', trader_id: 't', merchant_id: 'm' };
+    const held = { account: 'trader:t:locked', amount: 35_783_133n };
+    const under = settleTransfers(deal, held, { merchantUsdt: 34_240_000n, traderCost: 34_590_362n });
+    assert.deepEqual(
+      under.map((t) => [t.kind, t.from, t.to, t.amount]),
+      [
+        ['deal_credit', 'trader:t:locked', 'merchant:m', 34_240_000n],
+        ['deal_revenue', 'trader:t:locked', 'platform:revenue', 350_362n],
+        ['deal_release', 'trader:t:locked', 'trader:t:available', 1_192_771n],
+      ],
+    );
+    const over = settleTransfers(deal, held, { merchantUsdt: 36_600_000n, traderCost: 36_975_904n });
+    assert.deepEqual(
+      over.map((t) => [t.kind, t.from, t.to, t.amount]),
+      [
+        ['deal_lock', 'trader:t:available', 'trader:t:locked', 1_192_771n],
+        ['deal_credit', 'trader:t:locked', 'merchant:m', 36_600_000n],
+        ['deal_revenue', 'trader:t:locked', 'platform:revenue', 375_904n],
+      ],
+    );
+    // Whatever the amounts, the held account ends empty: everything it held or took is paid out.
+    for (const transfers of [under, over]) {
+      const net = transfers.reduce((sum, t) => sum + (t.to === held.account ? t.amount : 0n) - (t.from === held.account ? t.amount : 0n), held.amount);
+      assert.equal(net, 0n);
+    }
   });
 
   test('rounding at the edges: floors, never rounds up', () => {

@@ -11,6 +11,8 @@ export const merchantWithdrawalHold = (merchantId: string) => `merchant:${mercha
 export const traderWithdrawalHold = (traderId: string) => `trader:${traderId}:withdrawal_hold`;
 /** A trader's insurance deposit: theirs, but neither withdrawable nor lockable by deals. */
 export const traderInsurance = (traderId: string) => `trader:${traderId}:insurance`;
+/** What backs a dispute's claim while it is open, when the deal no longer holds its lock. */
+export const traderDisputeHold = (traderId: string) => `trader:${traderId}:dispute_hold`;
 
 export type TransferKind =
   | 'deposit'
@@ -30,7 +32,11 @@ export type TransferKind =
   | 'topup'
   /** trader available → insurance, and back */
   | 'insurance_lock'
-  | 'insurance_release';
+  | 'insurance_release'
+  /** trader available (or insurance) → dispute hold, when a dispute opens on a deal without its lock */
+  | 'dispute_hold'
+  /** dispute hold → trader available, when the dispute ends for the trader or is cancelled */
+  | 'dispute_release';
 
 export interface Transfer {
   from: string;
