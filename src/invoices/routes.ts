@@ -4,7 +4,7 @@ import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, scopeErrors, type KeyOw
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import type { KasaApp } from '../http/validation.ts';
 import type { Invoices } from './service.ts';
-import { createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
+import { createdInvoiceObject, createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
 
 const AUTH_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 403: scopeErrors('invoices') };
 
@@ -27,7 +27,7 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
     security: [{ merchantKey: [] }],
     headers: idempotencyHeaders.schema,
     body: body.schema,
-    response: { 200: invoiceObject },
+    response: { 200: createdInvoiceObject },
   };
   const createConfig = {
     errorDocs: withIdempotencyErrors({

@@ -67,7 +67,8 @@ export const invoiceIdParams: Model<{ invoice_id: string }> = model({
 
 const nullableString = (description: string, extra: JsonSchema = {}): JsonSchema => ({ type: ['string', 'null'], description, ...extra });
 
-export const invoiceObject: JsonSchema = {
+/** The invoice as create-invoice answers it: the seed's fields, exactly. */
+export const createdInvoiceObject: JsonSchema = {
   type: 'object',
   required: [
     'invoice_id',
@@ -86,8 +87,6 @@ export const invoiceObject: JsonSchema = {
     'created_at',
     'expires_at',
     'paid_at',
-    'paid_amount',
-    'status_detail',
   ],
   properties: {
     invoice_id: { type: 'string', format: 'uuid', description: 'Internal invoice ID (UUID). Use this to query invoice status' },
@@ -114,6 +113,15 @@ export const invoiceObject: JsonSchema = {
     created_at: { type: 'string', format: 'date-time', description: 'Invoice creation timestamp (ISO 8601 UTC)' },
     expires_at: { type: 'string', format: 'date-time', description: 'Invoice expiration timestamp (ISO 8601 UTC). After this time the invoice cannot be paid' },
     paid_at: nullableString('Payment completion timestamp (ISO 8601 UTC). null until paid', { format: 'date-time' }),
+  },
+};
+
+/** Every other invoice object (reads, lists, cancel, webhooks): the seed's fields and what Kasa added after. */
+export const invoiceObject: JsonSchema = {
+  type: 'object',
+  required: [...(createdInvoiceObject.required as string[]), 'paid_amount', 'status_detail'],
+  properties: {
+    ...(createdInvoiceObject.properties as Record<string, JsonSchema>),
     paid_amount: nullableString('The fiat amount received, which may differ from amount (status_detail recalculated); null until paid', {
       examples: ['1450.00'],
     }),

@@ -26,6 +26,9 @@ export interface CreateInvoiceInput {
   fail_url?: string | undefined;
 }
 
+/** The invoice as create-invoice answers it: the seed's fields, exactly. */
+export type CreatedInvoiceView = Omit<InvoiceView, 'paid_amount' | 'status_detail'>;
+
 /** The invoice object of the merchant API, field for field as documented. */
 export interface InvoiceView {
   invoice_id: string;
@@ -106,7 +109,7 @@ export class Invoices {
    * duplicate external_id, the insert) is one statement, one round trip, one short transaction.
    * Given the caller's transaction (a request with an Idempotency-Key), the statement runs in it.
    */
-  async create(merchant: Merchant, input: CreateInvoiceInput, trx?: Transaction<DB>): Promise<InvoiceView> {
+  async create(merchant: Merchant, input: CreateInvoiceInput, trx?: Transaction<DB>): Promise<CreatedInvoiceView> {
     const { settings, currencies } = await this.catalog.snapshot(trx);
     if (!settings.dealsEnabled) throw errors.dealsDisabled();
     const currency = currencies.get(input.currency_code);
@@ -187,8 +190,6 @@ export class Invoices {
       created_at: isoSeconds(createdAt),
       expires_at: isoSeconds(expiresAt),
       paid_at: null,
-      paid_amount: null,
-      status_detail: null,
     };
   }
 
