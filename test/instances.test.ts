@@ -145,7 +145,7 @@ describe('two Kasa instances on one PostgreSQL', { skip: SKIP }, () => {
     for (const inv of invoices) {
       const got = await asMerchant(next(), 'GET', `/api/v1/invoices/${inv.invoice_id}`);
       assert.equal(got.status, 200);
-      assert.deepEqual(got.json, inv);
+      assert.deepEqual(got.json, { ...inv, paid_amount: null, status_detail: null });
     }
 
     // --- page opens: every page on both instances at once; more invoices than card capacity.
