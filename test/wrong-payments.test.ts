@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { startKasa, type TestKasa } from './helpers/kasa.ts';
+import { createKasa } from '../src/context.ts';
+import { ADMIN_TOKEN, ManualClock, startKasa, type TestKasa } from './helpers/kasa.ts';
+import { kasaCommand } from './helpers/cli.ts';
 import { addTrader, ledgerClean, trader, type TestTrader } from './helpers/traders.ts';
 
 const MINUTE = 60_000;
@@ -601,5 +603,93 @@ describe('when a payment goes wrong', () => {
       ],
     );
     await done(a, b);
+  });
+
+  test('racing confirms at another amount and rejects of one deal: exactly one outcome and its transfers', async () => {
+    const tr = await addTrader(t, { deposit: '1000.00', reward_percent: '1.00' });
+    const inv = await invoice();
+    const deal = await openDeal(inv.invoice_id);
+    assert.ok(deal);
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        i % 2 === 0
+          ? confirm(tr, deal.id, '1450.00').then((r) => ['confirm', r.statusCode] as const)
+          : reject(tr, deal.id, { reason: 'no_payment' }).then((r) => ['reject', r.statusCode] as const),
+      ),
+    );
+    const winners = results.filter(([, status]) => status === 200);
+    assert.equal(winners.length, 1, JSON.stringify(winners));
+    for (const [, status] of results) assert.ok(status === 200 || status === 409, `status ${status}`);
+    const kind = winners[0]![0];
+    assert.deepEqual(
+      await transfersOf(deal.id),
+      kind === 'confirm'
+        ? [
+            ['deal_lock', 35_783_133n],
+            ['deal_credit', 34_240_000n],
+            ['deal_revenue', 350_362n],
+            ['deal_release', 1_192_771n],
+          ]
+        : [
+            ['deal_lock', 35_783_133n],
+            ['deal_release', 35_783_133n],
+          ],
+    );
+    assert.equal((await getInvoice(inv.invoice_id)).json().status, kind === 'confirm' ? 'success' : 'pending');
+    await done(tr);
+  });
+
+  test('racing late confirms and the sweep that ends the late window: exactly one outcome', async () => {
+    const tr = await addTrader(t, { deposit: '1000.00', reward_percent: '1.00' });
+    const inv = await invoice();
+    const deal = await openDeal(inv.invoice_id);
+    assert.ok(deal);
+    await pressPaid(inv.invoice_id);
+    t.clock.advance(21 * MINUTE);
+    await t.kasa.deals.expireDue();
+    t.clock.advance(98 * MINUTE); // 119 minutes after expiry: still confirmable by this clock
+    // Another instance whose clock is past the window sweeps at the same time.
+    const later = new ManualClock();
+    later.set(new Date(t.clock.now().getTime() + 2 * MINUTE).toISOString());
+    const worker = createKasa({ config: t.kasa.config, db: t.database.db, engine: t.database.engine, clock: later, adminToken: ADMIN_TOKEN });
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        i % 2 === 0
+          ? confirm(tr, deal.id).then((r) => ['confirm', r.statusCode] as const)
+          : worker.deals.releaseLateBatch(10).then((n) => ['sweep', n > 0 ? 200 : 0] as const),
+      ),
+    );
+    const winners = results.filter(([, status]) => status === 200);
+    assert.equal(winners.length, 1, JSON.stringify(winners));
+    const kind = winners[0]![0];
+    const stored = await t.database.db.selectFrom('deals').select('status').where('id', '=', deal.id).executeTakeFirstOrThrow();
+    assert.equal(stored.status, kind === 'confirm' ? 'completed' : 'expired');
+    assert.deepEqual(
+      (await transfersOf(deal.id)).map(([k]) => k),
+      kind === 'confirm' ? ['deal_lock', 'deal_credit', 'deal_revenue'] : ['deal_lock', 'deal_release'],
+    );
+    assert.equal(await balance(`trader:${tr.trader_id}:locked`), 0n);
+    await done(tr);
+  });
+
+  test('the CLI: kasa deal confirm --received and kasa invoice history', async () => {
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = t.app.server.address();
+    assert.ok(address && typeof address === 'object');
+    const env = { KASA_URL: `http://127.0.0.1:${address.port}`, ADMIN_TOKEN };
+    const tr = await addTrader(t, { deposit: '1000.00', reward_percent: '1.00' });
+    const inv = await invoice();
+    const deal = await openDeal(inv.invoice_id);
+    assert.ok(deal);
+    const confirmed = await kasaCommand(['deal', 'confirm', deal.id, '--received', '1450.00', '--json'], env);
+    assert.equal(confirmed.code, 0, confirmed.stderr);
+    assert.equal(JSON.parse(confirmed.stdout).trader_cost, '34.590362');
+    assert.equal((await getInvoice(inv.invoice_id)).json().merchant_usdt, '34.24');
+    const listed = await kasaCommand(['invoice', 'history', inv.invoice_id], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /pending\s+success\s+recalculated\s+operator/);
+    const missing = await kasaCommand(['invoice', 'history', randomUUID()], env);
+    assert.notEqual(missing.code, 0);
+    await done(tr);
   });
 });
