@@ -251,6 +251,12 @@ describe('when a payment goes wrong', () => {
     const held = await t.database.db.selectFrom('deals').select('status').where('id', '=', deal.id).executeTakeFirstOrThrow();
     assert.equal(held.status, 'customer_paid');
     assert.equal(await balance(`trader:${tr.trader_id}:locked`), 35_783_133n);
+    // In the late window the customer's claim still stands: no plain reject.
+    const lateReject = await reject(tr, deal.id);
+    assert.deepEqual(
+      [lateReject.statusCode, lateReject.json().error.code, lateReject.json().error.details.status],
+      [409, 'DEAL_NOT_REJECTABLE', 'customer_paid'],
+    );
     const page = await t.inject({ method: 'GET', url: `/pay/${inv.invoice_id}` });
     assert.ok(!page.body.includes('name="_csrf"'), 'an expired invoice offers no "I have paid" form');
 

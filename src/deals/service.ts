@@ -472,7 +472,8 @@ export class Deals {
         if (deal.transition_id === transitionId) return deal;
         if (!invoice) throw errors.dealNotActive(deal.status, 'rejected');
         const status = effectiveStatus(invoice, now);
-        if (deal.status === 'customer_paid' && status === 'pending') return this.rejectPaidDeal(trx, invoice, deal, rejection);
+        // The customer's claim stands whether or not the invoice has expired since (the late window).
+        if (deal.status === 'customer_paid') return this.rejectPaidDeal(trx, invoice, deal, rejection);
         if (deal.status !== 'awaiting_payment' || status !== 'pending') {
           throw errors.dealNotActive(isOpenDeal(deal.status) ? status : deal.status, 'rejected');
         }
