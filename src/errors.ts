@@ -69,11 +69,15 @@ export const errors = {
       max_amount: max,
     }),
   rateUnavailable: () => new KasaError(503, 'RATE_UNAVAILABLE', 'Exchange rate is not available'),
-  customerRateLimited: (reason: 'rate' | 'pending', retryAfterSeconds: number) =>
+  customerRateLimited: (reason: 'rate' | 'pending' | 'unpaid', retryAfterSeconds: number) =>
     new KasaError(
       429,
       'CUSTOMER_RATE_LIMITED',
-      reason === 'rate' ? 'Too many invoices for this customer in the last minute' : 'Too many pending invoices for this customer',
+      reason === 'rate'
+        ? 'Too many invoices for this customer in the last minute'
+        : reason === 'pending'
+          ? 'Too many pending invoices for this customer'
+          : 'Too many payments this customer reported but did not make in the last 24 hours',
       { reason, retry_after_seconds: retryAfterSeconds },
       retryAfter(retryAfterSeconds),
     ),
@@ -86,7 +90,17 @@ export const errors = {
   invoiceNotFound: () => new KasaError(404, 'INVOICE_NOT_FOUND', 'Invoice not found'),
   invoiceNotPending: (status: string) => new KasaError(409, 'INVOICE_NOT_PENDING', `Invoice is ${status} and can no longer change`, { status }),
   dealNotFound: () => new KasaError(404, 'DEAL_NOT_FOUND', 'Deal not found'),
-  dealNotActive: (status: string) => new KasaError(409, 'DEAL_NOT_ACTIVE', 'Deal is no longer active and cannot be confirmed', { status }),
+  dealNotActive: (status: string, action: 'confirmed' | 'rejected' = 'confirmed') =>
+    new KasaError(409, 'DEAL_NOT_ACTIVE', `Deal is no longer active and cannot be ${action}`, { status }),
+  dealNotRejectable: (status: string) =>
+    new KasaError(409, 'DEAL_NOT_REJECTABLE', 'The customer has reported paying; this deal cannot be rejected, only disputed', { status }),
+  overpaymentTooLarge: (maxPercent: string, maxAmount: string) =>
+    new KasaError(400, 'OVERPAYMENT_TOO_LARGE', `The received amount is more than ${maxPercent} % above the invoice amount`, {
+      overpayment_max_percent: maxPercent,
+      max_amount: maxAmount,
+    }),
+  insufficientTraderBalance: (available: string, required: string) =>
+    new KasaError(409, 'INSUFFICIENT_TRADER_BALANCE', "The trader's available balance does not cover this deal", { available, required }),
   paymentInProgress: () => new KasaError(409, 'PAYMENT_IN_PROGRESS', 'The customer has reported paying; the invoice can no longer be cancelled'),
 
   // Merchants, traders, currencies

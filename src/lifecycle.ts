@@ -29,6 +29,10 @@ export function isOpenDeal(status: DealStatus): status is OpenDealStatus {
 export const STATUS_DETAILS = ['recalculated', 'paid_late', 'dispute_resolved', 'customer_timeout', 'no_trader', 'merchant_cancelled', 'operator'] as const;
 export type StatusDetail = (typeof STATUS_DETAILS)[number];
 
+/** Why a trader rejects a deal in awaiting_payment. */
+export const REJECT_REASONS = ['no_payment', 'wrong_amount', 'card_blocked', 'other'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
 /** Who moved an invoice, as its history records it. */
 export const TRANSITION_ACTORS = ['trader', 'operator', 'merchant', 'customer', 'system'] as const;
 export type TransitionActor = (typeof TRANSITION_ACTORS)[number];

@@ -39,8 +39,9 @@ Admin (client of the running server):
   topup list [--status pending|confirmed|rejected]
   topup confirm TOPUP_ID                 credit the trader (check the transfer on chain first)
   topup reject TOPUP_ID --reason TEXT
-  deal list [--status awaiting_payment|customer_paid|completed|expired|cancelled]
-  deal confirm DEAL_ID
+  deal list [--status awaiting_payment|customer_paid|completed|expired|cancelled|rejected|disputed]
+  deal confirm DEAL_ID [--received AMOUNT]  the fiat that arrived, when not the invoice amount
+  invoice history INVOICE_ID             created, then every status change, in order
   withdrawal list [--status requested|approved|completed|rejected|cancelled] [--owner merchant|trader]
   withdrawal approve ID
   withdrawal complete ID --tx-hash HASH  the USDT was sent in this chain transaction
@@ -102,6 +103,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       'withdrawal-fee': { type: 'string' },
       'withdrawal-auto-approve-below': { type: 'string' },
       set: { type: 'string', multiple: true },
+      received: { type: 'string' },
     },
   });
   // A negative amount ("-50.00") reads as an option to parseArgs: such arguments are taken out
@@ -335,8 +337,14 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       return 0;
     }
     case 'deal confirm': {
-      const deal = await api.request<Row>('POST', `/admin/v1/deals/${encodeURIComponent(need('DEAL_ID', arg))}/confirm`);
+      const body = typeof values.received === 'string' ? { received_amount: values.received } : undefined;
+      const deal = await api.request<Row>('POST', `/admin/v1/deals/${encodeURIComponent(need('DEAL_ID', arg))}/confirm`, body);
       print(deal, () => record(deal));
+      return 0;
+    }
+    case 'invoice history': {
+      const history = await api.request<{ items: Row[] }>('GET', `/admin/v1/invoices/${encodeURIComponent(need('INVOICE_ID', arg))}/history`);
+      print(history, () => table(history.items, ['at', 'from_status', 'status', 'status_detail', 'actor']));
       return 0;
     }
     case 'withdrawal list': {

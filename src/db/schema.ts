@@ -1,9 +1,9 @@
 // Row types of Kysely's view of the database. NUMERIC arrives as a decimal string and BIGINT as
 // a JS bigint on both engines (see connect.ts), so money never passes through a float.
 import type { ColumnType, Generated } from 'kysely';
-import type { DealStatus, InvoiceStatus, StatusDetail, TransitionActor } from '../lifecycle.ts';
+import type { DealStatus, InvoiceStatus, RejectReason, StatusDetail, TransitionActor } from '../lifecycle.ts';
 
-export type { DealStatus, InvoiceStatus, StatusDetail, TransitionActor };
+export type { DealStatus, InvoiceStatus, RejectReason, StatusDetail, TransitionActor };
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 /** A timestamp column with a database default: optional on insert. */
@@ -242,6 +242,18 @@ export interface DealsTable {
   card_number: string;
   holder_name: string;
   transition_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A trader's reject (015_wrong_payments.sql): why, their words, when. */
+  reject_reason: ColumnType<RejectReason | null, RejectReason | null | undefined, RejectReason | null>;
+  reject_comment: ColumnType<string | null, string | null | undefined, string | null>;
+  rejected_at: NullableTimestamp;
+}
+
+/** Deals that ended unpaid after the customer said they paid, per customer (a trigger keeps it). */
+export interface CustomerUnpaidDealsTable {
+  deal_id: string;
+  merchant_id: string;
+  customer_id: string;
+  ended_at: Timestamp;
 }
 
 export interface EventsTable {
@@ -258,6 +270,8 @@ export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
 export interface DeliveriesTable {
   event_id: string;
+  /** The order deliveries were written in: one invoice's go out in this order. */
+  seq: Generated<bigint>;
   merchant_id: string;
   invoice_id: string | null;
   withdrawal_id: ColumnType<string | null, string | null | undefined, string | null>;
@@ -368,6 +382,7 @@ export interface DB {
   transfers: TransfersTable;
   deposits: DepositsTable;
   deals: DealsTable;
+  customer_unpaid_deals: CustomerUnpaidDealsTable;
   events: EventsTable;
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;

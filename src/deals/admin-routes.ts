@@ -1,6 +1,6 @@
 // Admin API: deals across all traders (cards masked), operator confirmation.
 import { adminAuth } from '../http/auth.ts';
-import { enumeration, model, optional, string, uuid, type KasaApp } from '../http/validation.ts';
+import { enumeration, fiatAmount, model, optional, optionalBody, string, uuid, type KasaApp } from '../http/validation.ts';
 import { errors } from '../errors.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
@@ -20,6 +20,9 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
     ...pageFields,
   });
   const dealParams = model({ deal_id: string({ min: 1, max: 64 }) });
+  const confirmBody = optionalBody(
+    model({ received_amount: optional(fiatAmount({ description: 'The fiat that arrived; absent: the invoice amount', example: '1450.00' })) }),
+  );
 
   app.get(
     '/deals',
@@ -49,13 +52,22 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
         tags,
         security,
         params: dealParams.schema,
+        body: confirmBody.schema,
         response: { 200: dealObject },
       },
-      config: { errorDocs: { 401: 'UNAUTHORIZED', 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' } },
+      config: {
+        errorDocs: {
+          401: 'UNAUTHORIZED',
+          400: 'OVERPAYMENT_TOO_LARGE',
+          404: 'DEAL_NOT_FOUND',
+          409: 'DEAL_NOT_ACTIVE (details.status); INSUFFICIENT_TRADER_BALANCE',
+          422: 'Validation error',
+        },
+      },
     },
     async (request) => {
       const { deal_id } = request.params;
-      await deals.confirm(deal_id, { admin: true });
+      await deals.confirm(deal_id, { admin: true }, undefined, request.body.received_amount);
       const [row] = (await deals.list({ dealId: deal_id, limit: 1 })).items;
       if (!row) throw errors.dealNotFound();
       return dealView(row, 'admin');

@@ -2,7 +2,7 @@
 import { adminAuth } from '../http/auth.ts';
 import type { KasaApp } from '../http/validation.ts';
 import type { Invoices } from './service.ts';
-import { invoiceIdParams, operatorInvoiceObject } from './schema.ts';
+import { invoiceHistoryObject, invoiceIdParams, operatorInvoiceObject } from './schema.ts';
 
 export async function invoiceAdminRoutes(app: KasaApp, { adminToken, invoices }: { adminToken: string; invoices: Invoices }) {
   app.addHook('onRequest', adminAuth(adminToken));
@@ -21,5 +21,21 @@ export async function invoiceAdminRoutes(app: KasaApp, { adminToken, invoices }:
       config: { errorDocs: { 401: 'UNAUTHORIZED: missing or invalid admin token', 404: 'INVOICE_NOT_FOUND', 422: 'Validation error' } },
     },
     async (request) => invoices.getForOperator(request.params.invoice_id),
+  );
+
+  app.get(
+    '/invoices/:invoice_id/history',
+    {
+      schema: {
+        summary: "Any merchant's invoice's history: created, then every status change once, in order",
+        operationId: 'getInvoiceHistoryAsOperator',
+        tags: ['admin: invoices'],
+        security: [{ adminToken: [] }],
+        params: invoiceIdParams.schema,
+        response: { 200: invoiceHistoryObject },
+      },
+      config: { errorDocs: { 401: 'UNAUTHORIZED: missing or invalid admin token', 404: 'INVOICE_NOT_FOUND', 422: 'Validation error' } },
+    },
+    async (request) => invoices.history(null, request.params.invoice_id),
   );
 }

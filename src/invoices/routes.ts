@@ -4,7 +4,16 @@ import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, scopeErrors, type KeyOw
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import type { KasaApp } from '../http/validation.ts';
 import type { Invoices } from './service.ts';
-import { createdInvoiceObject, createInvoiceBody, invoiceIdParams, invoiceObject, invoicePage, LIST_LIMIT_DEFAULT, listInvoicesQuery } from './schema.ts';
+import {
+  createdInvoiceObject,
+  createInvoiceBody,
+  invoiceHistoryObject,
+  invoiceIdParams,
+  invoiceObject,
+  invoicePage,
+  LIST_LIMIT_DEFAULT,
+  listInvoicesQuery,
+} from './schema.ts';
 
 const AUTH_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 403: scopeErrors('invoices') };
 
@@ -36,7 +45,7 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
       409: 'DUPLICATE_EXTERNAL_ID (details.invoice_id: the existing invoice)',
       413: 'PAYLOAD_TOO_LARGE: body over 64 KiB',
       422: 'Validation error: every violation, Pydantic v2 types',
-      429: 'CUSTOMER_RATE_LIMITED (details.reason rate|pending, retry_after_seconds; Retry-After header)',
+      429: 'CUSTOMER_RATE_LIMITED (details.reason rate|pending|unpaid, retry_after_seconds; Retry-After header)',
       503: 'DEALS_SYSTEM_DISABLED: Deals system is disabled; RATE_UNAVAILABLE: Exchange rate is not available',
     }),
   };
@@ -60,6 +69,22 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND' } },
     },
     async (request) => invoices.get(merchantOf(request).id, request.params.invoice_id),
+  );
+
+  app.get(
+    '/api/v1/invoices/:invoice_id/history',
+    {
+      schema: {
+        summary: "An invoice's history: created, then every status change once, in order",
+        operationId: 'getInvoiceHistory',
+        tags: ['invoices'],
+        security: [{ merchantKey: [] }],
+        params: invoiceIdParams.schema,
+        response: { 200: invoiceHistoryObject },
+      },
+      config: { errorDocs: { ...AUTH_ERRORS, 404: 'INVOICE_NOT_FOUND' } },
+    },
+    async (request) => invoices.history(merchantOf(request).id, request.params.invoice_id),
   );
 
   app.get(

@@ -2,7 +2,8 @@
 import { dateTime, fiatAmount, integer, enumeration, model, optional, string, url, type Model } from '../http/validation.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
 import type { JsonSchema } from '../http/validation.ts';
-import { STATUS_DETAILS } from '../lifecycle.ts';
+import { INVOICE_STATUSES, STATUS_DETAILS, TRANSITION_ACTORS } from '../lifecycle.ts';
+import { record, timestamp } from '../http/schemas.ts';
 
 export const URL_LENGTH_MAX = 2048;
 export const LIST_LIMIT_MAX = 100;
@@ -171,3 +172,19 @@ export const operatorInvoiceObject: JsonSchema = {
     rate_fetched_at: nullableString('When the source gave the quote; null for a manual rate', { format: 'date-time' }),
   },
 };
+
+/** GET …/invoices/{invoice_id}/history: the creation, then each status change once, oldest first. */
+export const invoiceHistoryObject: JsonSchema = record({
+  invoice_id: { type: 'string', format: 'uuid' },
+  items: {
+    type: 'array',
+    description: 'The creation (from_status null, status pending), then every transition in order',
+    items: record({
+      from_status: { type: ['string', 'null'], enum: [...INVOICE_STATUSES, null], description: 'null for the creation' },
+      status: { type: 'string', enum: INVOICE_STATUSES },
+      status_detail: { type: ['string', 'null'], enum: [...STATUS_DETAILS, null] },
+      actor: { type: 'string', enum: TRANSITION_ACTORS, description: 'Who made the change: trader, operator, merchant, customer or system' },
+      at: timestamp('When the change was made'),
+    }),
+  },
+});

@@ -8,7 +8,7 @@ import type { DB, InvoicesTable, RateSourceKind } from '../db/schema.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
-import { dueForExpirySql, effectiveStatus, payableSql, type InvoiceStatus, type StatusDetail } from '../lifecycle.ts';
+import { dueForExpirySql, effectiveStatus, payableSql, type InvoiceStatus, type StatusDetail, type TransitionActor } from '../lifecycle.ts';
 import type { Merchant } from '../merchants/service.ts';
 import { cents, formatCents, formatFiat, formatPercent, formatRate, formatRawRate, formatUsdt, maxFiatFor, quoteInvoice, type MicroUsdt } from '../money.ts';
 import { rateUsable, type Catalog } from '../rates/catalog.ts';
@@ -51,6 +51,18 @@ export interface InvoiceView {
   status_detail: StatusDetail | null;
 }
 
+/** An invoice's history: the creation (from_status null), then each transition once, oldest first. */
+export interface InvoiceHistory {
+  invoice_id: string;
+  items: {
+    from_status: InvoiceStatus | null;
+    status: InvoiceStatus;
+    status_detail: StatusDetail | null;
+    actor: TransitionActor;
+    at: string;
+  }[];
+}
+
 export interface ListFilters {
   status?: InvoiceStatus | undefined;
   external_id?: string | undefined;
@@ -61,9 +73,9 @@ export interface ListFilters {
   cursor?: string | undefined;
 }
 
-type CreateOutcome = { outcome: 'created' | 'duplicate' | 'rate' | 'pending'; invoice_id: string | null; retry_after_seconds: number | null };
+type CreateOutcome = { outcome: 'created' | 'duplicate' | 'rate' | 'pending' | 'unpaid'; invoice_id: string | null; retry_after_seconds: number | null };
 
-/** The hot path's one statement, prepared once per connection (kasa_create_invoice: its latest version is in 013_rate_sources.sql). */
+/** The hot path's one statement, prepared once per connection (kasa_create_invoice: its latest version is in 015_wrong_payments.sql). */
 const CREATE_INVOICE_SQL = `SELECT outcome, invoice_id, retry_after_seconds FROM kasa_create_invoice(
   $1::uuid, $2::uuid, $3, $4, $5::numeric, $6, $7::numeric, $8::numeric, $9::bigint, $10::bigint,
   $11, $12, $13, $14, $15::timestamptz, $16::timestamptz, $17::integer, $18::integer,
@@ -164,7 +176,7 @@ export class Invoices {
       : await this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, parameters);
     const result = rows[0];
     if (!result) throw new Error('kasa_create_invoice returned no row');
-    if (result.outcome === 'rate' || result.outcome === 'pending') {
+    if (result.outcome === 'rate' || result.outcome === 'pending' || result.outcome === 'unpaid') {
       // A retried statement whose first attempt committed counts its own invoice against the
       // customer's limits: that invoice existing under this id means this request succeeded.
       if (!(await this.exists(id, trx))) throw errors.customerRateLimited(result.outcome, result.retry_after_seconds ?? 1);
@@ -243,6 +255,30 @@ export class Invoices {
     const [row] = await this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [invoiceId]);
     if (!row || row.merchant_id !== merchantId) throw errors.invoiceNotFound();
     return this.view(row, this.clock.now());
+  }
+
+  /**
+   * The invoice's history: its creation, then every status change once, in order, with who made
+   * it. `merchantId` null: the operator's (any merchant's); another merchant's is not found.
+   */
+  async history(merchantId: string | null, invoiceId: string): Promise<InvoiceHistory> {
+    if (!isUuid(invoiceId)) throw errors.invoiceNotFound();
+    const [row] = await this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [invoiceId]);
+    if (!row || (merchantId !== null && row.merchant_id !== merchantId)) throw errors.invoiceNotFound();
+    const transitions = await this.db.selectFrom('invoice_transitions').selectAll().where('invoice_id', '=', invoiceId).orderBy('id').execute();
+    return {
+      invoice_id: row.id,
+      items: [
+        { from_status: null, status: 'pending', status_detail: null, actor: 'merchant', at: isoSeconds(row.created_at) },
+        ...transitions.map((t) => ({
+          from_status: t.from_status,
+          status: t.to_status,
+          status_detail: t.status_detail,
+          actor: t.actor,
+          at: isoSeconds(t.at),
+        })),
+      ],
+    };
   }
 
   /** Newest first. The cursor is the last item's seq, so concurrent inserts never shift a page. */

@@ -6,12 +6,12 @@ import { errors } from '../errors.ts';
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
-import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type KasaApp } from '../http/validation.ts';
+import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, optionalBody, string, type KasaApp } from '../http/validation.ts';
 import type { TraderRow, Traders } from './service.ts';
 import { balanceObject, cardNumber, dealObject, requisiteObject } from './schema.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 import { mapPage } from '../db/cursor.ts';
-import { DEAL_STATUSES } from '../lifecycle.ts';
+import { DEAL_STATUSES, REJECT_REASONS } from '../lifecycle.ts';
 
 const AUTH_ERRORS = { 401: TRADER_AUTH_ERRORS, 422: 'Validation error' };
 const listQuery = model(pageFields);
@@ -59,6 +59,17 @@ export async function traderRoutes(
   const dealQuery = model({
     status: optional(enumeration(DEAL_STATUSES)),
     ...pageFields,
+  });
+  const confirmBody = optionalBody(
+    model({
+      received_amount: optional(
+        fiatAmount({ description: 'The fiat that arrived; absent: the invoice amount. Another amount recalculates the invoice', example: '1450.00' }),
+      ),
+    }),
+  );
+  const rejectBody = model({
+    reason: enumeration(REJECT_REASONS, { description: 'Why the deal is rejected' }),
+    comment: optional(string({ min: 1, max: 500, description: 'What the trader saw' })),
   });
 
   app.post(
@@ -147,15 +158,55 @@ export async function traderRoutes(
         security,
         headers: idempotencyHeaders.schema,
         params: dealParams.schema,
+        body: confirmBody.schema,
         response: { 200: dealObject },
       },
-      config: { errorDocs: withIdempotencyErrors({ ...AUTH_ERRORS, 404: 'DEAL_NOT_FOUND', 409: 'DEAL_NOT_ACTIVE' }) },
+      config: {
+        errorDocs: withIdempotencyErrors({
+          ...AUTH_ERRORS,
+          400: 'OVERPAYMENT_TOO_LARGE: received_amount is more than overpayment_max_percent above the invoice amount',
+          404: 'DEAL_NOT_FOUND',
+          409: 'DEAL_NOT_ACTIVE (details.status); INSUFFICIENT_TRADER_BALANCE: an overpayment or a late confirmation needs more than the available balance',
+        }),
+      },
     },
     async (request, reply) =>
       idempotent(request, reply, 200, async (trx) => {
         const { deal_id } = request.params;
         const trader = traderOf(request);
-        await deals.confirm(deal_id, { trader: trader.id }, trx);
+        await deals.confirm(deal_id, { trader: trader.id }, trx, request.body.received_amount);
+        const [row] = (await deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 }, trx)).items;
+        if (!row) throw errors.dealNotFound();
+        return dealView(row, 'owner');
+      }),
+  );
+
+  app.post(
+    '/api/v1/trader/deals/:deal_id/reject',
+    {
+      schema: {
+        summary: 'Reject a deal whose payment did not arrive: the lock goes back, the invoice gets another card',
+        operationId: 'rejectTraderDeal',
+        tags,
+        security,
+        headers: idempotencyHeaders.schema,
+        params: dealParams.schema,
+        body: rejectBody.schema,
+        response: { 200: dealObject },
+      },
+      config: {
+        errorDocs: withIdempotencyErrors({
+          ...AUTH_ERRORS,
+          404: 'DEAL_NOT_FOUND',
+          409: 'DEAL_NOT_REJECTABLE: the customer reported paying (details.status); DEAL_NOT_ACTIVE: the deal or its invoice is final (details.status)',
+        }),
+      },
+    },
+    async (request, reply) =>
+      idempotent(request, reply, 200, async (trx) => {
+        const { deal_id } = request.params;
+        const trader = traderOf(request);
+        await deals.reject(deal_id, trader.id, request.body, trx);
         const [row] = (await deals.list({ traderId: trader.id, dealId: deal_id, limit: 1 }, trx)).items;
         if (!row) throw errors.dealNotFound();
         return dealView(row, 'owner');

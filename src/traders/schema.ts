@@ -5,7 +5,7 @@
 import { nullableTimestamp, record, timestamp, usdt } from '../http/schemas.ts';
 import type { Field, JsonSchema } from '../http/validation.ts';
 import { luhnValid } from './card.ts';
-import { DEAL_STATUSES } from '../lifecycle.ts';
+import { DEAL_STATUSES, REJECT_REASONS } from '../lifecycle.ts';
 
 const nullableFiat = (description: string): JsonSchema => ({ type: ['string', 'null'], description, examples: ['1500.00'] });
 
@@ -93,6 +93,13 @@ export const dealObject = record({
   customer_paid_at: nullableTimestamp('When the customer said they paid'),
   closed_at: nullableTimestamp('When the deal completed, expired or was cancelled'),
   expires_at: timestamp("The invoice's expiry"),
+  reject_reason: {
+    type: ['string', 'null'],
+    enum: [...REJECT_REASONS, null],
+    description: 'Why the trader rejected the deal (no_payment, wrong_amount, card_blocked, other); null unless rejected',
+  },
+  reject_comment: { type: ['string', 'null'], description: "The trader's words on a reject" },
+  rejected_at: nullableTimestamp('When the trader rejected the deal'),
 });
 
 /** A card number field: spaces and dashes allowed in input, 12–19 digits, Luhn-valid. */

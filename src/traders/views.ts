@@ -68,5 +68,8 @@ export function dealView(d: DealRow & { expires_at: Date }, audience: 'owner' | 
     customer_paid_at: d.customer_paid_at ? isoSeconds(d.customer_paid_at) : null,
     closed_at: d.closed_at ? isoSeconds(d.closed_at) : null,
     expires_at: isoSeconds(d.expires_at),
+    reject_reason: d.reject_reason,
+    reject_comment: d.reject_comment,
+    rejected_at: d.rejected_at ? isoSeconds(d.rejected_at) : null,
   };
 }

@@ -8,7 +8,7 @@ import type { DB } from '../db/schema.ts';
 import type { InvoiceView } from '../invoices/service.ts';
 import type { WithdrawalView } from '../treasury/views.ts';
 
-export type InvoiceEventType = 'invoice.success' | 'invoice.expired' | 'invoice.cancelled';
+export type InvoiceEventType = 'invoice.success' | 'invoice.expired' | 'invoice.cancelled' | 'invoice.processing';
 
 export interface InvoiceEvent {
   merchantId: string;

@@ -25,7 +25,10 @@ const answerProperties: Record<string, JsonSchema> = {
 
 export const deliveryObject = record({
   event_id: { type: 'string', format: 'uuid', description: 'The event id: the webhook-id header, the idempotency key' },
-  type: { type: 'string', enum: ['invoice.success', 'invoice.expired', 'invoice.cancelled', 'withdrawal.completed', 'withdrawal.rejected', 'ping'] },
+  type: {
+    type: 'string',
+    enum: ['invoice.success', 'invoice.expired', 'invoice.cancelled', 'invoice.processing', 'withdrawal.completed', 'withdrawal.rejected', 'ping'],
+  },
   invoice_id: { type: ['string', 'null'], format: 'uuid', description: 'The invoice of an invoice event; null otherwise' },
   withdrawal_id: { type: ['string', 'null'], format: 'uuid', description: 'The withdrawal of a withdrawal event; null otherwise' },
   target_url: { type: 'string' },
@@ -142,6 +145,12 @@ export const webhookEvents = {
   'invoice.success': webhook('invoice.success', 'invoiceSuccessWebhook', 'The invoice was paid: the merchant balance is credited', invoiceAfter),
   'invoice.expired': webhook('invoice.expired', 'invoiceExpiredWebhook', 'The invoice expired unpaid', invoiceAfter),
   'invoice.cancelled': webhook('invoice.cancelled', 'invoiceCancelledWebhook', 'The invoice was cancelled', invoiceAfter),
+  'invoice.processing': webhook(
+    'invoice.processing',
+    'invoiceProcessingWebhook',
+    'The customer said they paid: the payment is being checked (the invoice stays pending; once per invoice)',
+    invoiceAfter,
+  ),
   'withdrawal.completed': webhook(
     'withdrawal.completed',
     'withdrawalCompletedWebhook',

@@ -1,5 +1,6 @@
 // The expiry worker: every interval, moves pending invoices past expires_at to expired (their
-// deals expire and release their locks, each gets its event). Any number of instances may run
+// deals awaiting payment expire and release their locks, each gets its event), then releases the
+// locks of customer_paid deals whose late_confirm_minutes have passed. Any number of instances may run
 // it at once: batches are claimed with FOR UPDATE SKIP LOCKED.
 import type { Logger } from 'pino';
 import type { Kasa } from '../context.ts';
