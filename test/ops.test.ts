@@ -206,6 +206,7 @@ describe('operations', () => {
       assert.deepEqual(Object.keys(document.webhooks).sort(), [
         'invoice.cancelled',
         'invoice.expired',
+        'invoice.processing',
         'invoice.success',
         'ping',
         'withdrawal.completed',
