@@ -408,7 +408,14 @@ async function runLoad(merchants: Merchant[], traders: Trader[]): Promise<void> 
 // ---------------------------------------------------------------------------------------------
 // Verification
 
-const INVOICE_FIELDS_MOVING = new Set(['status', 'paid_at']);
+// What an invoice's lifecycle may change after create-invoice answered: its state, when and how much was paid, and why.
+const INVOICE_FIELDS_MOVING = new Set(['status', 'paid_at', 'paid_amount', 'status_detail']);
+const STATUS_DETAILS: Record<string, (string | null)[]> = {
+  pending: [null],
+  success: [null, 'recalculated', 'paid_late', 'dispute_resolved'],
+  expired: [null, 'customer_timeout', 'no_trader'],
+  cancelled: [null, 'merchant_cancelled', 'operator'],
+};
 
 function sameFields(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
@@ -509,12 +516,14 @@ async function verify(merchants: Merchant[]): Promise<number> {
     const moved = got.json.status;
     if (!['pending', 'success', 'expired', 'cancelled'].includes(moved)) diff.push(`status ${moved}`);
     if ((moved === 'success') !== (got.json.paid_at !== null)) diff.push(`paid_at ${got.json.paid_at} with status ${moved}`);
+    if ((moved === 'success') !== (got.json.paid_amount !== null)) diff.push(`paid_amount ${got.json.paid_amount} with status ${moved}`);
+    if (!STATUS_DETAILS[moved]?.includes(got.json.status_detail)) diff.push(`status_detail ${got.json.status_detail} with status ${moved}`);
     if (diff.length) ackProblems.push(`${ack.id}: differs in ${[...new Set(diff)].join(', ')}`);
   });
   const dupes = await query('SELECT merchant_id, external_id, count(*) AS n FROM invoices GROUP BY 1, 2 HAVING count(*) > 1');
   const total = await query<{ n: string }>('SELECT count(*) AS n FROM invoices');
   check(
-    'every create-invoice that got a 200 exists with identical fields (only status/paid_at moved on); no external_id twice',
+    'every create-invoice that got a 200 exists with identical fields (only status, paid_at, paid_amount, status_detail moved on); no external_id twice',
     ackProblems.length === 0 && dupes.length === 0 && Number(total[0]!.n) === acked.length + recovered.length,
     `${acked.length} acknowledged (with the retries' 200s) + ${recovered.length} recovered by a 409, ${total[0]!.n} in the database${ackProblems.length ? '; ' + sample(ackProblems) : ''}${dupes.length ? '; duplicates ' + sample(dupes) : ''}`,
   );
@@ -579,14 +588,18 @@ async function verify(merchants: Merchant[]): Promise<number> {
     pending: (r) =>
       r.deal_status === null || (['awaiting_payment', 'customer_paid'].includes(r.deal_status) && r.locks === '1' && r.releases === '0' && r.credits === '0'),
     success: (r) => r.deal_status === 'completed' && r.locks === '1' && r.releases === '0' && r.credits === '1' && Number(r.revenues) <= 1,
-    expired: (r) => r.deal_status === null || (r.deal_status === 'expired' && r.locks === '1' && r.releases === '1' && r.credits === '0'),
+    // A deal whose customer said they paid keeps its lock past expiry, confirmable late until the sweep releases it.
+    expired: (r) =>
+      r.deal_status === null ||
+      (r.deal_status === 'expired' && r.locks === '1' && r.releases === '1' && r.credits === '0') ||
+      (r.deal_status === 'customer_paid' && r.locks === '1' && r.releases === '0' && r.credits === '0'),
     cancelled: (r) => r.deal_status === null || (r.deal_status === 'cancelled' && r.locks === '1' && r.releases === '1' && r.credits === '0'),
   };
   const flowProblems = flow.filter((r) => !expectedFlow[r.status]?.(r));
   const byStatus = Object.fromEntries(['pending', 'success', 'expired', 'cancelled'].map((s) => [s, flow.filter((r) => r.status === s).length]));
   const withDeal = flow.filter((r) => r.deal_status !== null).length;
   check(
-    "every invoice's deal and transfers match its state (one lock per deal; success: one credit, no release; expired/cancelled: one release, no credit)",
+    "every invoice's deal and transfers match its state (one lock per deal; success: one credit, no release; expired/cancelled: one release, no credit, or the lock kept for a late confirm)",
     flowProblems.length === 0,
     `${JSON.stringify(byStatus)}, ${withDeal} with a deal${flowProblems.length ? '; ' + sample(flowProblems) : ''}`,
   );
@@ -631,22 +644,33 @@ async function verify(merchants: Merchant[]): Promise<number> {
   const events = await query<{
     invoice_id: string;
     status: string;
+    status_detail: string | null;
     merchant_id: string;
     callback_url: string | null;
     n: string;
     ids: string[];
     types: string[];
   }>(
-    `SELECT i.id AS invoice_id, i.status, i.merchant_id, i.callback_url, count(e.id) AS n,
-            coalesce(array_agg(e.id::text) FILTER (WHERE e.id IS NOT NULL), '{}') AS ids,
-            coalesce(array_agg(e.type) FILTER (WHERE e.id IS NOT NULL), '{}') AS types
+    `SELECT i.id AS invoice_id, i.status, i.status_detail, i.merchant_id, i.callback_url, count(e.id) AS n,
+            coalesce(array_agg(e.id::text ORDER BY e.created_at, e.type <> 'invoice.processing') FILTER (WHERE e.id IS NOT NULL), '{}') AS ids,
+            coalesce(array_agg(e.type ORDER BY e.created_at, e.type <> 'invoice.processing') FILTER (WHERE e.id IS NOT NULL), '{}') AS types
        FROM invoices i LEFT JOIN events e ON e.invoice_id = i.id GROUP BY i.id`,
   );
+  // invoice.processing (the customer said they paid) may come first; then one event of the final type, none while pending.
+  const finalTypes = (r: (typeof events)[number]) => r.types.filter((t) => t !== 'invoice.processing');
   const eventProblems = events
-    .filter((r) => (r.status === 'pending' ? r.n !== '0' : r.n !== '1' || r.types[0] !== `invoice.${r.status}`))
+    .filter((r) => {
+      const finals = finalTypes(r);
+      const processing = r.types.indexOf('invoice.processing');
+      if (r.status === 'pending') return finals.length !== 0;
+      // A late confirm (or a dispute decided for the merchant) is the one way out of a final state: success after expired.
+      const reopened = r.status === 'success' && ['paid_late', 'dispute_resolved'].includes(r.status_detail ?? '');
+      const expected = reopened && finals.length === 2 ? [['invoice.expired', 'invoice.cancelled'], ['invoice.success']] : [[`invoice.${r.status}`]];
+      return finals.length !== expected.length || finals.some((t, i) => !expected[i]!.includes(t)) || processing > 0;
+    })
     .map((r) => `${r.invoice_id} (${r.status}): ${r.types.join(',') || 'no event'}`);
   check(
-    'every final invoice has exactly one event, of its final type; pending ones none',
+    'every final invoice has exactly one event of its final type (success after expired only when paid late), after an optional invoice.processing; pending ones none but that',
     eventProblems.length === 0,
     eventProblems.length ? sample(eventProblems) : '',
   );
@@ -669,11 +693,16 @@ async function verify(merchants: Merchant[]): Promise<number> {
   const webhookProblems: string[] = [];
   let finals = 0;
   for (const r of events) {
-    if (r.status === 'pending' || !r.ids[0]) continue;
+    const finalId = r.ids[r.types.indexOf(`invoice.${r.status}`)];
+    if (r.status === 'pending' || !finalId) continue;
     finals++;
-    const got = validById.get(r.ids[0]);
+    const processingId = r.ids[r.types.indexOf('invoice.processing')];
+    if (processingId && !validById.get(processingId)?.some((g) => (JSON.parse(g.body) as { type: string }).type === 'invoice.processing')) {
+      webhookProblems.push(`${r.invoice_id}: invoice.processing ${processingId} never received with a valid signature`);
+    }
+    const got = validById.get(finalId);
     if (!got?.length) {
-      webhookProblems.push(`${r.invoice_id} (${r.status}): event ${r.ids[0]} never received with a valid signature`);
+      webhookProblems.push(`${r.invoice_id} (${r.status}): event ${finalId} never received with a valid signature`);
       continue;
     }
     const target = new URL(r.callback_url ?? 'http://invalid/');
@@ -682,7 +711,7 @@ async function verify(merchants: Merchant[]): Promise<number> {
       const body = JSON.parse(g.body) as { id: string; type: string; data: { invoice_id: string; status: string } };
       // The event carries the invoice as the merchant API shows it once final.
       const view = finalViews.get(r.invoice_id);
-      if (body.id !== r.ids[0] || body.type !== `invoice.${r.status}` || canonical(body.data) !== canonical(view) || g.path !== expectedPath) {
+      if (body.id !== finalId || body.type !== `invoice.${r.status}` || canonical(body.data) !== canonical(view) || g.path !== expectedPath) {
         webhookProblems.push(`${r.invoice_id}: received ${g.path} ${g.body.slice(0, 200)}`);
       }
     }
