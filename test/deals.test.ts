@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { createKasa, type Kasa } from '../src/context.ts';
 import { ADMIN_TOKEN, ManualClock, startKasa, type TestKasa } from './helpers/kasa.ts';
 import { addTrader, CARDS, ledgerClean, trader } from './helpers/traders.ts';
+import { balanceOf, openDeal as openDealOf, transfersOf as transfersOfRef } from './helpers/ledger.ts';
 
 describe('deals engine, ledger and invoice lifecycle', () => {
   let t: TestKasa;
@@ -29,21 +30,9 @@ describe('deals engine, ledger and invoice lifecycle', () => {
     return res.json() as { invoice_id: string; amount: string; expires_at: string };
   }
 
-  /** Opens the invoice's page; the deal it opened, as stored. */
-  async function openDeal(invoiceId: string) {
-    const state = await t.kasa.deals.openForPage(invoiceId);
-    if (state.kind !== 'deal') return null;
-    return t.database.db.selectFrom('deals').selectAll().where('id', '=', state.deal.id).executeTakeFirstOrThrow();
-  }
-
-  async function transfersOf(ref: string) {
-    return t.database.db.selectFrom('transfers').select(['from_account', 'to_account', 'amount', 'kind']).where('ref', '=', ref).orderBy('id').execute();
-  }
-
-  async function balance(account: string): Promise<bigint> {
-    const row = await t.database.db.selectFrom('accounts').select('balance').where('id', '=', account).executeTakeFirst();
-    return row?.balance ?? 0n;
-  }
+  const openDeal = (invoiceId: string) => openDealOf(t, invoiceId);
+  const transfersOf = (ref: string) => transfersOfRef(t, ref);
+  const balance = (account: string) => balanceOf(t, account);
 
   async function closeOpenDeals() {
     // Tests share one database: expire what a test left open so the next starts from free requisites.

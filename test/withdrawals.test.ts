@@ -15,6 +15,7 @@ import { assertEnvelope, assertValidation, UUID_V4 } from './helpers/http.ts';
 import { kasaCommand } from './helpers/cli.ts';
 import { Receiver, waitUntil } from './helpers/receiver.ts';
 import { addTrader, trader } from './helpers/traders.ts';
+import { balanceOf as accountBalance, transfersOf as transferRows } from './helpers/ledger.ts';
 
 interface Shop {
   merchant_id: string;
@@ -68,19 +69,10 @@ function api(key: string, method: 'GET' | 'POST', url: string, payload?: unknown
 const withdraw = (key: string, amount: string, extra: Record<string, unknown> = {}) =>
   api(key, 'POST', '/api/v1/withdrawals', { amount_usdt: amount, address: tronAddress(), network: 'TRC20', ...extra });
 
-async function balanceOf(account: string): Promise<bigint> {
-  const row = await t.database.db.selectFrom('accounts').select('balance').where('id', '=', account).executeTakeFirst();
-  return row?.balance ?? 0n;
-}
+const balanceOf = (account: string) => accountBalance(t, account);
 
 async function transfersOf(ref: string) {
-  const rows = await t.database.db
-    .selectFrom('transfers')
-    .select(['from_account', 'to_account', 'amount', 'kind'])
-    .where('ref', '=', ref)
-    .orderBy('id')
-    .execute();
-  return rows.map((r) => `${r.kind} ${r.from_account} → ${r.to_account} ${r.amount}`);
+  return (await transferRows(t, ref)).map((r) => `${r.kind} ${r.from_account} → ${r.to_account} ${r.amount}`);
 }
 
 async function count(table: 'transfers' | 'withdrawals' | 'chain_transactions'): Promise<number> {

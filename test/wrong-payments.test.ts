@@ -9,6 +9,7 @@ import { createKasa } from '../src/context.ts';
 import { ADMIN_TOKEN, ManualClock, startKasa, type TestKasa } from './helpers/kasa.ts';
 import { kasaCommand } from './helpers/cli.ts';
 import { addTrader, ledgerClean, trader, type TestTrader } from './helpers/traders.ts';
+import { balanceOf, openDeal as openDealOf, transfersOf as transferRows } from './helpers/ledger.ts';
 
 const MINUTE = 60_000;
 
@@ -52,11 +53,7 @@ describe('when a payment goes wrong', () => {
     return res.json() as { invoice_id: string; amount: string; expires_at: string };
   }
 
-  async function openDeal(invoiceId: string) {
-    const state = await t.kasa.deals.openForPage(invoiceId);
-    if (state.kind !== 'deal') return null;
-    return t.database.db.selectFrom('deals').selectAll().where('id', '=', state.deal.id).executeTakeFirstOrThrow();
-  }
+  const openDeal = (invoiceId: string) => openDealOf(t, invoiceId);
 
   /** "I have paid", as the payment page's form does it: the CSRF cookie and token of the page. */
   async function pressPaid(invoiceId: string) {
@@ -94,19 +91,10 @@ describe('when a payment goes wrong', () => {
     return t.inject({ method: 'GET', url: `/api/v1/invoices/${invoiceId}/history`, headers: { 'x-api-key': apiKey } });
   }
 
-  async function balance(account: string): Promise<bigint> {
-    const row = await t.database.db.selectFrom('accounts').select('balance').where('id', '=', account).executeTakeFirst();
-    return row?.balance ?? 0n;
-  }
+  const balance = (account: string) => balanceOf(t, account);
 
   async function transfersOf(ref: string) {
-    const rows = await t.database.db
-      .selectFrom('transfers')
-      .select(['from_account', 'to_account', 'amount', 'kind'])
-      .where('ref', '=', ref)
-      .orderBy('id')
-      .execute();
-    return rows.map((r) => [r.kind, r.amount]);
+    return (await transferRows(t, ref)).map((r) => [r.kind, r.amount]);
   }
 
   async function eventsOf(invoiceId: string) {
