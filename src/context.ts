@@ -121,7 +121,13 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(traderLedgerRoutes, { keyOwners, statements: kasa.statements });
   await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals, idempotent: answerOnce });
   await app.register(topupRoutes, { keyOwners, topups: kasa.topups, idempotent: answerOnce });
-  await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks, idempotent: answerOnce });
+  await app.register(webhookRoutes, {
+    keyOwners,
+    webhooks: kasa.webhooks,
+    merchants: kasa.merchants,
+    webhookAllowPrivate: kasa.config.webhookAllowPrivate,
+    idempotent: answerOnce,
+  });
   await app.register(merchantWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
   await app.register(traderWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
