@@ -162,6 +162,8 @@ export const errors = {
   rateLimited: (retryAfterSeconds: number) =>
     new KasaError(429, 'RATE_LIMITED', 'Too many requests from this address', { retry_after_seconds: retryAfterSeconds }, retryAfter(retryAfterSeconds)),
   invalidCursor: () => new KasaError(400, 'INVALID_CURSOR', 'The cursor is malformed or expired'),
+  exportTooLarge: (rowsMax: number) =>
+    new KasaError(400, 'EXPORT_TOO_LARGE', `More than ${rowsMax} invoices match; narrow the dates (created_from, created_to)`, { rows_max: rowsMax }),
   payloadTooLarge: (limitBytes: number) =>
     new KasaError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than ${limitBytes} bytes`, { limit_bytes: limitBytes }),
   notFound: () => new KasaError(404, 'NOT_FOUND', 'Route not found'),
