@@ -14,6 +14,7 @@ import { ledgerAdminRoutes, merchantLedgerRoutes, traderLedgerRoutes } from './l
 import { Statements } from './ledger/statements.ts';
 import { merchantAdminRoutes } from './merchants/admin-routes.ts';
 import { ratesAdminRoutes } from './rates/admin-routes.ts';
+import { reportAdminRoutes } from './reports/admin-routes.ts';
 import { traderAdminRoutes } from './traders/admin-routes.ts';
 import { traderRoutes } from './traders/routes.ts';
 import { topupAdminRoutes } from './treasury/topup-admin-routes.ts';
@@ -140,5 +141,6 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
   await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
   await app.register(withdrawalAdminRoutes, { ...admin, withdrawals: kasa.withdrawals });
+  await app.register(reportAdminRoutes, { ...admin, db: kasa.db, clock: kasa.clock });
   return app;
 }

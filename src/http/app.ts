@@ -46,6 +46,7 @@ const API_TAGS = [
   { name: 'withdrawals', description: 'Merchant API: withdraw the USDT balance to a TRC20 address (a key granted the withdrawals scope)' },
   { name: 'payment page', description: 'The customer\'s hosted payment page, its status polling and the "I have paid" form' },
   { name: 'trader', description: "Trader API (X-Api-Key, the trader's key): cards, deals, confirmation, balance" },
+  { name: 'admin: overview', description: "Admin API: today's numbers for the operator console's home page" },
   { name: 'admin: merchants', description: 'Admin API (Bearer ADMIN_TOKEN): merchants and their API keys' },
   { name: 'admin: currencies', description: 'Admin API: currencies, their rates (by hand or from an http_json source), the quote history, and limits' },
   { name: 'admin: settings', description: 'Admin API: platform settings, the deals system switch' },
