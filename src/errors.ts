@@ -90,7 +90,7 @@ export const errors = {
   invoiceNotFound: () => new KasaError(404, 'INVOICE_NOT_FOUND', 'Invoice not found'),
   invoiceNotPending: (status: string) => new KasaError(409, 'INVOICE_NOT_PENDING', `Invoice is ${status} and can no longer change`, { status }),
   dealNotFound: () => new KasaError(404, 'DEAL_NOT_FOUND', 'Deal not found'),
-  dealNotActive: (status: string, action: 'confirmed' | 'rejected' = 'confirmed') =>
+  dealNotActive: (status: string, action: 'confirmed' | 'rejected' | 'cancelled' = 'confirmed') =>
     new KasaError(409, 'DEAL_NOT_ACTIVE', `Deal is no longer active and cannot be ${action}`, { status }),
   dealNotRejectable: (status: string) =>
     new KasaError(409, 'DEAL_NOT_REJECTABLE', 'The customer has reported paying; this deal cannot be rejected, only disputed', { status }),

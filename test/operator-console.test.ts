@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { formatUsdt } from '../src/money.ts';
 import { percentOf } from '../src/reports/day.ts';
-import { assertEnvelope } from './helpers/http.ts';
+import { assertEnvelope, assertValidation } from './helpers/http.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { addTrader, trader, type TestTrader } from './helpers/traders.ts';
 
@@ -114,5 +114,102 @@ describe("operator console: today's numbers", () => {
     assert.equal(percentOf(0n, 7n), '0.00');
     assert.equal(percentOf(1n, 10_000n), '0.01');
     assert.equal(percentOf(0n, 0n), null);
+  });
+});
+
+describe('operator console: cancel a deal with a reason', () => {
+  let t: TestKasa;
+  let shop: { merchant_id: string; api_key: string };
+  let tr: TestTrader;
+  let seq = 0;
+
+  async function dealFor(): Promise<{ invoiceId: string; dealId: string }> {
+    const res = await t.createInvoice(shop.api_key, { external_id: `cancel-${++seq}`, customer_id: `cancel-customer-${seq}`, amount: `${100 + seq}.00` });
+    assert.equal(res.statusCode, 200, res.body);
+    const invoiceId: string = res.json().invoice_id;
+    const state = await t.kasa.deals.openForPage(invoiceId);
+    assert.equal(state.kind, 'deal');
+    return { invoiceId, dealId: state.kind === 'deal' ? state.deal.id : '' };
+  }
+  const available = async () => {
+    const res = await trader(t, tr.api_key, 'GET', '/api/v1/trader/balance');
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json().available as string;
+  };
+  const cancel = (dealId: string, payload: unknown = { reason: 'card reported stolen' }) => t.admin('POST', `/admin/v1/deals/${dealId}/cancel`, payload);
+
+  before(async () => {
+    t = await startKasa();
+    shop = await t.createMerchant({ name: 'Cancel shop' });
+    tr = await addTrader(t, { deposit: '100000.00', requisites: [{ max_open_deals: 50 }] });
+  });
+  after(() => t.close());
+
+  test('the lock goes back, the invoice is cancelled by the operator, the reason is kept and shown', async () => {
+    const before = await available();
+    const { invoiceId, dealId } = await dealFor();
+    assert.notEqual(await available(), before, 'the deal locked money');
+    const res = await cancel(dealId, { reason: 'card reported <b>stolen</b>' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().status, 'cancelled');
+    assert.equal(res.json().cancel_reason, 'card reported <b>stolen</b>');
+    assert.match(res.json().card_number, /^\d{4} \*{4} \*{4} \d{4}$/, 'the operator sees the card masked');
+    assert.equal(await available(), before);
+
+    const invoice = (await t.inject({ method: 'GET', url: `/api/v1/invoices/${invoiceId}`, headers: { 'x-api-key': shop.api_key } })).json();
+    assert.equal(invoice.status, 'cancelled');
+    assert.equal(invoice.status_detail, 'operator');
+    const history = (await t.inject({ method: 'GET', url: `/api/v1/invoices/${invoiceId}/history`, headers: { 'x-api-key': shop.api_key } })).json();
+    assert.deepEqual(
+      history.items.map((i: { status: string; actor: string }) => [i.status, i.actor]),
+      [
+        ['pending', 'merchant'],
+        ['cancelled', 'operator'],
+      ],
+    );
+    const events = await t.database.db.selectFrom('events').select('type').where('invoice_id', '=', invoiceId).execute();
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['invoice.cancelled'],
+    );
+    const seen = await trader(t, tr.api_key, 'GET', `/api/v1/trader/deals?status=cancelled`);
+    assert.equal(seen.json().items[0].cancel_reason, 'card reported <b>stolen</b>');
+
+    assertEnvelope(await cancel(dealId), 409, 'DEAL_NOT_ACTIVE');
+  });
+
+  test('refused, changing nothing: a customer who said they paid, an unknown deal, a missing or long reason, no token', async () => {
+    const { invoiceId, dealId } = await dealFor();
+    await t.kasa.deals.markPaid(invoiceId);
+    const before = await available();
+    assertEnvelope(await cancel(dealId), 409, 'PAYMENT_IN_PROGRESS');
+    assert.equal(await available(), before, 'the refused cancel released nothing');
+    assertEnvelope(await cancel('00000000-0000-4000-8000-000000000000'), 404, 'DEAL_NOT_FOUND');
+    assertEnvelope(await cancel('not-a-deal'), 404, 'DEAL_NOT_FOUND');
+    const open = await dealFor();
+    const lockedBefore = await available();
+    for (const payload of [{}, { reason: '' }, { reason: 'x'.repeat(501) }, { reason: 42 }]) assertValidation(await cancel(open.dealId, payload));
+    assertEnvelope(await t.inject({ method: 'POST', url: `/admin/v1/deals/${open.dealId}/cancel`, payload: { reason: 'no token' } }), 401, 'UNAUTHORIZED');
+    assert.equal(await available(), lockedBefore);
+    const deal = await t.database.db.selectFrom('deals').select(['status', 'cancel_reason']).where('id', '=', open.dealId).executeTakeFirstOrThrow();
+    assert.deepEqual(deal, { status: 'awaiting_payment', cancel_reason: null });
+    assert.equal((await t.database.db.selectFrom('deals').select('status').where('id', '=', dealId).executeTakeFirstOrThrow()).status, 'customer_paid');
+  });
+
+  test('cancel against the trader confirm, in parallel: exactly one wins each deal, the ledger stays clean', async () => {
+    const opened = [];
+    for (let i = 0; i < 12; i++) opened.push(await dealFor());
+    const answers = await Promise.all(
+      opened.flatMap(({ dealId }) => [cancel(dealId, { reason: 'race' }), trader(t, tr.api_key, 'POST', `/api/v1/trader/deals/${dealId}/confirm`)]),
+    );
+    for (let i = 0; i < opened.length; i++) {
+      const [cancelled, confirmed] = [answers[2 * i]!, answers[2 * i + 1]!];
+      assert.equal([cancelled.statusCode, confirmed.statusCode].filter((s) => s === 200).length, 1, `${cancelled.body} / ${confirmed.body}`);
+      assert.ok([cancelled, confirmed].every((r) => r.statusCode === 200 || r.statusCode === 409));
+      const invoice = await t.database.db.selectFrom('invoices').select('status').where('id', '=', opened[i]!.invoiceId).executeTakeFirstOrThrow();
+      assert.equal(invoice.status, cancelled.statusCode === 200 ? 'cancelled' : 'success');
+    }
+    const report = (await t.admin('GET', '/admin/v1/ledger/verify')).json();
+    assert.equal(report.ok, true);
   });
 });

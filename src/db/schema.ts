@@ -245,6 +245,8 @@ export interface DealsTable {
   /** A trader's reject (015_wrong_payments.sql): why, their words, when. */
   reject_reason: ColumnType<RejectReason | null, RejectReason | null | undefined, RejectReason | null>;
   reject_comment: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Why the operator cancelled the deal (019_cabinet_settings.sql). */
+  cancel_reason: ColumnType<string | null, string | null | undefined, string | null>;
   rejected_at: NullableTimestamp;
 }
 

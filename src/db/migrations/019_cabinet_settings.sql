@@ -5,3 +5,7 @@
 -- B-tree on the create-invoice hot path. Pages not summarized yet (the newest ones, today's)
 -- are always read, which is exactly where today's rows are.
 CREATE INDEX invoices_created_brin ON invoices USING brin (created_at);
+
+-- Why the operator cancelled a deal (and with it its invoice), as typed in the console; shown to
+-- the deal's trader and kept beside the audit log's record of who did it.
+ALTER TABLE deals ADD COLUMN cancel_reason text CHECK (length(cancel_reason) <= 500);
