@@ -25,6 +25,7 @@ import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
 import { landing } from './cabinet/landing.ts';
 import { cabinetRoutes } from './cabinet/plugin.ts';
 import { signInRoutes } from './cabinet/sign-in-routes.ts';
+import { traderCabinetRoutes } from './cabinet/trader-routes.ts';
 import { peopleAdminRoutes } from './people/admin-routes.ts';
 import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
@@ -175,7 +176,7 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
     secretKey: kasa.secretKey,
     sections: [
       signInRoutes({ signIn: kasa.signIn, users: kasa.users, sessions: kasa.sessions }),
-      landing('/trader', 'trader', 'getTraderCabinet'),
+      traderCabinetRoutes({ deals: kasa.deals }),
       landing('/merchant', 'merchant', 'getMerchantCabinet'),
       landing('/admin', 'operator', 'getOperatorConsole'),
     ],
