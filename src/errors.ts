@@ -158,6 +158,13 @@ export const errors = {
       retryAfter(retryAfterSeconds),
     ),
 
+  // People: users of the cabinets
+  userEmailTaken: () => new KasaError(409, 'USER_EMAIL_TAKEN', 'A user with this email already exists'),
+  userOwnerInvalid: (why: string) => new KasaError(400, 'USER_OWNER_INVALID', why),
+  userNotFound: () => new KasaError(404, 'USER_NOT_FOUND', 'User not found'),
+  sessionRequired: () => new KasaError(401, 'SESSION_REQUIRED', 'Sign in first: the session is missing or has ended'),
+  forbidden: () => new KasaError(403, 'FORBIDDEN', 'This account may not open or change this'),
+
   // Requests as such
   rateLimited: (retryAfterSeconds: number) =>
     new KasaError(429, 'RATE_LIMITED', 'Too many requests from this address', { retry_after_seconds: retryAfterSeconds }, retryAfter(retryAfterSeconds)),

@@ -56,6 +56,9 @@ const API_TAGS = [
   { name: 'admin: ledger', description: 'Admin API: ledger accounts and the balance check' },
   { name: 'admin: webhooks', description: 'Admin API: webhook signing keys and delivery statistics' },
   { name: 'admin: withdrawals', description: "Admin API: merchants' and traders' withdrawals: approve, complete, reject" },
+  { name: 'admin: users', description: 'Admin API: the people who sign in to the cabinets, and their set-password links' },
+  { name: 'admin: audit', description: 'Admin API: the audit log of changes made by people and the admin token' },
+  { name: 'cabinets', description: "The cabinets' HTML pages: sign-in, sign-out, set-password, and each person's cabinet" },
   { name: 'ops', description: 'Liveness, readiness, metrics' },
 ];
 
