@@ -29,6 +29,6 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
-  { files: ['src/checkout/assets/*.js'], languageOptions: { globals: globals.browser } },
+  { files: ['src/checkout/assets/*.js', 'src/cabinet/assets/*.js'], languageOptions: { globals: globals.browser } },
   { files: ['bin/*.js', '*.js', '*.cjs'], languageOptions: { globals: globals.node } },
 );

@@ -19,6 +19,8 @@ export interface Config {
   dataDir: string;
   /** Null: generated once into dataDir/admin-token. */
   adminToken: string | null;
+  /** Encrypts TOTP secrets; null: generated once into dataDir/secret-key. */
+  secretKey: string | null;
   invoiceTtlMinutes: number;
   logLevel: LogLevel;
   webhookAllowPrivate: boolean;
@@ -100,6 +102,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Parti
   if (adminToken !== null && adminToken.length < 16) {
     throw new ConfigError('ADMIN_TOKEN must be at least 16 characters long');
   }
+  const secretKey = env.SECRET_KEY || null;
+  if (secretKey !== null && secretKey.length < 32) {
+    throw new ConfigError('SECRET_KEY must be at least 32 characters long (e.g. openssl rand -base64 32)');
+  }
   return {
     port,
     host,
@@ -109,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Parti
     databasePipelines: integer(env, 'DATABASE_PIPELINES', defaultPipelines(), 0, PIPELINES_MAX),
     dataDir: path.resolve(env.DATA_DIR || './data'),
     adminToken,
+    secretKey,
     invoiceTtlMinutes: integer(env, 'INVOICE_TTL_MINUTES', 20, 1, 1440),
     logLevel,
     webhookAllowPrivate: boolean(env, 'WEBHOOK_ALLOW_PRIVATE', defaults.webhookAllowPrivate ?? false),

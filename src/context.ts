@@ -14,6 +14,7 @@ import { ledgerAdminRoutes, merchantLedgerRoutes, traderLedgerRoutes } from './l
 import { Statements } from './ledger/statements.ts';
 import { merchantAdminRoutes } from './merchants/admin-routes.ts';
 import { ratesAdminRoutes } from './rates/admin-routes.ts';
+import { reportAdminRoutes } from './reports/admin-routes.ts';
 import { traderAdminRoutes } from './traders/admin-routes.ts';
 import { traderRoutes } from './traders/routes.ts';
 import { topupAdminRoutes } from './treasury/topup-admin-routes.ts';
@@ -22,6 +23,11 @@ import { withdrawalAdminRoutes } from './treasury/withdrawal-admin-routes.ts';
 import { merchantWithdrawalRoutes, traderWithdrawalRoutes } from './treasury/withdrawal-routes.ts';
 import { Withdrawals } from './treasury/withdrawals.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
+import { landing } from './cabinet/landing.ts';
+import { cabinetRoutes } from './cabinet/plugin.ts';
+import { signInRoutes } from './cabinet/sign-in-routes.ts';
+import { traderCabinetRoutes } from './cabinet/trader-routes.ts';
+import { peopleAdminRoutes } from './people/admin-routes.ts';
 import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -38,6 +44,12 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { Traders } from './traders/service.ts';
 import { Topups } from './treasury/topups.ts';
 import { WebhookSender } from './webhooks/sender.ts';
+import { Audit } from './people/audit.ts';
+import { SecretBox } from './people/secrets.ts';
+import { Sessions } from './people/sessions.ts';
+import { SignIn } from './people/sign-in.ts';
+import { Users } from './people/users.ts';
+import { createHash } from 'node:crypto';
 import { Webhooks } from './webhooks/service.ts';
 
 export interface Kasa {
@@ -62,6 +74,12 @@ export interface Kasa {
   webhooks: Webhooks;
   idempotencyKeys: IdempotencyKeys;
   withdrawals: Withdrawals;
+  /** Encrypts TOTP secrets and keys the cabinets' CSRF tokens (SECRET_KEY or DATA_DIR/secret-key). */
+  secretKey: string;
+  audit: Audit;
+  users: Users;
+  sessions: Sessions;
+  signIn: SignIn;
 }
 
 export function createKasa(options: {
@@ -73,6 +91,11 @@ export function createKasa(options: {
   metrics?: Metrics;
   /** Named prepared statements on a PostgreSQL server; through Kysely otherwise. */
   prepared?: PreparedQuery;
+  /**
+   * `kasa serve` always passes it. Processes that keep no TOTP secret of their own (tests, the
+   * OpenAPI document) derive one from the admin token, so instances sharing a token share it.
+   */
+  secretKey?: string;
 }): Kasa {
   const { config, db, clock } = options;
   const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
@@ -80,8 +103,17 @@ export function createKasa(options: {
   const catalog = new Catalog(db, config.invoiceTtlMinutes, clock);
   const prepared = options.prepared ?? kyselyPrepared(db);
   const invoices = new Invoices(db, catalog, clock, config.publicUrl, prepared);
+  const secretKey = options.secretKey ?? createHash('sha256').update(`kasa secret key of ${options.adminToken}`).digest('base64url');
+  const box = new SecretBox(secretKey);
+  const audit = new Audit(db, clock);
+  const sessions = new Sessions(db, clock);
   return {
     ...options,
+    secretKey,
+    audit,
+    users: new Users(db, clock, box, audit),
+    sessions,
+    signIn: new SignIn(db, clock, sessions, box, audit),
     catalog,
     rateSources: new RateSources(db, catalog, clock, metrics, new QuoteFetcher()),
     merchants: new Merchants(db),
@@ -121,7 +153,13 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(traderLedgerRoutes, { keyOwners, statements: kasa.statements });
   await app.register(traderRoutes, { keyOwners, traders: kasa.traders, deals: kasa.deals, idempotent: answerOnce });
   await app.register(topupRoutes, { keyOwners, topups: kasa.topups, idempotent: answerOnce });
-  await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks, idempotent: answerOnce });
+  await app.register(webhookRoutes, {
+    keyOwners,
+    webhooks: kasa.webhooks,
+    merchants: kasa.merchants,
+    webhookAllowPrivate: kasa.config.webhookAllowPrivate,
+    idempotent: answerOnce,
+  });
   await app.register(merchantWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
   await app.register(traderWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
@@ -134,5 +172,22 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
   await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
   await app.register(withdrawalAdminRoutes, { ...admin, withdrawals: kasa.withdrawals });
+  await app.register(reportAdminRoutes, { ...admin, db: kasa.db, clock: kasa.clock });
+  await app.register(peopleAdminRoutes, { ...admin, users: kasa.users, audit: kasa.audit, publicUrl: kasa.config.publicUrl });
+  await app.register(cabinetRoutes, {
+    sessions: kasa.sessions,
+    signIn: kasa.signIn,
+    users: kasa.users,
+    audit: kasa.audit,
+    clock: kasa.clock,
+    publicUrl: kasa.config.publicUrl,
+    secretKey: kasa.secretKey,
+    sections: [
+      signInRoutes({ signIn: kasa.signIn, users: kasa.users, sessions: kasa.sessions }),
+      traderCabinetRoutes({ deals: kasa.deals }),
+      landing('/merchant', 'merchant', 'getMerchantCabinet'),
+      landing('/admin', 'operator', 'getOperatorConsole'),
+    ],
+  });
   return app;
 }

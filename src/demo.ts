@@ -4,6 +4,7 @@
 // (mode 0600) so they can be shown again on the next start. The demo listens on 127.0.0.1
 // unless HOST says otherwise: it lets webhooks target private addresses, so anyone reaching it
 // over the network with the printed demo key could make it call this machine's private services.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.ts';
@@ -12,6 +13,7 @@ import { DATA_DIR_MODE, DATA_FILE_MODE } from './data-dir.ts';
 
 const DEMO_KEY_FILE = 'demo-api-key';
 const DEMO_TRADER_KEY_FILE = 'demo-trader-key';
+const DEMO_USERS_FILE = 'demo-users.json';
 /** A Luhn-valid test card number; no real card. */
 const DEMO_CARD = '4149499912341235';
 
@@ -20,7 +22,15 @@ export interface Demo {
   /** The demo merchant's current webhook signing secret (whsec_…); null once its key is gone. */
   webhookSecret: string | null;
   traderKey: string | null;
+  /** The demo's sign-ins to the cabinets, one per role; TOTP is off for these users only. */
+  users: DemoUser[];
   seeded: boolean;
+}
+
+export interface DemoUser {
+  role: 'operator' | 'merchant' | 'trader';
+  email: string;
+  password: string;
 }
 
 const readKey = (file: string) =>
@@ -38,7 +48,11 @@ export async function seedDemo(kasa: Kasa, dataDir: string): Promise<Demo> {
     const apiKey = await readKey(keyFile);
     // Read through the key, so a rotated secret shows as it is now.
     const merchant = apiKey ? await kasa.merchants.authenticate(apiKey) : null;
-    return { apiKey, webhookSecret: merchant?.webhookSecret ?? null, traderKey: await readKey(traderKeyFile), seeded: false };
+    const traderKey = await readKey(traderKeyFile);
+    const trader = traderKey ? await kasa.traders.authenticate(traderKey) : null;
+    // A demo seeded before the cabinets existed gets its users now.
+    const users = merchant && trader ? await demoUsers(kasa, dataDir, merchant.id, trader.id) : [];
+    return { apiKey, webhookSecret: merchant?.webhookSecret ?? null, traderKey, users, seeded: false };
   }
   await kasa.catalog.putCurrency('UAH', { enabled: true, rate: '41.50' });
   const { apiKey, merchant } = await kasa.merchants.create({ name: 'Demo Shop', fee_percent: '2.00' });
@@ -54,7 +68,37 @@ export async function seedDemo(kasa: Kasa, dataDir: string): Promise<Demo> {
   await fs.mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE });
   await fs.writeFile(keyFile, apiKey + '\n', { mode: DATA_FILE_MODE });
   await fs.writeFile(traderKeyFile, traderKey + '\n', { mode: DATA_FILE_MODE });
-  return { apiKey, webhookSecret: merchant.webhookSecret, traderKey, seeded: true };
+  const users = await demoUsers(kasa, dataDir, merchant.id, trader.id);
+  return { apiKey, webhookSecret: merchant.webhookSecret, traderKey, users, seeded: true };
+}
+
+/**
+ * The three demo sign-ins, created once with random passwords kept in DATA_DIR (mode 0600) so
+ * the next start shows them again. A user someone has deleted or renamed is simply not shown.
+ */
+async function demoUsers(kasa: Kasa, dataDir: string, merchantId: string, traderId: string): Promise<DemoUser[]> {
+  const file = path.join(dataDir, DEMO_USERS_FILE);
+  const saved = await fs.readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as DemoUser[],
+    () => null,
+  );
+  if (saved) return saved;
+  const password = () => `demo-${randomBytes(12).toString('base64url')}`;
+  const wanted: DemoUser[] = [
+    { role: 'operator', email: 'operator@demo.kasa', password: password() },
+    { role: 'merchant', email: 'merchant@demo.kasa', password: password() },
+    { role: 'trader', email: 'trader@demo.kasa', password: password() },
+  ];
+  const created: DemoUser[] = [];
+  for (const user of wanted) {
+    const owner =
+      user.role === 'merchant' ? { merchant_id: merchantId, merchant_role: 'owner' as const } : user.role === 'trader' ? { trader_id: traderId } : {};
+    const name = user.role === 'operator' ? 'Demo Operator' : user.role === 'merchant' ? 'Demo Shop Owner' : 'Demo Trader';
+    if (await kasa.users.createForDemo({ ...user, ...owner, name })) created.push(user);
+  }
+  await fs.mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE });
+  await fs.writeFile(file, JSON.stringify(created) + '\n', { mode: DATA_FILE_MODE });
+  return created;
 }
 
 /**
@@ -127,6 +171,14 @@ export function demoBanner(addresses: BannerAddresses, demo: Demo, adminTokenFil
     `  npm run kasa -- deal confirm <deal_id>`,
     ...(demo.traderKey ? [`  (or the trader API: X-Api-Key: ${demo.traderKey})`] : []),
     '',
+    ...(demo.users.length
+      ? [
+          `  Cabinets: ${baseUrl}/login (TOTP two-factor sign-in is off for these demo users only; every other operator and trader must use it)`,
+          '',
+          ...demo.users.map((u) => `${u.role}: ${u.email} ${u.password}`),
+          '',
+        ]
+      : []),
     `  API reference: ${baseUrl}/docs`,
     '',
   );

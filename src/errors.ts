@@ -90,7 +90,7 @@ export const errors = {
   invoiceNotFound: () => new KasaError(404, 'INVOICE_NOT_FOUND', 'Invoice not found'),
   invoiceNotPending: (status: string) => new KasaError(409, 'INVOICE_NOT_PENDING', `Invoice is ${status} and can no longer change`, { status }),
   dealNotFound: () => new KasaError(404, 'DEAL_NOT_FOUND', 'Deal not found'),
-  dealNotActive: (status: string, action: 'confirmed' | 'rejected' = 'confirmed') =>
+  dealNotActive: (status: string, action: 'confirmed' | 'rejected' | 'cancelled' = 'confirmed') =>
     new KasaError(409, 'DEAL_NOT_ACTIVE', `Deal is no longer active and cannot be ${action}`, { status }),
   dealNotRejectable: (status: string) =>
     new KasaError(409, 'DEAL_NOT_REJECTABLE', 'The customer has reported paying; this deal cannot be rejected, only disputed', { status }),
@@ -158,10 +158,19 @@ export const errors = {
       retryAfter(retryAfterSeconds),
     ),
 
+  // People: users of the cabinets
+  userEmailTaken: () => new KasaError(409, 'USER_EMAIL_TAKEN', 'A user with this email already exists'),
+  userOwnerInvalid: (why: string) => new KasaError(400, 'USER_OWNER_INVALID', why),
+  userNotFound: () => new KasaError(404, 'USER_NOT_FOUND', 'User not found'),
+  sessionRequired: () => new KasaError(401, 'SESSION_REQUIRED', 'Sign in first: the session is missing or has ended'),
+  forbidden: () => new KasaError(403, 'FORBIDDEN', 'This account may not open or change this'),
+
   // Requests as such
   rateLimited: (retryAfterSeconds: number) =>
     new KasaError(429, 'RATE_LIMITED', 'Too many requests from this address', { retry_after_seconds: retryAfterSeconds }, retryAfter(retryAfterSeconds)),
   invalidCursor: () => new KasaError(400, 'INVALID_CURSOR', 'The cursor is malformed or expired'),
+  exportTooLarge: (rowsMax: number) =>
+    new KasaError(400, 'EXPORT_TOO_LARGE', `More than ${rowsMax} invoices match; narrow the dates (created_from, created_to)`, { rows_max: rowsMax }),
   payloadTooLarge: (limitBytes: number) =>
     new KasaError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than ${limitBytes} bytes`, { limit_bytes: limitBytes }),
   notFound: () => new KasaError(404, 'NOT_FOUND', 'Route not found'),

@@ -1,6 +1,7 @@
 // `kasa serve`: config → database → migrations → HTTP app → signals.
 import type { FastifyInstance } from 'fastify';
 import { resolveAdminToken } from './admin-token.ts';
+import { resolveSecretKey } from './secret-key.ts';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { buildApp, createKasa } from './context.ts';
@@ -48,8 +49,8 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
   const logger = createLogger(config.logLevel);
   restrictNewFiles();
   // DATA_DIR is checked before anything else when Kasa will write there: the embedded database,
-  // a generated admin token, the demo's keys.
-  if (!config.databaseUrl || !config.adminToken || options.demo) {
+  // a generated admin token or secret key, the demo's keys.
+  if (!config.databaseUrl || !config.adminToken || !config.secretKey || options.demo) {
     await prepareDataDir(config.dataDir);
     const tightened = await tightenDataDir(config.dataDir);
     if (tightened) logger.warn({ dataDir: config.dataDir, entries: tightened }, 'DATA_DIR held entries others could read: made them owner-only');
@@ -64,12 +65,14 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
   const applied = await migrate(database.db);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const admin = await resolveAdminToken(config.adminToken, config.dataDir);
+  const secretKey = await resolveSecretKey(config.secretKey, config.dataDir);
   const kasa = createKasa({
     config,
     db: database.db,
     engine: database.engine,
     clock: systemClock,
     adminToken: admin.token,
+    secretKey,
     metrics: createMetrics(),
     prepared: database.prepared,
   });

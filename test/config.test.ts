@@ -18,6 +18,7 @@ describe('configuration (environment → validated config)', () => {
       databasePipelines: os.availableParallelism(),
       dataDir: path.resolve('./data'),
       adminToken: null,
+      secretKey: null,
       invoiceTtlMinutes: 20,
       logLevel: 'info',
       webhookAllowPrivate: false,
@@ -34,6 +35,7 @@ describe('configuration (environment → validated config)', () => {
       DATABASE_PIPELINES: '0',
       DATA_DIR: '/var/lib/kasa',
       ADMIN_TOKEN: 'a-long-enough-admin-token',
+      SECRET_KEY: 'a-secret-key-of-at-least-32-characters',
       INVOICE_TTL_MINUTES: '30',
       LOG_LEVEL: 'debug',
       WEBHOOK_ALLOW_PRIVATE: 'true',
@@ -47,10 +49,15 @@ describe('configuration (environment → validated config)', () => {
       databasePipelines: 0,
       dataDir: '/var/lib/kasa',
       adminToken: 'a-long-enough-admin-token',
+      secretKey: 'a-secret-key-of-at-least-32-characters',
       invoiceTtlMinutes: 30,
       logLevel: 'debug',
       webhookAllowPrivate: true,
     });
+  });
+
+  test('SECRET_KEY shorter than 32 characters stops start-up', () => {
+    assert.throws(() => loadConfig({ SECRET_KEY: 'too-short' }), /SECRET_KEY must be at least 32 characters/);
   });
 
   test("the demo's defaults (loopback, private webhook targets) give way to what the environment says", () => {

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
+import { CabinetBrowser, fetchTransport } from './helpers/cabinet.ts';
 import { freePort, HANG_MS, kasaCli, kasaCommand } from './helpers/cli.ts';
 import { UUID_V4 } from './helpers/http.ts';
 import { ServeProcess } from './helpers/kasa-process.ts';
@@ -77,6 +78,21 @@ describe('npm start: kasa serve --demo on an empty DATA_DIR', () => {
     assert.ok(curl.startsWith(`curl -X POST "http://localhost:${port}/api/v1/create-invoice"`), curl);
     assert.ok(curl.includes(`-H "X-Api-Key: ${apiKey}"`), curl);
 
+    // The three demo sign-ins, one a line, with TOTP off for them only (the banner says so).
+    const signIns = [...server.stdout.matchAll(/^(operator|merchant|trader): (\S+@\S+) (\S{10,})$/gm)];
+    assert.deepEqual(
+      signIns.map((m) => m[1]),
+      ['operator', 'merchant', 'trader'],
+      server.stdout,
+    );
+    assert.match(server.stdout, /TOTP two-factor sign-in is off for these demo users only/);
+    for (const [, role, email, password] of signIns) {
+      const browser = new CabinetBrowser(fetchTransport(`http://127.0.0.1:${port}`));
+      const signedIn = await browser.signIn(email!, password!);
+      assert.equal(signedIn.location, { operator: '/admin', merchant: '/merchant', trader: '/trader' }[role!], `${role}: ${signedIn.status}`);
+      assert.equal((await browser.get(signedIn.location!)).status, 200);
+    }
+
     // Pasting the curl into a shell, twice: two pending invoices at the seed's numbers.
     const paste = async () => JSON.parse((await run('bash', ['-c', `${curl} --silent`], { timeout: HANG_MS })).stdout) as Record<string, unknown>;
     const invoice = await paste();
@@ -131,6 +147,7 @@ describe('npm start: kasa serve --demo on an empty DATA_DIR', () => {
     await again.waitForOutput(BANNER_END);
     assert.ok(again.stdout.includes(`Demo merchant API key: ${apiKey}`), again.stdout);
     assert.ok(again.stdout.includes(`Demo webhook secret: ${newSecret}`), again.stdout);
+    for (const [line] of signIns) assert.ok(again.stdout.includes(line), `the sign-in is shown again: ${line}`);
     const afterRestart = await kasaCommand(['merchant', 'list', '--json'], cliEnv);
     assert.deepEqual((JSON.parse(afterRestart.stdout) as { items: { name: string }[] }).items.map((m) => m.name).sort(), ['Demo Shop', 'Shop']);
     const read = await fetch(`http://127.0.0.1:${port}/api/v1/invoices/${invoice.invoice_id}`, { headers: { 'x-api-key': apiKey } });

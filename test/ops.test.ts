@@ -37,6 +37,16 @@ const openApiPath = (url: string) => url.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '
  */
 /** The probes, the metrics scrape and the payment page's form are for supervisors, Prometheus and browsers, not API clients. */
 const NOT_FOR_API_CLIENTS = ['/healthz', '/readyz', '/metrics', '/pay/:invoice_id/paid'];
+/** The cabinets' forms: their pages (GET) are documented, what the browser posts back is not. */
+const CABINET_FORMS = [
+  'POST /login',
+  'POST /login/code',
+  'POST /logout',
+  'POST /logout/everywhere',
+  'POST /set-password/:token',
+  'POST /trader/deals/:deal_id/confirm',
+  'POST /trader/deals/:deal_id/reject',
+];
 const UNDOCUMENTED = (url: string) =>
   url === '/docs' ||
   url.startsWith('/docs/') ||
@@ -97,7 +107,7 @@ describe('operations', () => {
     });
 
     test('documents every route the app registered, and nothing else', () => {
-      const routes = registeredRoutes(t.app).filter((r) => !UNDOCUMENTED(r.url));
+      const routes = registeredRoutes(t.app).filter((r) => !UNDOCUMENTED(r.url) && !CABINET_FORMS.includes(`${r.method} ${r.url}`));
       assert.ok(routes.length >= 12, `found the routes: ${JSON.stringify(routes)}`);
       const missing = routes.filter((r) => !spec.paths[openApiPath(r.url)]?.[r.method.toLowerCase()]);
       assert.deepEqual(missing, [], 'registered but not documented');

@@ -30,6 +30,10 @@ Admin (client of the running server):
            [--set NAME=VALUE]…           any other setting by its name in GET /admin/v1/settings,
                                          e.g. --set late_confirm_minutes=60
   trader create --name NAME [--reward 1.00]
+  user create --email EMAIL --role operator|merchant|trader [--name NAME]
+              [--merchant-id ID --merchant-role owner|developer|viewer] [--trader-id ID]
+                                         prints a one-time set-password link (valid 24 h)
+  user list
   trader list
   trader disable ID | trader enable ID
   trader deposit ID --amount 1000.00 --reference REF
@@ -104,6 +108,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       'withdrawal-auto-approve-below': { type: 'string' },
       set: { type: 'string', multiple: true },
       received: { type: 'string' },
+      email: { type: 'string' },
+      'merchant-id': { type: 'string' },
+      'merchant-role': { type: 'string' },
+      'trader-id': { type: 'string' },
     },
   });
   // A negative amount ("-50.00") reads as an option to parseArgs: such arguments are taken out
@@ -265,6 +273,26 @@ async function admin(command: string, sub: string | undefined, arg: string | und
         ? await api.request<Row>('PATCH', '/admin/v1/settings', patch)
         : await api.request<Row>('GET', '/admin/v1/settings');
       print(settings, () => record(settings));
+      return 0;
+    }
+    case 'user create': {
+      const body: Row = { email: need('--email', values.email as string | undefined), role: need('--role', values.role as string | undefined) };
+      if (values.name) body.name = values.name;
+      if (values['merchant-id']) body.merchant_id = values['merchant-id'];
+      if (values['merchant-role']) body.merchant_role = values['merchant-role'];
+      if (values['trader-id']) body.trader_id = values['trader-id'];
+      const created = await api.request<{ user: Row; set_password_url: string; set_password_expires_at: string }>('POST', '/admin/v1/users', body);
+      print(
+        created,
+        () =>
+          record(created.user) +
+          `\n\nSet-password link (once, until ${created.set_password_expires_at}); give it to the person only:\n${created.set_password_url}`,
+      );
+      return 0;
+    }
+    case 'user list': {
+      const page = await api.listAll<Row>('/admin/v1/users');
+      print(page, () => table(page.items, ['user_id', 'email', 'role', 'merchant_id', 'merchant_role', 'trader_id', 'status', 'totp_enabled']));
       return 0;
     }
     case 'trader create': {

@@ -245,6 +245,8 @@ export interface DealsTable {
   /** A trader's reject (015_wrong_payments.sql): why, their words, when. */
   reject_reason: ColumnType<RejectReason | null, RejectReason | null | undefined, RejectReason | null>;
   reject_comment: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Why the operator cancelled the deal (019_cabinet_settings.sql). */
+  cancel_reason: ColumnType<string | null, string | null | undefined, string | null>;
   rejected_at: NullableTimestamp;
 }
 
@@ -362,6 +364,72 @@ export interface TraderTopupsTable {
   updated_at: Timestamp;
 }
 
+export type UserRole = 'operator' | 'merchant' | 'trader';
+export type MerchantRole = 'owner' | 'developer' | 'viewer';
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  role: UserRole;
+  merchant_id: string | null;
+  merchant_role: MerchantRole | null;
+  trader_id: string | null;
+  status: WithDefault<'active' | 'disabled'>;
+  password_hash: NullableText;
+  /** AES-256-GCM under the installation's secret key (people/secret-box.ts). */
+  totp_secret: NullableText;
+  totp_exempt: WithDefault<boolean>;
+  totp_last_step: ColumnType<bigint | null, bigint | string | null | undefined, bigint | string | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface UserRecoveryCodesTable {
+  user_id: string;
+  code_hash: Buffer;
+  used_at: NullableTimestamp;
+}
+
+export interface PasswordLinksTable {
+  token_hash: Buffer;
+  user_id: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export interface SessionsTable {
+  token_hash: Buffer;
+  user_id: string;
+  stage: 'totp' | 'full';
+  ip: string;
+  created_at: Timestamp;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface SignInAttemptsTable {
+  scope: 'account' | 'ip';
+  subject: string;
+  window_start: Timestamp;
+  failures: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<bigint>;
+  at: Timestamp;
+  actor_kind: 'user' | 'admin_token' | 'system';
+  actor_id: string | null;
+  actor_email: string | null;
+  ip: string | null;
+  action: string;
+  target: string;
+  merchant_id: string | null;
+  before: ColumnType<unknown, string | null, string | null>;
+  after: ColumnType<unknown, string | null, string | null>;
+}
+
 export interface DB {
   chain_transactions: ChainTransactionsTable;
   withdrawals: WithdrawalsTable;
@@ -386,4 +454,10 @@ export interface DB {
   events: EventsTable;
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
+  users: UsersTable;
+  user_recovery_codes: UserRecoveryCodesTable;
+  password_links: PasswordLinksTable;
+  sessions: SessionsTable;
+  sign_in_attempts: SignInAttemptsTable;
+  audit_log: AuditLogTable;
 }

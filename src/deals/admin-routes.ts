@@ -43,6 +43,40 @@ export async function dealAdminRoutes(app: KasaApp, { adminToken, deals }: { adm
     },
   );
 
+  const cancelBody = model({ reason: string({ min: 1, max: 500, description: 'Why: shown to the trader with the deal, and kept in the audit log' }) });
+
+  app.post(
+    '/deals/:deal_id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a deal awaiting payment, with a reason: its lock is released and its invoice cancelled',
+        description:
+          'The invoice ends cancelled with status_detail operator and its merchant gets invoice.cancelled. A deal whose customer said they paid cannot be cancelled: confirm it or let a dispute decide.',
+        operationId: 'cancelDeal',
+        tags,
+        security,
+        params: dealParams.schema,
+        body: cancelBody.schema,
+        response: { 200: dealObject },
+      },
+      config: {
+        errorDocs: {
+          401: 'UNAUTHORIZED',
+          404: 'DEAL_NOT_FOUND',
+          409: 'DEAL_NOT_ACTIVE (details.status); PAYMENT_IN_PROGRESS: the customer reported paying',
+          422: 'Validation error',
+        },
+      },
+    },
+    async (request) => {
+      const { deal_id } = request.params;
+      await deals.cancelByOperator(deal_id, request.body.reason);
+      const [row] = (await deals.list({ dealId: deal_id, limit: 1 })).items;
+      if (!row) throw errors.dealNotFound();
+      return dealView(row, 'admin');
+    },
+  );
+
   app.post(
     '/deals/:deal_id/confirm',
     {

@@ -540,6 +540,45 @@ export class Deals {
   }
 
   /**
+   * The operator cancels a deal still awaiting payment, with a reason: its lock goes back to the
+   * trader's available balance and its invoice is cancelled (status_detail `operator`), since an
+   * invoice gets no second deal after a cancelled one. A deal whose customer said they paid is
+   * refused: that claim is settled by a confirmation or a dispute, never dropped.
+   */
+  async cancelByOperator(dealId: string, reason: string, outer?: Transaction<DB>): Promise<DealRow> {
+    if (!isUuid(dealId)) throw errors.dealNotFound();
+    const transitionId = randomUUID();
+    return inTransaction(
+      this.db,
+      async (trx) => {
+        const owner = await trx.selectFrom('deals').select('invoice_id').where('id', '=', dealId).executeTakeFirst();
+        if (!owner) throw errors.dealNotFound();
+        const now = this.clock.now();
+        // The invoice's lock first, then the deal's: the order every transition takes.
+        const invoice = await lockInvoice(trx, owner.invoice_id);
+        const deal = await lockDeal(trx, dealId);
+        if (deal.transition_id === transitionId) return deal;
+        if (deal.status === 'customer_paid') throw errors.paymentInProgress();
+        const status = invoice ? effectiveStatus(invoice, now) : null;
+        if (!invoice || status !== 'pending' || deal.status !== 'awaiting_payment')
+          throw errors.dealNotActive(deal.status === 'awaiting_payment' ? (status ?? deal.status) : deal.status, 'cancelled');
+        const cancelled = await moveDeal(trx, deal, 'cancelled', { closed_at: now, cancel_reason: reason, transition_id: transitionId });
+        await postTransfers(trx, releaseTransfers(deal));
+        const closed = await moveInvoice(
+          trx,
+          invoice,
+          'cancelled',
+          { cancelled_at: truncateToSecond(now), status_detail: 'operator', transition_id: transitionId },
+          { actor: 'operator', at: now },
+        );
+        await recordEvents(trx, [this.event(closed, 'invoice.cancelled', now)]);
+        return cancelled;
+      },
+      outer,
+    );
+  }
+
+  /**
    * Expires one batch of pending invoices past expires_at: their deals in awaiting_payment expire
    * and release their locks, and each gets its invoice.expired event. A deal whose customer said
    * they paid keeps its lock and stays customer_paid for late_confirm_minutes (releaseLateBatch

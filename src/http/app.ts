@@ -46,6 +46,7 @@ const API_TAGS = [
   { name: 'withdrawals', description: 'Merchant API: withdraw the USDT balance to a TRC20 address (a key granted the withdrawals scope)' },
   { name: 'payment page', description: 'The customer\'s hosted payment page, its status polling and the "I have paid" form' },
   { name: 'trader', description: "Trader API (X-Api-Key, the trader's key): cards, deals, confirmation, balance" },
+  { name: 'admin: overview', description: "Admin API: today's numbers for the operator console's home page" },
   { name: 'admin: merchants', description: 'Admin API (Bearer ADMIN_TOKEN): merchants and their API keys' },
   { name: 'admin: currencies', description: 'Admin API: currencies, their rates (by hand or from an http_json source), the quote history, and limits' },
   { name: 'admin: settings', description: 'Admin API: platform settings, the deals system switch' },
@@ -55,6 +56,9 @@ const API_TAGS = [
   { name: 'admin: ledger', description: 'Admin API: ledger accounts and the balance check' },
   { name: 'admin: webhooks', description: 'Admin API: webhook signing keys and delivery statistics' },
   { name: 'admin: withdrawals', description: "Admin API: merchants' and traders' withdrawals: approve, complete, reject" },
+  { name: 'admin: users', description: 'Admin API: the people who sign in to the cabinets, and their set-password links' },
+  { name: 'admin: audit', description: 'Admin API: the audit log of changes made by people and the admin token' },
+  { name: 'cabinets', description: "The cabinets' HTML pages: sign-in, sign-out, set-password, and each person's cabinet" },
   { name: 'ops', description: 'Liveness, readiness, metrics' },
 ];
 

@@ -3,7 +3,9 @@ import type { Deals } from '../deals/service.ts';
 import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, scopeErrors, type KeyOwners } from '../http/auth.ts';
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import type { KasaApp } from '../http/validation.ts';
-import type { Invoices } from './service.ts';
+import { Readable } from 'node:stream';
+import { textResponse } from '../http/schemas.ts';
+import { EXPORT_COLUMNS, EXPORT_ROWS_MAX, type Invoices } from './service.ts';
 import {
   createdInvoiceObject,
   createInvoiceBody,
@@ -13,6 +15,7 @@ import {
   invoicePage,
   LIST_LIMIT_DEFAULT,
   listInvoicesQuery,
+  exportInvoicesQuery,
 } from './schema.ts';
 
 const AUTH_ERRORS = { 401: MERCHANT_AUTH_ERRORS, 403: scopeErrors('invoices') };
@@ -111,6 +114,32 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
         limit: q.limit ?? LIST_LIMIT_DEFAULT,
         cursor: q.cursor,
       });
+    },
+  );
+
+  app.get(
+    '/api/v1/invoices/export',
+    {
+      schema: {
+        summary: 'Export invoices as CSV, newest first (the same filters as the list)',
+        description: `Streamed; one header line, then one line per invoice: ${EXPORT_COLUMNS.join(', ')}. At most ${EXPORT_ROWS_MAX} invoices: more matching is refused before the first byte (narrow the dates). Cells a spreadsheet would run as a formula start with an apostrophe.`,
+        operationId: 'exportInvoices',
+        tags: ['invoices'],
+        security: [{ merchantKey: [] }],
+        querystring: exportInvoicesQuery.schema,
+        response: { 200: textResponse('text/csv', 'The invoices, RFC 4180 CSV in UTF-8') },
+      },
+      config: {
+        errorDocs: { ...AUTH_ERRORS, 400: `EXPORT_TOO_LARGE: more than ${EXPORT_ROWS_MAX} invoices match (details.rows_max)`, 422: 'Validation error' },
+      },
+    },
+    async (request, reply) => {
+      const lines = await invoices.exportCsv(merchantOf(request).id, request.query);
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', 'attachment; filename="invoices.csv"')
+        .header('cache-control', 'no-store')
+        .send(Readable.from(lines));
     },
   );
 

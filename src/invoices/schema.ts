@@ -62,6 +62,14 @@ export const listInvoicesQuery = model({
 });
 export { LIST_LIMIT_DEFAULT };
 
+export const exportInvoicesQuery = model({
+  status: optional(enumeration(['pending', 'success', 'expired', 'cancelled'] as const)),
+  external_id: optional(string({ min: 1, max: 128 })),
+  customer_id: optional(string({ min: 1, max: 128 })),
+  created_from: optional(isoDateTime),
+  created_to: optional(isoDateTime),
+});
+
 export const invoiceIdParams: Model<{ invoice_id: string }> = model({
   invoice_id: string({ min: 1, max: 64, description: 'Internal invoice ID (UUID)' }),
 });

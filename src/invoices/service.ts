@@ -63,15 +63,25 @@ export interface InvoiceHistory {
   }[];
 }
 
-export interface ListFilters {
+export interface InvoiceFilters {
   status?: InvoiceStatus | undefined;
   external_id?: string | undefined;
   customer_id?: string | undefined;
   created_from?: Date | undefined;
   created_to?: Date | undefined;
+}
+
+export interface ListFilters extends InvoiceFilters {
   limit: number;
   cursor?: string | undefined;
 }
+
+export type ExportFilters = InvoiceFilters;
+
+/** The most invoices one export holds; a merchant with more narrows the dates. */
+export const EXPORT_ROWS_MAX = 100_000;
+/** Invoices read per query while an export streams: bounds the memory one export holds. */
+const EXPORT_BATCH_ROWS = 1_000;
 
 type CreateOutcome = { outcome: 'created' | 'duplicate' | 'rate' | 'pending' | 'unpaid'; invoice_id: string | null; retry_after_seconds: number | null };
 
@@ -284,28 +294,11 @@ export class Invoices {
   /** Newest first. The cursor is the last item's seq, so concurrent inserts never shift a page. */
   async list(merchantId: string, filters: ListFilters): Promise<{ items: InvoiceView[]; next_cursor: string | null }> {
     const now = this.clock.now();
-    let query = this.db.selectFrom('invoices').selectAll().where('merchant_id', '=', merchantId);
+    let query = this.filtered(merchantId, filters, now);
     if (filters.cursor !== undefined) query = query.where('seq', '<', decodeCursor(filters.cursor));
-    if (filters.external_id !== undefined) query = query.where('external_id', '=', filters.external_id);
-    if (filters.customer_id !== undefined) query = query.where('customer_id', '=', filters.customer_id);
-    if (filters.created_from !== undefined) query = query.where('created_at', '>=', filters.created_from);
-    if (filters.created_to !== undefined) query = query.where('created_at', '<', filters.created_to);
-    switch (filters.status) {
-      case 'pending':
-        query = query.where(payableSql('invoices', now));
-        break;
-      case 'expired':
-        query = query.where((eb) => eb.or([eb('status', '=', 'expired'), dueForExpirySql('invoices', now)]));
-        break;
-      case 'success':
-      case 'cancelled':
-        query = query.where('status', '=', filters.status);
-        break;
-      case undefined:
-        break;
-    }
     // One extra row tells whether another page exists without a count query.
     const rows = await query
+      .selectAll()
       .orderBy('seq', 'desc')
       .limit(filters.limit + 1)
       .execute();
@@ -316,6 +309,96 @@ export class Invoices {
       next_cursor: rows.length > filters.limit && last ? encodeCursor(last.seq) : null,
     };
   }
+
+  /**
+   * The merchant's invoices matching the filters as CSV, newest first: the header line, then one
+   * line per invoice, read EXPORT_BATCH_ROWS at a time as the client takes them. Refused before
+   * the first byte when more than EXPORT_ROWS_MAX match (narrower dates split it), so an export
+   * is always whole. The invoices are those that existed when it started: one created meanwhile
+   * has a higher seq and is left out, so batches never repeat or skip a row.
+   */
+  async exportCsv(merchantId: string, filters: ExportFilters): Promise<AsyncGenerator<string>> {
+    const now = this.clock.now();
+    const matching = this.filtered(merchantId, filters, now);
+    const bounded = await this.db
+      .selectFrom(
+        matching
+          .select('seq')
+          .limit(EXPORT_ROWS_MAX + 1)
+          .as('m'),
+      )
+      .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('m.seq').as('top')])
+      .executeTakeFirstOrThrow();
+    if (Number(bounded.n) > EXPORT_ROWS_MAX) throw errors.exportTooLarge(EXPORT_ROWS_MAX);
+    const top = bounded.top === null ? null : BigInt(bounded.top);
+    const view = (row: InvoiceRow) => this.view(row, now);
+    return (async function* lines() {
+      yield csvLine(EXPORT_COLUMNS);
+      if (top === null) return;
+      let before = top + 1n;
+      for (;;) {
+        const rows = await matching.selectAll().where('seq', '<', before).orderBy('seq', 'desc').limit(EXPORT_BATCH_ROWS).execute();
+        if (rows.length > 0) yield rows.map((row) => csvLine(exportRow(view(row)))).join('');
+        if (rows.length < EXPORT_BATCH_ROWS) return;
+        before = rows[rows.length - 1]!.seq;
+      }
+    })();
+  }
+
+  /** The merchant's invoices narrowed by the filters; `status` as reads report it at `now`. */
+  private filtered(merchantId: string, filters: InvoiceFilters, now: Date) {
+    let query = this.db.selectFrom('invoices').where('merchant_id', '=', merchantId);
+    if (filters.external_id !== undefined) query = query.where('external_id', '=', filters.external_id);
+    if (filters.customer_id !== undefined) query = query.where('customer_id', '=', filters.customer_id);
+    if (filters.created_from !== undefined) query = query.where('created_at', '>=', filters.created_from);
+    if (filters.created_to !== undefined) query = query.where('created_at', '<', filters.created_to);
+    switch (filters.status) {
+      case 'pending':
+        return query.where(payableSql('invoices', now));
+      case 'expired':
+        return query.where((eb) => eb.or([eb('status', '=', 'expired'), dueForExpirySql('invoices', now)]));
+      case 'success':
+      case 'cancelled':
+        return query.where('status', '=', filters.status);
+      case undefined:
+        return query;
+    }
+  }
+}
+
+/** The columns of an invoice export, in order: the invoice object's fields a spreadsheet needs. */
+export const EXPORT_COLUMNS = [
+  'invoice_id',
+  'external_id',
+  'status',
+  'status_detail',
+  'amount',
+  'paid_amount',
+  'currency',
+  'conversion_rate',
+  'merchant_usdt',
+  'customer_id',
+  'purpose',
+  'created_at',
+  'expires_at',
+  'paid_at',
+] as const satisfies readonly (keyof InvoiceView)[];
+
+function exportRow(invoice: InvoiceView): string[] {
+  return EXPORT_COLUMNS.map((column) => invoice[column] ?? '');
+}
+
+/**
+ * One CSV record (RFC 4180, CRLF). A cell a spreadsheet would run as a formula (=, +, -, @, tab,
+ * CR first) gets a leading apostrophe: external_id, customer_id and purpose are typed by others.
+ */
+export function csvLine(cells: readonly string[]): string {
+  return `${cells.map(csvCell).join(',')}\r\n`;
+}
+
+function csvCell(value: string): string {
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
 function encodeCursor(seq: bigint): string {

@@ -100,6 +100,7 @@ export const dealObject = record({
   },
   reject_comment: { type: ['string', 'null'], description: "The trader's words on a reject" },
   rejected_at: nullableTimestamp('When the trader rejected the deal'),
+  cancel_reason: { type: ['string', 'null'], description: 'Why the operator cancelled the deal; null unless it did' },
 });
 
 /** A card number field: spaces and dashes allowed in input, 12–19 digits, Luhn-valid. */

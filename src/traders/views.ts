@@ -71,5 +71,6 @@ export function dealView(d: DealRow & { expires_at: Date }, audience: 'owner' | 
     reject_reason: d.reject_reason,
     reject_comment: d.reject_comment,
     rejected_at: d.rejected_at ? isoSeconds(d.rejected_at) : null,
+    cancel_reason: d.cancel_reason,
   };
 }

@@ -74,6 +74,12 @@ export const rotatedSecret = record({
   previous_secret_valid_until: timestamp('Until then webhooks carry a signature by the old secret too'),
 });
 
+export const webhookSettings = record({
+  webhook_url: nullableString('Where webhooks go unless an invoice names its own callback_url; null: nowhere'),
+  signing_public_key: nullableString('The Ed25519 public key (whpk_…) that verifies the v1a signatures; null until a key pair is created'),
+  previous_secret_valid_until: nullableTimestamp('Until then webhooks carry a signature by the secret before the last rotation too; null when none does'),
+});
+
 export const signingPublicKey = record({
   public_key: { type: 'string', description: 'Ed25519 public key (whpk_…) that verifies the v1a signatures' },
 });

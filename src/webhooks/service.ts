@@ -193,23 +193,38 @@ export class Webhooks {
   }
 
   /** A new signing secret; the previous one keeps signing for SECRET_ROTATION_OVERLAP_MS. */
-  async rotateSecret(merchantId: string) {
+  async rotateSecret(merchantId: string, trx?: Transaction<DB>) {
     if (!isUuid(merchantId)) throw errors.merchantNotFound();
     const now = this.clock.now();
     const expires = new Date(now.getTime() + SECRET_ROTATION_OVERLAP_MS);
     const secret = generateWebhookSecret();
-    const row = await rotateWebhookSecret(this.db, merchantId, { secret, previousValidUntil: expires, now });
+    const row = await rotateWebhookSecret(trx ?? this.db, merchantId, { secret, previousValidUntil: expires, now });
     if (!row) throw errors.merchantNotFound();
     return { webhook_secret: secret, previous_secret_valid_until: isoSeconds(expires) };
   }
 
   /** Creates (or replaces) the merchant's Ed25519 key pair; returns the public key. */
-  async createSigningKey(merchantId: string) {
+  async createSigningKey(merchantId: string, trx?: Transaction<DB>) {
     if (!isUuid(merchantId)) throw errors.merchantNotFound();
     const pair = generateSigningKeyPair();
-    const row = await setWebhookSigningKey(this.db, merchantId, { ...pair, now: this.clock.now() });
+    const row = await setWebhookSigningKey(trx ?? this.db, merchantId, { ...pair, now: this.clock.now() });
     if (!row) throw errors.merchantNotFound();
     return { public_key: pair.publicKey };
+  }
+
+  /**
+   * What the merchant's webhooks are sent with, never a secret: the default URL, the Ed25519
+   * public key, and until when a rotated-out secret still signs.
+   */
+  async settings(merchantId: string, trx?: Transaction<DB>) {
+    if (!isUuid(merchantId)) throw errors.merchantNotFound();
+    const row = await (trx ?? this.db)
+      .selectFrom('merchants')
+      .select(['webhook_url', 'webhook_ed25519_public', 'previous_webhook_secret_expires'])
+      .where('id', '=', merchantId)
+      .executeTakeFirst();
+    if (!row) throw errors.merchantNotFound();
+    return settingsView(row, this.clock.now());
   }
 
   async stats() {
@@ -225,6 +240,15 @@ export class Webhooks {
     }
     return { counts, oldest_pending_age_seconds: oldest ? Math.max(0, Math.floor((now.getTime() - oldest.getTime()) / 1000)) : null };
   }
+}
+
+function settingsView(row: { webhook_url: string | null; webhook_ed25519_public: string | null; previous_webhook_secret_expires: Date | null }, now: Date) {
+  const overlap = row.previous_webhook_secret_expires;
+  return {
+    webhook_url: row.webhook_url,
+    signing_public_key: row.webhook_ed25519_public,
+    previous_secret_valid_until: overlap !== null && overlap.getTime() > now.getTime() ? isoSeconds(overlap) : null,
+  };
 }
 
 function deliveryView(d: {
