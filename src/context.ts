@@ -35,7 +35,7 @@ import type { DB } from './db/schema.ts';
 import { kyselyPrepared, type Engine, type PreparedQuery } from './db/connect.ts';
 import { Deals } from './deals/service.ts';
 import { IdempotencyKeys } from './idempotency/keys.ts';
-import { Invoices } from './invoices/service.ts';
+import { createBatchesInFlight, Invoices } from './invoices/service.ts';
 import { Merchants } from './merchants/service.ts';
 import { Catalog } from './rates/catalog.ts';
 import { QuoteFetcher } from './rates/fetch-quote.ts';
@@ -102,7 +102,14 @@ export function createKasa(options: {
   const sender = new WebhookSender(config.webhookAllowPrivate);
   const catalog = new Catalog(db, config.invoiceTtlMinutes, clock);
   const prepared = options.prepared ?? kyselyPrepared(db);
-  const invoices = new Invoices(db, catalog, clock, config.publicUrl, prepared);
+  const invoices = new Invoices(db, catalog, clock, config.publicUrl, prepared, {
+    onBatch: (size) => metrics.createInvoiceBatchSize.observe(size),
+    // PGlite has one session: one batch at a time, taken when the session is free, so it holds
+    // everything that queued behind the statements before it.
+    ...(options.engine === 'pglite'
+      ? { batchesInFlightMax: 1, whenFree: () => db.connection().execute(async () => {}) }
+      : { batchesInFlightMax: createBatchesInFlight(config.databasePoolSize) }),
+  });
   const secretKey = options.secretKey ?? createHash('sha256').update(`kasa secret key of ${options.adminToken}`).digest('base64url');
   const box = new SecretBox(secretKey);
   const audit = new Audit(db, clock);

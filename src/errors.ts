@@ -176,5 +176,8 @@ export const errors = {
   notFound: () => new KasaError(404, 'NOT_FOUND', 'Route not found'),
   methodNotAllowed: () => new KasaError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed'),
   notReady: () => new KasaError(503, 'NOT_READY', 'Database is not reachable'),
+  // Retried and still lost: whether it took effect, a repeat of the same request says (create-invoice answers 409 with the id).
+  databaseUnavailable: () =>
+    new KasaError(503, 'DATABASE_UNAVAILABLE', 'The database could not be reached; retry the request', { retryable: true }, retryAfter(1)),
   internal: () => new KasaError(500, 'INTERNAL_ERROR', 'Internal server error'),
 };

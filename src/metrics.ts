@@ -8,6 +8,7 @@ export interface Metrics {
   webhookAttemptSeconds: Histogram;
   rateQuotesAccepted: Counter<'currency'>;
   rateQuotesRefused: Counter<'currency' | 'reason'>;
+  createInvoiceBatchSize: Histogram;
 }
 
 export function createMetrics(options: { defaultMetrics: boolean } = { defaultMetrics: true }): Metrics {
@@ -15,6 +16,12 @@ export function createMetrics(options: { defaultMetrics: boolean } = { defaultMe
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'kasa_' });
   return {
     registry,
+    createInvoiceBatchSize: new Histogram({
+      name: 'kasa_create_invoice_batch_size',
+      help: 'create-invoice requests sent to the database together, one statement and one commit per batch',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: [registry],
+    }),
     httpRequestSeconds: new Histogram({
       name: 'kasa_http_request_duration_seconds',
       help: 'HTTP requests by route and status',

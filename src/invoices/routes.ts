@@ -49,7 +49,7 @@ export async function invoiceRoutes(app: KasaApp, { keyOwners, invoices, deals, 
       413: 'PAYLOAD_TOO_LARGE: body over 64 KiB',
       422: 'Validation error: every violation, Pydantic v2 types',
       429: 'CUSTOMER_RATE_LIMITED (details.reason rate|pending|unpaid, retry_after_seconds; Retry-After header)',
-      503: 'DEALS_SYSTEM_DISABLED: Deals system is disabled; RATE_UNAVAILABLE: Exchange rate is not available',
+      503: 'DEALS_SYSTEM_DISABLED: Deals system is disabled; RATE_UNAVAILABLE: Exchange rate is not available; DATABASE_UNAVAILABLE: the database could not be reached, retry (Retry-After; a repeat of a request that took effect answers 409 DUPLICATE_EXTERNAL_ID with its invoice_id)',
     }),
   };
   for (const url of ['/api/v1/create-invoice', '/v1/api/v1/create-invoice']) {

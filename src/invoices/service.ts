@@ -4,6 +4,7 @@ import { CompiledQuery, type Kysely, type Selectable, type Transaction } from 'k
 import type { Clock } from '../clock.ts';
 import { isoSeconds, truncateToSecond } from '../clock.ts';
 import { queryBuilder } from '../db/compile.ts';
+import { GroupCommit } from '../db/group-commit.ts';
 import type { DB, InvoicesTable, RateSourceKind } from '../db/schema.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import { errors } from '../errors.ts';
@@ -91,6 +92,35 @@ const CREATE_INVOICE_SQL = `SELECT outcome, invoice_id, retry_after_seconds FROM
   $11, $12, $13, $14, $15::timestamptz, $16::timestamptz, $17::integer, $18::integer,
   $19, $20::numeric, $21::numeric, $22::timestamptz)`;
 
+/**
+ * The same call for a batch of requests (017_create_invoices_in_batches.sql): one array per
+ * parameter, one row per element with its 1-based ordinal, all in one transaction.
+ */
+const CREATE_INVOICES_SQL = `SELECT ordinal, outcome, invoice_id, retry_after_seconds FROM kasa_create_invoices(
+  $1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::numeric[], $8::numeric[], $9::bigint[], $10::bigint[],
+  $11::text[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::integer[], $18::integer[],
+  $19::text[], $20::numeric[], $21::numeric[], $22::timestamptz[])`;
+
+/**
+ * Batches in flight on a PostgreSQL server: as many as the pool has connections, so a batch is
+ * sent as soon as a connection could take it, and the server's backends never wait for work
+ * while requests queue.
+ */
+export function createBatchesInFlight(poolSize: number): number {
+  return Math.max(1, poolSize);
+}
+
+type BatchOutcome = CreateOutcome & { ordinal: number };
+
+export interface CreateBatching {
+  /** Batches of create-invoice requests sent at once (see src/db/group-commit.ts). */
+  batchesInFlightMax: number;
+  /** Observes each batch's size. */
+  onBatch?: (size: number) => void;
+  /** Settles when the database could take the next batch now (see GroupCommitOptions). */
+  whenFree?: () => Promise<void>;
+}
+
 /** The operator's invoice: the merchant's object, plus whose it is, what it grossed, and its rate snapshot. */
 export interface OperatorInvoiceView extends InvoiceView {
   merchant_id: string;
@@ -111,16 +141,44 @@ export interface OperatorInvoiceView extends InvoiceView {
 export const INVOICE_BY_ID_SQL = queryBuilder.selectFrom('invoices').selectAll().where('id', '=', '').compile().sql;
 
 /** One trillion USDT in micro-USDT: far past any real invoice, and a tenth of what BIGINT holds. */
+/** kasa_create_invoice's parameters, in order. */
+const CREATE_PARAMETERS = 22;
+
 export const INVOICE_USDT_MAX = (10n ** 18n) as MicroUsdt;
 
 export class Invoices {
+  /** Requests without a transaction of their own: created in batches, each answered on its own. */
+  readonly #batches: GroupCommit<unknown[], CreateOutcome>;
+
   constructor(
     private readonly db: Kysely<DB>,
     private readonly catalog: Catalog,
     private readonly clock: Clock,
     private readonly publicUrl: string,
     private readonly prepared: PreparedQuery,
-  ) {}
+    batching: CreateBatching,
+  ) {
+    this.#batches = new GroupCommit({
+      run: (batch) => this.#createBatch(batch),
+      batchesInFlightMax: batching.batchesInFlightMax,
+      unavailable: () => errors.databaseUnavailable(),
+      ...(batching.onBatch ? { onBatch: batching.onBatch } : {}),
+      ...(batching.whenFree ? { whenFree: batching.whenFree } : {}),
+    });
+  }
+
+  /**
+   * One statement for the batch; prepared is retried whole (see prepared.ts), which the SQL makes
+   * safe. A batch of one (low load) takes the single call, without the batch function's loop.
+   */
+  async #createBatch(batch: unknown[][]): Promise<CreateOutcome[]> {
+    if (batch.length === 1) return [await this.#createOne(batch[0]!)];
+    const columns = Array.from({ length: CREATE_PARAMETERS }, (_, j) => batch.map((parameters) => parameters[j]));
+    const rows = await this.prepared<BatchOutcome>('kasa_create_invoices', CREATE_INVOICES_SQL, columns);
+    const answers: CreateOutcome[] = new Array<CreateOutcome>(batch.length);
+    for (const row of rows) answers[row.ordinal - 1] = row;
+    return answers;
+  }
 
   paymentLink(invoiceId: string): string {
     return `${this.publicUrl}/pay/${invoiceId}`;
@@ -128,8 +186,10 @@ export class Invoices {
 
   /**
    * The checks run in the documented order; everything that needs the database (customer limits,
-   * duplicate external_id, the insert) is one statement, one round trip, one short transaction.
-   * Given the caller's transaction (a request with an Idempotency-Key), the statement runs in it.
+   * duplicate external_id, the insert) is one statement, one round trip, one short transaction,
+   * shared with the requests that queued beside it (a batch). Given the caller's transaction (a
+   * request with an Idempotency-Key, whose answer commits with its invoice), the statement runs
+   * in it, unbatched.
    */
   async create(merchant: Merchant, input: CreateInvoiceInput, trx?: Transaction<DB>): Promise<CreatedInvoiceView> {
     const { settings, currencies } = await this.catalog.snapshot(trx);
@@ -181,15 +241,9 @@ export class Invoices {
       currency.source === null ? '0' : currency.source.markupPercent,
       currency.rateFetchedAt,
     ];
-    const rows = trx
-      ? (await trx.executeQuery<CreateOutcome>(CompiledQuery.raw(CREATE_INVOICE_SQL, parameters))).rows
-      : await this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, parameters);
-    const result = rows[0];
-    if (!result) throw new Error('kasa_create_invoice returned no row');
+    const result = trx ? await this.#createIn(trx, id, parameters) : await this.#batches.submit(parameters);
     if (result.outcome === 'rate' || result.outcome === 'pending' || result.outcome === 'unpaid') {
-      // A retried statement whose first attempt committed counts its own invoice against the
-      // customer's limits: that invoice existing under this id means this request succeeded.
-      if (!(await this.exists(id, trx))) throw errors.customerRateLimited(result.outcome, result.retry_after_seconds ?? 1);
+      throw errors.customerRateLimited(result.outcome, result.retry_after_seconds ?? 1);
     }
     // A duplicate carrying this request's own id is its own earlier attempt, whose commit
     // succeeded although its answer was lost with the connection: answer as that attempt would.
@@ -215,8 +269,30 @@ export class Invoices {
     };
   }
 
-  private async exists(invoiceId: string, trx?: Transaction<DB>): Promise<boolean> {
-    return (await (trx ?? this.db).selectFrom('invoices').select('id').where('id', '=', invoiceId).executeTakeFirst()) !== undefined;
+  /** One request's statement on its own: answers a re-run as its first run, as the batch function does. */
+  async #createOne(parameters: unknown[]): Promise<CreateOutcome> {
+    const id = parameters[0] as string;
+    const [result] = await this.prepared<CreateOutcome>('kasa_create_invoice', CREATE_INVOICE_SQL, parameters);
+    if (!result) throw new Error('kasa_create_invoice returned no row');
+    if (result.outcome === 'duplicate' && result.invoice_id === id) return { outcome: 'created', invoice_id: id, retry_after_seconds: null };
+    if (result.outcome === 'rate' || result.outcome === 'pending' || result.outcome === 'unpaid') {
+      const [own] = await this.prepared<InvoiceRow>('kasa_invoice_by_id', INVOICE_BY_ID_SQL, [id]);
+      if (own) return { outcome: 'created', invoice_id: id, retry_after_seconds: null };
+    }
+    return result;
+  }
+
+  /** One request's statement in its caller's transaction. */
+  async #createIn(trx: Transaction<DB>, id: string, parameters: unknown[]): Promise<CreateOutcome> {
+    const [result] = (await trx.executeQuery<CreateOutcome>(CompiledQuery.raw(CREATE_INVOICE_SQL, parameters))).rows;
+    if (!result) throw new Error('kasa_create_invoice returned no row');
+    if (result.outcome === 'rate' || result.outcome === 'pending' || result.outcome === 'unpaid') {
+      // A retried transaction whose first attempt committed counts its own invoice against the
+      // customer's limits: that invoice existing under this id means this request succeeded.
+      const own = await trx.selectFrom('invoices').select('id').where('id', '=', id).executeTakeFirst();
+      if (own) return { outcome: 'created', invoice_id: id, retry_after_seconds: null };
+    }
+    return result;
   }
 
   view(row: InvoiceRow, now: Date): InvoiceView {
