@@ -4,6 +4,9 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { checkoutRoutes } from './checkout/routes.ts';
 import { dealAdminRoutes } from './deals/admin-routes.ts';
+import { disputeAdminRoutes } from './disputes/admin-routes.ts';
+import { merchantDisputeRoutes, traderDisputeRoutes } from './disputes/routes.ts';
+import { Disputes } from './disputes/service.ts';
 import { createHttpApp } from './http/app.ts';
 import { idempotent } from './http/idempotency.ts';
 import { opsRoutes } from './http/ops.ts';
@@ -53,6 +56,7 @@ export interface Kasa {
   merchants: Merchants;
   invoices: Invoices;
   deals: Deals;
+  disputes: Disputes;
   traders: Traders;
   topups: Topups;
   statements: Statements;
@@ -80,13 +84,17 @@ export function createKasa(options: {
   const catalog = new Catalog(db, config.invoiceTtlMinutes, clock);
   const prepared = options.prepared ?? kyselyPrepared(db);
   const invoices = new Invoices(db, catalog, clock, config.publicUrl, prepared);
+  const deals = new Deals(db, catalog, clock, invoices, prepared);
+  const disputes = new Disputes(db, catalog, clock, deals);
+  deals.handPaidRejectsTo((trx, invoice, deal, rejection) => disputes.openOnReject(trx, invoice, deal, rejection));
   return {
     ...options,
     catalog,
     rateSources: new RateSources(db, catalog, clock, metrics, new QuoteFetcher()),
     merchants: new Merchants(db),
     invoices,
-    deals: new Deals(db, catalog, clock, invoices, prepared),
+    deals,
+    disputes,
     traders: new Traders(db, catalog),
     topups: new Topups(db, clock),
     statements: new Statements(db),
@@ -113,6 +121,7 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   });
   await app.register(checkoutRoutes, {
     deals: kasa.deals,
+    disputes: kasa.disputes,
     clock: kasa.clock,
     publicUrl: kasa.config.publicUrl,
     pageTokenKey: await kasa.catalog.pageTokenKey(),
@@ -124,6 +133,8 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(webhookRoutes, { keyOwners, webhooks: kasa.webhooks, idempotent: answerOnce });
   await app.register(merchantWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
   await app.register(traderWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
+  await app.register(merchantDisputeRoutes, { keyOwners, disputes: kasa.disputes, idempotent: answerOnce });
+  await app.register(traderDisputeRoutes, { keyOwners, disputes: kasa.disputes, idempotent: answerOnce });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
   await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog, rateSources: kasa.rateSources });
@@ -134,5 +145,6 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   await app.register(ledgerAdminRoutes, { ...admin, db: kasa.db });
   await app.register(webhookAdminRoutes, { ...admin, webhooks: kasa.webhooks });
   await app.register(withdrawalAdminRoutes, { ...admin, withdrawals: kasa.withdrawals });
+  await app.register(disputeAdminRoutes, { ...admin, disputes: kasa.disputes });
   return app;
 }

@@ -44,6 +44,7 @@ const API_TAGS = [
   { name: 'merchant', description: "Merchant API: the merchant's USDT balance" },
   { name: 'webhooks', description: 'Merchant API: the webhooks Kasa sends, their delivery log, resend and a test ping' },
   { name: 'withdrawals', description: 'Merchant API: withdraw the USDT balance to a TRC20 address (a key granted the withdrawals scope)' },
+  { name: 'disputes', description: 'Merchant API: disputes over payments the customer made and the trader did not confirm; their files and messages' },
   { name: 'payment page', description: 'The customer\'s hosted payment page, its status polling and the "I have paid" form' },
   { name: 'trader', description: "Trader API (X-Api-Key, the trader's key): cards, deals, confirmation, balance" },
   { name: 'admin: merchants', description: 'Admin API (Bearer ADMIN_TOKEN): merchants and their API keys' },
@@ -54,6 +55,7 @@ const API_TAGS = [
   { name: 'admin: deals', description: 'Admin API: deals across all traders, operator confirmation' },
   { name: 'admin: ledger', description: 'Admin API: ledger accounts and the balance check' },
   { name: 'admin: webhooks', description: 'Admin API: webhook signing keys and delivery statistics' },
+  { name: 'admin: disputes', description: 'Admin API: every dispute, its files, and the decision' },
   { name: 'admin: withdrawals', description: "Admin API: merchants' and traders' withdrawals: approve, complete, reject" },
   { name: 'ops', description: 'Liveness, readiness, metrics' },
 ];
