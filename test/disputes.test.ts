@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { startKasa, type TestKasa } from './helpers/kasa.ts';
+import { kasaCommand } from './helpers/cli.ts';
+import { ADMIN_TOKEN, startKasa, type TestKasa } from './helpers/kasa.ts';
 import { addTrader, ledgerClean, trader, type TestTrader } from './helpers/traders.ts';
 
 const MINUTE = 60_000;
@@ -662,6 +663,29 @@ describe('receipts and disputes', () => {
     assert.equal(events.filter((e) => e === 'invoice.success').length, winner === 'accept' || winner === 'merchant' ? 1 : 0);
     const rows = await t.database.db.selectFrom('invoice_transitions').select(['from_status', 'to_status']).where('invoice_id', '=', inv.invoice_id).execute();
     assert.equal(rows.length, winner === 'accept' || winner === 'merchant' ? 2 : 1);
+    await done(tr);
+  });
+
+  test('the CLI: kasa dispute list, show and resolve', async () => {
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = t.app.server.address();
+    assert.ok(address && typeof address === 'object');
+    const env = { KASA_URL: `http://127.0.0.1:${address.port}`, ADMIN_TOKEN };
+    const tr = await addTrader(t, { deposit: '100.00', reward_percent: '1.00' });
+    const { inv } = await expiredDeal(tr);
+    const id = (await openDispute(inv.invoice_id)).json().dispute_id as string;
+    const listed = await kasaCommand(['dispute', 'list', '--status', 'awaiting_trader'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(listed.stdout.includes(id));
+    const shown = await kasaCommand(['dispute', 'show', id], env);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /awaiting_trader\s+merchant/);
+    const resolved = await kasaCommand(['dispute', 'resolve', id, '--outcome', 'merchant', '--amount', '1500.00', '--json'], env);
+    assert.equal(resolved.code, 0, resolved.stderr);
+    assert.equal(JSON.parse(resolved.stdout).status, 'resolved_merchant');
+    assert.equal((await merchantApi('GET', `/api/v1/invoices/${inv.invoice_id}`)).json().status_detail, 'dispute_resolved');
+    const again = await kasaCommand(['dispute', 'resolve', id, '--outcome', 'trader'], env);
+    assert.notEqual(again.code, 0);
     await done(tr);
   });
 });
