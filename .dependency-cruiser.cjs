@@ -1,7 +1,7 @@
 // Kasa's dependency rules, checked in CI by `npm run lint:deps` (dependency-cruiser).
 // The layout is the architecture: pure modules at the bottom, the database below the domains,
 // the domains below HTTP, one composition root on top.
-const DOMAINS = '(invoices|deals|ledger|merchants|traders|rates|treasury|webhooks|checkout|workers|people)';
+const DOMAINS = '(invoices|deals|disputes|ledger|merchants|traders|rates|treasury|webhooks|checkout|workers|people)';
 /** The parts of a domain that has several, each with its own routes and schema (topup-routes.ts). */
 const PARTS = '(topup-|withdrawal-)';
 /** Request models and route plugins: the only files of a domain that speak HTTP. */

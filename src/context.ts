@@ -4,6 +4,9 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { checkoutRoutes } from './checkout/routes.ts';
 import { dealAdminRoutes } from './deals/admin-routes.ts';
+import { disputeAdminRoutes } from './disputes/admin-routes.ts';
+import { merchantDisputeRoutes, traderDisputeRoutes } from './disputes/routes.ts';
+import { Disputes } from './disputes/service.ts';
 import { createHttpApp } from './http/app.ts';
 import { idempotent } from './http/idempotency.ts';
 import { opsRoutes } from './http/ops.ts';
@@ -65,6 +68,7 @@ export interface Kasa {
   merchants: Merchants;
   invoices: Invoices;
   deals: Deals;
+  disputes: Disputes;
   traders: Traders;
   topups: Topups;
   statements: Statements;
@@ -114,6 +118,9 @@ export function createKasa(options: {
   const box = new SecretBox(secretKey);
   const audit = new Audit(db, clock);
   const sessions = new Sessions(db, clock);
+  const deals = new Deals(db, catalog, clock, invoices, prepared);
+  const disputes = new Disputes(db, catalog, clock, deals);
+  deals.handPaidRejectsTo((trx, invoice, deal, rejection) => disputes.openOnReject(trx, invoice, deal, rejection));
   return {
     ...options,
     secretKey,
@@ -125,7 +132,8 @@ export function createKasa(options: {
     rateSources: new RateSources(db, catalog, clock, metrics, new QuoteFetcher()),
     merchants: new Merchants(db),
     invoices,
-    deals: new Deals(db, catalog, clock, invoices, prepared),
+    deals,
+    disputes,
     traders: new Traders(db, catalog),
     topups: new Topups(db, clock),
     statements: new Statements(db),
@@ -152,6 +160,7 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   });
   await app.register(checkoutRoutes, {
     deals: kasa.deals,
+    disputes: kasa.disputes,
     clock: kasa.clock,
     publicUrl: kasa.config.publicUrl,
     pageTokenKey: await kasa.catalog.pageTokenKey(),
@@ -169,6 +178,8 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
   });
   await app.register(merchantWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
   await app.register(traderWithdrawalRoutes, { keyOwners, withdrawals: kasa.withdrawals, idempotent: answerOnce });
+  await app.register(merchantDisputeRoutes, { keyOwners, disputes: kasa.disputes, idempotent: answerOnce });
+  await app.register(traderDisputeRoutes, { keyOwners, disputes: kasa.disputes, idempotent: answerOnce });
   const admin = { prefix: '/admin/v1', adminToken: kasa.adminToken };
   await app.register(merchantAdminRoutes, { ...admin, merchants: kasa.merchants, webhookAllowPrivate: kasa.config.webhookAllowPrivate });
   await app.register(ratesAdminRoutes, { ...admin, catalog: kasa.catalog, rateSources: kasa.rateSources });
@@ -196,5 +207,6 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
       landing('/admin', 'operator', 'getOperatorConsole'),
     ],
   });
+  await app.register(disputeAdminRoutes, { ...admin, disputes: kasa.disputes });
   return app;
 }

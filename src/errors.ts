@@ -92,8 +92,6 @@ export const errors = {
   dealNotFound: () => new KasaError(404, 'DEAL_NOT_FOUND', 'Deal not found'),
   dealNotActive: (status: string, action: 'confirmed' | 'rejected' | 'cancelled' = 'confirmed') =>
     new KasaError(409, 'DEAL_NOT_ACTIVE', `Deal is no longer active and cannot be ${action}`, { status }),
-  dealNotRejectable: (status: string) =>
-    new KasaError(409, 'DEAL_NOT_REJECTABLE', 'The customer has reported paying; this deal cannot be rejected, only disputed', { status }),
   overpaymentTooLarge: (maxPercent: string, maxAmount: string) =>
     new KasaError(400, 'OVERPAYMENT_TOO_LARGE', `The received amount is more than ${maxPercent} % above the invoice amount`, {
       overpayment_max_percent: maxPercent,
@@ -143,6 +141,16 @@ export const errors = {
   insuranceInUse: (openDeals: number) =>
     new KasaError(409, 'INSURANCE_IN_USE', 'The trader has open deals; insurance cannot be released until they close', { open_deals: openDeals }),
   insuranceInsufficient: (insurance: string) => new KasaError(409, 'INSURANCE_INSUFFICIENT', 'The release is larger than the insurance held', { insurance }),
+
+  // Disputes and their files
+  disputeNotFound: () => new KasaError(404, 'DISPUTE_NOT_FOUND', 'Dispute not found'),
+  disputeFileNotFound: () => new KasaError(404, 'DISPUTE_FILE_NOT_FOUND', 'File not found'),
+  disputeExists: (disputeId: string) => new KasaError(409, 'DISPUTE_EXISTS', 'This invoice already has an open dispute', { dispute_id: disputeId }),
+  disputeNotAllowed: (status: string, action: string) => new KasaError(409, 'DISPUTE_NOT_ALLOWED', `Not allowed while ${status}: cannot ${action}`, { status }),
+  fileTooLarge: (limitBytes: number) => new KasaError(413, 'FILE_TOO_LARGE', `The file is larger than ${limitBytes} bytes`, { limit_bytes: limitBytes }),
+  fileTypeRefused: (why: string) => new KasaError(415, 'FILE_TYPE_REFUSED', `Only a JPEG, PNG or PDF receipt is taken: ${why}`),
+  fileMissing: () => new KasaError(400, 'FILE_MISSING', 'The request carries no file in the field "file" (multipart/form-data)'),
+  disputeFilesMax: (limit: number) => new KasaError(409, 'DISPUTE_FILES_MAX', `A dispute holds at most ${limit} files`, { files_max: limit }),
 
   // Webhooks
   deliveryNotFound: () => new KasaError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found'),

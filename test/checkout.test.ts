@@ -164,7 +164,8 @@ describe('payment page', () => {
     assert.equal(after.statusCode, 200);
     assert.ok(after.body.includes('Checking your payment'));
     assert.ok(after.body.includes(CARD_GROUPED), 'the deal is still open: its card is still shown');
-    assert.ok(!after.body.includes('<form'), 'nothing left to press');
+    assert.ok(!after.body.includes('/paid"'), 'nothing left to press');
+    assert.ok(after.body.includes('/receipt"'), 'a receipt may be uploaded (issue #12 section 4)');
     assert.equal((await status(invoice.invoice_id)).json().deal_status, 'customer_paid');
 
     // Pressing again changes nothing and still answers 303.

@@ -239,14 +239,9 @@ describe('when a payment goes wrong', () => {
     const held = await t.database.db.selectFrom('deals').select('status').where('id', '=', deal.id).executeTakeFirstOrThrow();
     assert.equal(held.status, 'customer_paid');
     assert.equal(await balance(`trader:${tr.trader_id}:locked`), 35_783_133n);
-    // In the late window the customer's claim still stands: no plain reject.
-    const lateReject = await reject(tr, deal.id);
-    assert.deepEqual(
-      [lateReject.statusCode, lateReject.json().error.code, lateReject.json().error.details.status],
-      [409, 'DEAL_NOT_REJECTABLE', 'customer_paid'],
-    );
+    // (A reject in the late window opens a dispute instead: test/disputes.test.ts.)
     const page = await t.inject({ method: 'GET', url: `/pay/${inv.invoice_id}` });
-    assert.ok(!page.body.includes('name="_csrf"'), 'an expired invoice offers no "I have paid" form');
+    assert.ok(!page.body.includes('/paid"'), 'an expired invoice offers no "I have paid" form');
 
     t.clock.advance(60 * MINUTE);
     const late = await confirm(tr, deal.id);
@@ -413,14 +408,22 @@ describe('when a payment goes wrong', () => {
     const other2 = await openDeal(inv2.invoice_id);
     assert.ok(other2);
 
-    // In customer_paid: the claim stands (a dispute, section 4), never a plain reject.
+    // In customer_paid the claim stands: the reject opens a dispute for an operator (section 4),
+    // the deal keeps its lock as the dispute's hold.
     await pressPaid(inv2.invoice_id);
-    const paidReject = await reject(owners.get(other2.requisite_id)!, other2.id);
-    assert.equal(paidReject.statusCode, 409, paidReject.body);
-    assert.equal(paidReject.json().error.code, 'DEAL_NOT_REJECTABLE');
-    assert.equal(paidReject.json().error.details.status, 'customer_paid');
-    // Completed, rejected, expired: DEAL_NOT_ACTIVE with the status.
-    assert.equal((await confirm(owners.get(other2.requisite_id)!, other2.id)).statusCode, 200);
+    const paidReject = await reject(owners.get(other2.requisite_id)!, other2.id, { reason: 'no_payment', comment: 'nothing on the card' });
+    assert.equal(paidReject.statusCode, 200, paidReject.body);
+    assert.equal(paidReject.json().status, 'disputed');
+    const [dispute] = (await t.admin('GET', '/admin/v1/disputes?status=awaiting_operator')).json().items as {
+      dispute_id: string;
+      deal_id: string;
+      statement: string;
+      covered: boolean;
+    }[];
+    assert.deepEqual([dispute?.deal_id, dispute?.statement, dispute?.covered], [other2.id, 'no_payment: nothing on the card', true]);
+    assert.equal((await confirm(owners.get(other2.requisite_id)!, other2.id)).json().error.details.status, 'disputed');
+    // Decided for the merchant: completed. Then completed, rejected, expired: DEAL_NOT_ACTIVE with the status.
+    assert.equal((await t.admin('POST', `/admin/v1/disputes/${dispute!.dispute_id}/resolve`, { outcome: 'merchant' })).statusCode, 200);
     const completed = await reject(owners.get(other2.requisite_id)!, other2.id);
     assert.equal(completed.statusCode, 409);
     assert.deepEqual([completed.json().error.code, completed.json().error.details.status], ['DEAL_NOT_ACTIVE', 'completed']);

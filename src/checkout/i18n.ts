@@ -44,6 +44,16 @@ const en = {
   backToPayment: 'Back to the payment page',
   continue: 'Continue',
   language: 'Language',
+  receiptTitle: 'Upload receipt',
+  receiptText: 'If you sent the money and it has not been confirmed, upload the receipt from your bank (JPEG, PNG or PDF, up to 5 MB).',
+  receiptFile: 'Receipt file',
+  receiptCardLast4: 'Last 4 digits of your card (optional)',
+  receiptPayerName: 'Name on your account (optional)',
+  receiptPaidAmount: 'Amount you sent (optional)',
+  receiptSend: 'Send receipt',
+  reviewTitle: 'Your payment is under review',
+  reviewText: 'We have your receipt. The payment is being checked; this page shows the result once it is decided.',
+  receiptRefusedTitle: 'The receipt was not accepted',
 } as const;
 
 type Strings = { readonly [K in keyof typeof en]: string };
@@ -85,6 +95,16 @@ const uk: Strings = {
   backToPayment: 'Повернутися до оплати',
   continue: 'Продовжити',
   language: 'Мова',
+  receiptTitle: 'Завантажити квитанцію',
+  receiptText: 'Якщо ви надіслали гроші, а оплату не підтверджено, завантажте квитанцію з банку (JPEG, PNG або PDF, до 5 МБ).',
+  receiptFile: 'Файл квитанції',
+  receiptCardLast4: 'Останні 4 цифри вашої картки (необовʼязково)',
+  receiptPayerName: 'Імʼя власника рахунку (необовʼязково)',
+  receiptPaidAmount: 'Надіслана сума (необовʼязково)',
+  receiptSend: 'Надіслати квитанцію',
+  reviewTitle: 'Ваш платіж на перевірці',
+  reviewText: 'Ми отримали вашу квитанцію. Платіж перевіряють; ця сторінка покаже результат, щойно буде рішення.',
+  receiptRefusedTitle: 'Квитанцію не прийнято',
 };
 
 export const STRINGS: Record<Lang, Strings> = { uk, en };

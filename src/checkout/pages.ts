@@ -83,15 +83,25 @@ export function awaitingPaymentPage(c: Chrome, s: InvoiceSummary, deal: DealDeta
   });
 }
 
-export function confirmingPage(c: Chrome, s: InvoiceSummary, deal: DealDetails, polling: Polling): string {
+/**
+ * The receipt part of a page: the upload form while a claim may be made, "under review" once a
+ * dispute is open (more receipts may still be added). Null when receipts are not offered.
+ */
+export interface ReceiptOffer {
+  underReview: boolean;
+  /** The form's CSRF token, bound to the invoice like the "I have paid" form's. */
+  csrfToken: string;
+}
+
+export function confirmingPage(c: Chrome, s: InvoiceSummary, deal: DealDetails, polling: Polling, receipt: ReceiptOffer | null = null): string {
   const t = STRINGS[c.lang];
   return layout(c, {
-    title: t.waitingTitle,
+    title: receipt?.underReview ? t.reviewTitle : t.waitingTitle,
     noscriptRefreshSeconds: NOSCRIPT_REFRESH_CONFIRMING_SECONDS,
     polling,
     content: html`
       ${merchantHeader(c, s)}
-      ${notice('waiting', t.waitingTitle, t.waitingText)}
+      ${receipt?.underReview ? notice('waiting', t.reviewTitle, t.reviewText) : notice('waiting', t.waitingTitle, t.waitingText)}
       <section class="panel">
         <p class="label">${t.paymentDetails}</p>
         <p class="amount"><span class="value">${s.amount}</span> <span class="currency">${s.currency}</span></p>
@@ -101,8 +111,50 @@ export function confirmingPage(c: Chrome, s: InvoiceSummary, deal: DealDetails, 
           <div class="field"><dt>${t.holder}</dt><dd>${deal.holderName}</dd></div>
         </dl>
       </section>
-      ${countdown(c, s)}`,
+      ${countdown(c, s)}
+      ${receipt ? receiptForm(c, receipt) : null}`,
   });
+}
+
+/** An expired invoice whose customer may still show they paid: the verdict, then the receipt part. */
+export function expiredReceiptPage(c: Chrome, receipt: ReceiptOffer, merchantUrl: string | null): string {
+  const t = STRINGS[c.lang];
+  return layout(c, {
+    title: receipt.underReview ? t.reviewTitle : t.expiredTitle,
+    content: html`
+      ${receipt.underReview ? notice('waiting', t.reviewTitle, t.reviewText) : notice('failed', t.expiredTitle, t.expiredText)}
+      ${receiptForm(c, receipt)}
+      ${merchantUrl ? html`<p><a class="button secondary" href="${merchantUrl}" rel="noreferrer">${t.continue}</a></p>` : null}`,
+  });
+}
+
+/** A receipt the page's form sent and Kasa refused: why, and the way back. */
+export function receiptRefusedPage(c: Chrome, why: string): string {
+  const t = STRINGS[c.lang];
+  return layout(c, {
+    title: t.receiptRefusedTitle,
+    content: html`
+      ${notice('alert', t.receiptRefusedTitle, why)}
+      ${c.pagePath ? html`<p><a class="button" href="${withLang(c.pagePath, c.lang)}">${t.backToPayment}</a></p>` : null}`,
+  });
+}
+
+function receiptForm(c: Chrome, receipt: ReceiptOffer): Html {
+  const t = STRINGS[c.lang];
+  return html`
+      <section class="panel receipt">
+        <h2>${t.receiptTitle}</h2>
+        <p>${t.receiptText}</p>
+        <form class="receipt-form" method="post" action="${c.pagePath ?? ''}/receipt" enctype="multipart/form-data">
+          <input type="hidden" name="_csrf" value="${receipt.csrfToken}">
+          <input type="hidden" name="lang" value="${c.lang}">
+          <label>${t.receiptFile} <input type="file" name="file" accept="image/jpeg,image/png,application/pdf" required></label>
+          <label>${t.receiptCardLast4} <input type="text" name="card_last4" inputmode="numeric" pattern="[0-9]{4}" maxlength="4" autocomplete="off"></label>
+          <label>${t.receiptPayerName} <input type="text" name="payer_name" maxlength="100" autocomplete="name"></label>
+          <label>${t.receiptPaidAmount} <input type="text" name="paid_amount" inputmode="decimal" maxlength="20" autocomplete="off"></label>
+          <button type="submit" class="button">${t.receiptSend}</button>
+        </form>
+      </section>`;
 }
 
 export function assigningPage(c: Chrome, s: InvoiceSummary, polling: Polling): string {

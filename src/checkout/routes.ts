@@ -9,11 +9,14 @@ import { readFileSync } from 'node:fs';
 import cookie from '@fastify/cookie';
 import csrfProtection from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
+import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isoSeconds, type Clock } from '../clock.ts';
 import type { Deals, PageInvoice, PageState } from '../deals/service.ts';
-import { errors } from '../errors.ts';
+import { multipartError, MULTIPART_LIMITS, payerFieldsOf, uploadOf } from '../disputes/schema.ts';
+import type { Disputes } from '../disputes/service.ts';
+import { errors, KasaError, RequestValidationError } from '../errors.ts';
 import { textResponse } from '../http/schemas.ts';
 import { model, string, type KasaApp } from '../http/validation.ts';
 import { formatFiat } from '../money.ts';
@@ -22,10 +25,12 @@ import {
   assigningPage,
   awaitingPaymentPage,
   confirmingPage,
+  expiredReceiptPage,
   finalPage,
   formExpiredPage,
   leavingPage,
   notFoundPage,
+  receiptRefusedPage,
   unavailablePage,
   withLang,
   type Chrome,
@@ -42,6 +47,8 @@ const FORM_BODY_SIZE_MAX_BYTES = 1024;
 const CSRF_COOKIE = 'kasa_csrf';
 /** Marks the page view that follows the "I have paid" form (see leavingPage). */
 const AFTER_FORM_QUERY = 'after=paid';
+/** Per client address, against hammering only: the per-invoice limit in the database is the exact one. */
+const RECEIPT_REQUESTS_PER_MINUTE_MAX = 30;
 
 /**
  * No inline script or style anywhere, so the policy allows only Kasa's own files; frames,
@@ -75,7 +82,11 @@ const statusObject = {
   required: ['status', 'deal_status', 'expires_at', 'redirect_url'],
   properties: {
     status: { type: 'string', enum: ['pending', 'success', 'expired', 'cancelled'], description: "The invoice's public status" },
-    deal_status: { type: ['string', 'null'], enum: ['awaiting_payment', 'customer_paid', null], description: 'The open deal, or null (no deal yet, or final)' },
+    deal_status: {
+      type: ['string', 'null'],
+      enum: ['awaiting_payment', 'customer_paid', 'disputed', null],
+      description: 'The open deal (disputed: a receipt is under review), or null (no deal yet, or final)',
+    },
     expires_at: { type: 'string', format: 'date-time' },
     redirect_url: { type: ['string', 'null'], description: 'Once final: success_url / fail_url, or the page itself; null while pending' },
   },
@@ -97,7 +108,7 @@ function loadAsset(name: string, type: string): Asset {
 /** pageTokenKey: the installation's key binding a form's token to its invoice (settings.page_token_key). */
 export async function checkoutRoutes(
   app: KasaApp,
-  { deals, clock, publicUrl, pageTokenKey }: { deals: Deals; clock: Clock; publicUrl: string; pageTokenKey: string },
+  { deals, disputes, clock, publicUrl, pageTokenKey }: { deals: Deals; disputes: Disputes; clock: Clock; publicUrl: string; pageTokenKey: string },
 ) {
   const css = loadAsset('pay.css', 'text/css; charset=utf-8');
   const js = loadAsset('pay.js', 'text/javascript; charset=utf-8');
@@ -133,12 +144,17 @@ export async function checkoutRoutes(
 
   // A missing or wrong CSRF token is a customer whose cookie got lost, not an API client: answer
   // with a page that leads back. Every other error goes on to the app's one error mapper.
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  const formExpired = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
-      const body = request.body as Record<string, unknown> | undefined;
-      const chrome = chromeFor(pagePathOf(request), isLang(body?.lang) ? body.lang : chooseLang(undefined, acceptLanguage(request), null));
-      return reply.code(403).type('text/html; charset=utf-8').send(formExpiredPage(chrome));
+      return reply
+        .code(403)
+        .type('text/html; charset=utf-8')
+        .send(formExpiredPage(formChrome(request)));
     }
+    return null;
+  };
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (formExpired(error, request, reply)) return reply;
     throw error;
   });
 
@@ -239,7 +255,57 @@ export async function checkoutRoutes(
     },
   );
 
+  // "Upload receipt": multipart, in a plugin of its own so that no other form of the page takes
+  // files. The same CSRF token as "I have paid", checked once the form's fields are read.
+  await app.register(async (receipts: KasaApp) => {
+    await receipts.register(multipart, { limits: MULTIPART_LIMITS, attachFieldsToBody: 'keyValues', throwFileSizeLimit: true });
+    // A refused receipt is a customer's form, not an API client's: a page that says why, its status the refusal's.
+    receipts.setErrorHandler((error: FastifyError, request, reply) => {
+      if (formExpired(error, request, reply)) return reply;
+      const refused =
+        error instanceof RequestValidationError
+          ? new KasaError(422, 'VALIDATION', error.issues.map((i) => `${i.loc.at(-1)}: ${i.msg}`).join('; '))
+          : multipartError(error);
+      if (!(refused instanceof KasaError) || refused.statusCode >= 500) throw error;
+      if (refused.headers) reply.headers(refused.headers);
+      return reply
+        .code(refused.statusCode)
+        .type('text/html; charset=utf-8')
+        .send(receiptRefusedPage(formChrome(request), refused.message));
+    });
+    receipts.post(
+      '/pay/:invoice_id/receipt',
+      {
+        schema: {
+          // The page's own form, like "I have paid": a browser's, so the OpenAPI document leaves it out.
+          hide: true,
+          summary: "Upload receipt: the page's form (multipart/form-data: file, _csrf, lang, card_last4, payer_name, paid_amount)",
+          operationId: 'uploadReceipt',
+          tags,
+          security,
+          params: invoiceIdParams.schema,
+        },
+        config: { rateLimit: { max: RECEIPT_REQUESTS_PER_MINUTE_MAX, timeWindow: 60_000 } },
+        preHandler: app.csrfProtection,
+      },
+      async (request, reply) => {
+        const { invoice_id } = request.params;
+        const { file, fields } = uploadOf(request);
+        await disputes.receipt(invoice_id, file, payerFieldsOf(fields));
+        const lang = fields.lang;
+        const page = `/pay/${encodeURIComponent(invoice_id)}`;
+        return reply.redirect(`${isLang(lang) ? withLang(page, lang) + '&' : page + '?'}after=receipt`, 303);
+      },
+    );
+  });
+
   // -------------------------------------------------------------------------------------------
+
+  /** The chrome of a page answering a form: the form's language, else the browser's. */
+  function formChrome(request: FastifyRequest): Chrome {
+    const body = request.body as Record<string, unknown> | undefined;
+    return chromeFor(pagePathOf(request), isLang(body?.lang) ? body.lang : chooseLang(undefined, acceptLanguage(request), null));
+  }
 
   function pageLink(invoiceId: string): string {
     return `${publicUrl}/pay/${invoiceId}`;
@@ -263,6 +329,15 @@ export async function checkoutRoutes(
     if (state.kind === 'not_found') return reply.code(404).send(notFoundPage(chrome));
     if (state.kind === 'final') {
       const merchantUrl = merchantTarget(state.invoice, state.status);
+      if (state.status === 'expired') {
+        // A customer who said they paid, or whose receipt is under review, stays to see the
+        // review through rather than leaving for fail_url.
+        const receipt = await disputes.receiptState(state.invoice.id);
+        if (receipt.offered && (receipt.claimed || !merchantUrl)) {
+          const offer = { underReview: receipt.underReview, csrfToken: csrfToken(request, reply, state.invoice.id) };
+          return reply.send(expiredReceiptPage(chrome, offer, merchantUrl));
+        }
+      }
       if (!merchantUrl) return reply.send(finalPage(chrome, state.status));
       if (query?.after === 'paid') return reply.send(leavingPage(chrome, state.status, merchantUrl));
       return reply.redirect(merchantUrl, 303);
@@ -280,7 +355,11 @@ export async function checkoutRoutes(
       case 'no_trader':
         return reply.send(assigningPage(chrome, summary, polling));
       case 'deal':
-        if (state.deal.status === 'customer_paid') return reply.send(confirmingPage(chrome, summary, state.requisite, polling));
+        if (state.deal.status === 'customer_paid' || state.deal.status === 'disputed') {
+          const receipt = await disputes.receiptState(state.invoice.id);
+          const offer = receipt.offered ? { underReview: receipt.underReview, csrfToken: csrfToken(request, reply, state.invoice.id) } : null;
+          return reply.send(confirmingPage(chrome, summary, state.requisite, polling, offer));
+        }
         return reply.send(awaitingPaymentPage(chrome, summary, state.requisite, polling, csrfToken(request, reply, state.invoice.id)));
     }
   }

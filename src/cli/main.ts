@@ -45,6 +45,9 @@ Admin (client of the running server):
   topup reject TOPUP_ID --reason TEXT
   deal list [--status awaiting_payment|customer_paid|completed|expired|cancelled|rejected|disputed]
   deal confirm DEAL_ID [--received AMOUNT]  the fiat that arrived, when not the invoice amount
+  dispute list [--status awaiting_trader|awaiting_operator|trader_accepted|resolved_merchant|resolved_trader|cancelled]
+  dispute show DISPUTE_ID                   with its timeline, files and messages
+  dispute resolve DISPUTE_ID --outcome merchant|trader [--amount AMOUNT]
   invoice history INVOICE_ID             created, then every status change, in order
   withdrawal list [--status requested|approved|completed|rejected|cancelled] [--owner merchant|trader]
   withdrawal approve ID
@@ -112,6 +115,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       'merchant-id': { type: 'string' },
       'merchant-role': { type: 'string' },
       'trader-id': { type: 'string' },
+      outcome: { type: 'string' },
     },
   });
   // A negative amount ("-50.00") reads as an option to parseArgs: such arguments are taken out
@@ -368,6 +372,26 @@ async function admin(command: string, sub: string | undefined, arg: string | und
       const body = typeof values.received === 'string' ? { received_amount: values.received } : undefined;
       const deal = await api.request<Row>('POST', `/admin/v1/deals/${encodeURIComponent(need('DEAL_ID', arg))}/confirm`, body);
       print(deal, () => record(deal));
+      return 0;
+    }
+    case 'dispute list': {
+      const query = values.status ? `?status=${encodeURIComponent(values.status as string)}` : '';
+      const page = await api.listAll<Row>(`/admin/v1/disputes${query}`);
+      print(page, () => table(page.items, ['dispute_id', 'status', 'invoice_id', 'reason', 'claimed_amount', 'covered', 'respond_by']));
+      return 0;
+    }
+    case 'dispute show': {
+      const dispute = await api.request<Row & { timeline: Row[] }>('GET', `/admin/v1/disputes/${encodeURIComponent(need('DISPUTE_ID', arg))}`);
+      print(dispute, () => `${record(dispute)}\n\n${table(dispute.timeline, ['at', 'from_status', 'status', 'actor'])}`);
+      return 0;
+    }
+    case 'dispute resolve': {
+      const body = {
+        outcome: need('--outcome', values.outcome as string | undefined),
+        ...(typeof values.amount === 'string' ? { amount: values.amount } : {}),
+      };
+      const dispute = await api.request<Row>('POST', `/admin/v1/disputes/${encodeURIComponent(need('DISPUTE_ID', arg))}/resolve`, body);
+      print(dispute, () => record(dispute));
       return 0;
     }
     case 'invoice history': {

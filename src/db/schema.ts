@@ -263,6 +263,9 @@ export interface EventsTable {
   merchant_id: string;
   invoice_id: string | null;
   withdrawal_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** An event about a dispute (016_disputes.sql): keyed on the dispute's version at the transition. */
+  dispute_id: ColumnType<string | null, string | null | undefined, string | null>;
+  dispute_version: ColumnType<number | null, number | null | undefined, number | null>;
   type: string;
   payload: ColumnType<unknown, string, string>;
   created_at: Timestamp;
@@ -430,7 +433,71 @@ export interface AuditLogTable {
   after: ColumnType<unknown, string | null, string | null>;
 }
 
+export type DisputeStatus = 'awaiting_trader' | 'awaiting_operator' | 'trader_accepted' | 'resolved_merchant' | 'resolved_trader' | 'cancelled';
+export type DisputeActor = 'customer' | 'merchant' | 'trader' | 'operator' | 'system';
+
+export interface DisputesTable {
+  id: string;
+  invoice_id: string;
+  deal_id: string;
+  merchant_id: string;
+  trader_id: string;
+  status: DisputeStatus;
+  reason: 'not_credited' | 'wrong_amount';
+  opened_by: 'customer' | 'merchant' | 'trader';
+  claimed_amount: Numeric;
+  comment: NullableText;
+  held_account: string;
+  held_usdt: Micro;
+  claimed_cost: Micro;
+  statement: NullableText;
+  decided_amount: NullableNumeric;
+  respond_by: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  resolved_at: NullableTimestamp;
+  version: ColumnType<number, number | undefined, number>;
+}
+
+export interface DisputeFilesTable {
+  id: string;
+  dispute_id: string;
+  invoice_id: string;
+  merchant_id: string;
+  uploaded_by: 'customer' | 'merchant' | 'trader' | 'operator';
+  content_type: 'image/jpeg' | 'image/png' | 'application/pdf';
+  size_bytes: number;
+  sha256: string;
+  /** A Buffer from pg, a Uint8Array from PGlite. */
+  data: ColumnType<Uint8Array, Uint8Array, Uint8Array>;
+  card_last4: NullableText;
+  payer_name: NullableText;
+  paid_amount: NullableNumeric;
+  created_at: Timestamp;
+}
+
+export interface DisputeMessagesTable {
+  id: string;
+  dispute_id: string;
+  author: 'merchant' | 'trader' | 'operator';
+  body: string;
+  created_at: Timestamp;
+}
+
+export interface DisputeTransitionsTable {
+  id: Generated<bigint>;
+  dispute_id: string;
+  from_status: DisputeStatus | null;
+  to_status: DisputeStatus;
+  actor: DisputeActor;
+  at: Timestamp;
+}
+
 export interface DB {
+  disputes: DisputesTable;
+  dispute_files: DisputeFilesTable;
+  dispute_messages: DisputeMessagesTable;
+  dispute_transitions: DisputeTransitionsTable;
   chain_transactions: ChainTransactionsTable;
   withdrawals: WithdrawalsTable;
   idempotency_keys: IdempotencyKeysTable;

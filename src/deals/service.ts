@@ -6,23 +6,23 @@
 // one invoice end in exactly one final state. Each final transition writes its ledger transfers
 // and its event in the same transaction.
 import { randomUUID } from 'node:crypto';
-import { CompiledQuery, sql, type InferResult, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
+import { CompiledQuery, sql, type InferResult, type Kysely, type Transaction } from 'kysely';
 import { queryBuilder } from '../db/compile.ts';
 import { afterCursor, page, type KeyColumns, type Page } from '../db/cursor.ts';
 import type { PreparedQuery } from '../db/connect.ts';
 import type { Clock } from '../clock.ts';
 import { truncateToSecond } from '../clock.ts';
-import type { DB, DealsTable } from '../db/schema.ts';
+import type { DB } from '../db/schema.ts';
 import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import type { InvoiceRow, Invoices, InvoiceView } from '../invoices/service.ts';
-import { assertChanged, expireInvoices, lockInvoice, moveInvoice } from '../invoices/transitions.ts';
+import { expireInvoices, lockInvoice, moveInvoice } from '../invoices/transitions.ts';
+import { lockDeal, moveDeal, type DealRow } from './transitions.ts';
 import { markRequisiteUsed } from '../traders/service.ts';
 import { balanceOf, postTransfers, traderAvailable, traderInsurance } from '../ledger/ledger.ts';
 import { traderLocked } from '../ledger/accounts.ts';
 import {
-  assertDealTransition,
   dealStatusesLeadingTo,
   effectiveStatus,
   isOpenDeal,
@@ -52,7 +52,7 @@ import {
 import type { Catalog, PaymentSettings } from '../rates/catalog.ts';
 import { recordEvents, type InvoiceEvent } from '../webhooks/outbox.ts';
 
-export type DealRow = Selectable<DealsTable>;
+export type { DealRow } from './transitions.ts';
 
 /** What the payment page shows of an invoice, and all it reads. */
 const PAGE_INVOICE_COLUMNS = ['id', 'status', 'amount', 'currency', 'purpose', 'success_url', 'fail_url', 'expires_at'] as const;
@@ -86,6 +86,12 @@ export interface Rejection {
   reason: RejectReason;
   comment?: string | undefined;
 }
+
+/**
+ * Takes a trader's reject of a deal whose customer said they paid, in the reject's transaction
+ * (the invoice and the deal locked): the disputes domain opens a dispute (src/context.ts wires it).
+ */
+export type PaidRejectHandler = (trx: Transaction<DB>, invoice: InvoiceRow, deal: DealRow, rejection: Rejection) => Promise<DealRow>;
 
 /** A trader whose deals wait in customer_paid longer than this counts them against trader_unconfirmed_max. */
 export const UNCONFIRMED_AFTER_MS = 30 * 60_000;
@@ -142,6 +148,8 @@ type PageRow = InferResult<typeof pageStateQuery>[number];
 export const PAGE_STATE_SQL = pageStateQuery.compile().sql;
 
 export class Deals {
+  private paidRejects: PaidRejectHandler | null = null;
+
   constructor(
     private readonly db: Kysely<DB>,
     private readonly catalog: Catalog,
@@ -149,6 +157,11 @@ export class Deals {
     private readonly invoices: Invoices,
     private readonly prepared: PreparedQuery,
   ) {}
+
+  /** Where a reject of a paid deal goes: set once by the composition root. */
+  handPaidRejectsTo(handler: PaidRejectHandler): void {
+    this.paidRejects = handler;
+  }
 
   // -------------------------------------------------------------------------------------------
   // Payment page
@@ -492,12 +505,13 @@ export class Deals {
   }
 
   /**
-   * A reject of a deal whose customer said they paid: the one place the disputes domain hooks
-   * in (issue #12 section 4: the reject opens a dispute, deal → disputed, instead of dropping the
-   * customer's claim). Until then the deal is left as it is: 409 DEAL_NOT_REJECTABLE.
+   * A reject of a deal whose customer said they paid: the customer's claim stands, so the reject
+   * opens a dispute (deal → disputed, the dispute waits for an operator with the trader's words
+   * as its statement) instead of dropping it.
    */
-  private async rejectPaidDeal(_trx: Transaction<DB>, _invoice: InvoiceRow, deal: DealRow, _rejection: Rejection): Promise<DealRow> {
-    throw errors.dealNotRejectable(deal.status);
+  private async rejectPaidDeal(trx: Transaction<DB>, invoice: InvoiceRow, deal: DealRow, rejection: Rejection): Promise<DealRow> {
+    if (!this.paidRejects) throw new Error('deals: no handler for a reject of a paid deal (src/context.ts wires the disputes domain)');
+    return this.paidRejects(trx, invoice, deal, rejection);
   }
 
   /** Merchant cancel: only a pending invoice whose customer has not reported paying. */
@@ -520,7 +534,8 @@ export class Deals {
           .where('status', '<>', 'rejected')
           .forUpdate()
           .executeTakeFirst();
-        if (deal?.status === 'customer_paid') throw errors.paymentInProgress();
+        // A dispute under way holds the customer's claim as "I have paid" does.
+        if (deal?.status === 'customer_paid' || deal?.status === 'disputed') throw errors.paymentInProgress();
         if (deal && isOpenDeal(deal.status)) {
           await moveDeal(trx, deal, 'cancelled', { closed_at: now, transition_id: transitionId });
           await postTransfers(trx, releaseTransfers(deal));
@@ -600,6 +615,16 @@ export class Deals {
         )
       ).length;
     });
+  }
+
+  /**
+   * The invoice the caller locked, expired first if it is pending past expires_at and not swept
+   * yet (its deals and events as the sweep would), so what follows reads expired, then success.
+   */
+  async expireIfDue(trx: Transaction<DB>, invoice: InvoiceRow, now: Date): Promise<InvoiceRow> {
+    if (invoice.status !== 'pending' || effectiveStatus(invoice, now) === 'pending') return invoice;
+    const [expired] = await this.expireLocked(trx, [invoice.id], now);
+    return expired as InvoiceRow;
   }
 
   /** Expires invoices the caller locked as pending past expires_at: the sweep's and a late confirmation's one way. */
@@ -693,11 +718,6 @@ export class Deals {
   }
 }
 
-/** The deal, locked (after its invoice's lock). */
-async function lockDeal(trx: Transaction<DB>, dealId: string): Promise<DealRow> {
-  return trx.selectFrom('deals').selectAll().where('id', '=', dealId).forUpdate().executeTakeFirstOrThrow();
-}
-
 /**
  * Whether a deal of an invoice past expires_at may still be confirmed: one whose customer said
  * they paid (still holding its lock) within late_confirm_minutes, any other expired-with-its-
@@ -709,21 +729,4 @@ function lateConfirmable(deal: DealRow, invoice: InvoiceRow, now: Date, payments
   if (deal.status === 'customer_paid' && since < payments.lateConfirmMinutes * 60_000) return true;
   const unpaid = deal.status === 'customer_paid' || deal.status === 'awaiting_payment' || deal.status === 'expired';
   return unpaid && payments.lateUnpaidConfirmMinutes > 0 && since < payments.lateUnpaidConfirmMinutes * 60_000;
-}
-
-/**
- * Moves one deal along the lifecycle: the UPDATE re-checks the from-state it was read in, and
- * exactly one row must change (the caller holds the row's lock, so anything else is a bug).
- */
-async function moveDeal(trx: Transaction<DB>, deal: DealRow, to: DealStatus, set: Updateable<DealsTable>): Promise<DealRow> {
-  assertDealTransition(deal.status, to);
-  const rows = await trx
-    .updateTable('deals')
-    .set({ ...set, status: to })
-    .where('id', '=', deal.id)
-    .where('status', '=', deal.status)
-    .returningAll()
-    .execute();
-  assertChanged('deal', to, rows.length, 1);
-  return rows[0] as DealRow;
 }

@@ -70,3 +70,39 @@ export async function recordWithdrawalEvent(trx: Transaction<DB>, event: Withdra
     SELECT id, merchant_id, withdrawal_id, target, ${TARGET_HOST_SQL}, created_at, created_at, created_at
       FROM targeted WHERE target IS NOT NULL`.execute(trx);
 }
+
+export type DisputeEventType = 'dispute.opened' | 'dispute.updated' | 'dispute.resolved';
+
+export interface DisputeEvent {
+  merchantId: string;
+  disputeId: string;
+  /** The dispute's invoice: its deliveries go out in order with the invoice's own. */
+  invoiceId: string;
+  /** The dispute's version after the transition: one event per transition. */
+  version: number;
+  type: DisputeEventType;
+  /** The dispute as GET /api/v1/disputes/{id} shows it after the transition. */
+  dispute: unknown;
+  createdAt: Date;
+}
+
+/**
+ * A dispute's event and its delivery, to the invoice's callback_url or else the merchant's
+ * webhook_url, as the invoice's own events go. The delivery carries the invoice's id, so a
+ * dispute.resolved goes out before the invoice.success written after it.
+ */
+export async function recordDisputeEvent(trx: Transaction<DB>, event: DisputeEvent): Promise<void> {
+  await sql`
+    WITH new_event AS (
+      INSERT INTO events (id, merchant_id, dispute_id, dispute_version, type, payload, created_at)
+      VALUES (${randomUUID()}, ${event.merchantId}, ${event.disputeId}, ${event.version}, ${event.type}, ${JSON.stringify(event.dispute)}::json,
+              ${event.createdAt.toISOString()}::timestamptz)
+      RETURNING id, merchant_id, created_at
+    ), targeted AS (
+      SELECT e.id, e.merchant_id, e.created_at, coalesce(i.callback_url, m.webhook_url) AS target
+        FROM new_event e JOIN merchants m ON m.id = e.merchant_id JOIN invoices i ON i.id = ${event.invoiceId}::uuid
+    )
+    INSERT INTO deliveries (event_id, merchant_id, invoice_id, target_url, target_host, next_attempt_at, created_at, updated_at)
+    SELECT id, merchant_id, ${event.invoiceId}::uuid, target, ${TARGET_HOST_SQL}, created_at, created_at, created_at
+      FROM targeted WHERE target IS NOT NULL`.execute(trx);
+}
