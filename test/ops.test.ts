@@ -35,8 +35,8 @@ const openApiPath = (url: string) => url.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '
  * Routes that are not API operations: the reference itself, static files (stylesheets, scripts,
  * images of HTML pages), and the seed's alias of create-invoice, which is the same operation.
  */
-/** The probes, the metrics scrape and the payment page's form are for supervisors, Prometheus and browsers, not API clients. */
-const NOT_FOR_API_CLIENTS = ['/healthz', '/readyz', '/metrics', '/pay/:invoice_id/paid'];
+/** The probes, the metrics scrape and the payment page's forms are for supervisors, Prometheus and browsers, not API clients. */
+const NOT_FOR_API_CLIENTS = ['/healthz', '/readyz', '/metrics', '/pay/:invoice_id/paid', '/pay/:invoice_id/receipt'];
 /** The cabinets' forms: their pages (GET) are documented, what the browser posts back is not. */
 const CABINET_FORMS = [
   'POST /login',
