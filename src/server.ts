@@ -15,6 +15,7 @@ import { DeliveryWorker } from './webhooks/delivery.ts';
 import { startDisputeTimers } from './workers/dispute-timers.ts';
 import { startExpiryWorker } from './workers/expiry.ts';
 import { startIdempotencyPurge } from './workers/idempotency-purge.ts';
+import { startPeoplePurge } from './workers/people-purge.ts';
 import { startRateWorker } from './workers/rates.ts';
 
 /** api: HTTP only; worker: background workers only; all: both in one process (the default). */
@@ -82,12 +83,13 @@ export async function serve(config: Config, options: ServeOptions): Promise<Fast
   const app = await buildApp(kasa, logger);
   const expiry = options.role === 'api' ? null : startExpiryWorker(kasa, logger);
   const purge = options.role === 'api' ? null : startIdempotencyPurge(kasa, logger);
+  const peoplePurge = options.role === 'api' ? null : startPeoplePurge(kasa, logger);
   const rates = options.role === 'api' ? null : startRateWorker(kasa, logger);
   const disputeTimers = options.role === 'api' ? null : startDisputeTimers(kasa, logger);
   const deliveries = options.role === 'api' ? null : new DeliveryWorker(kasa.db, kasa.clock, kasa.sender, logger, kasa.metrics);
   deliveries?.start();
   app.addHook('onClose', async () => {
-    await Promise.all([expiry?.stop(), purge?.stop(), rates?.stop(), disputeTimers?.stop(), deliveries?.stop()]);
+    await Promise.all([expiry?.stop(), purge?.stop(), peoplePurge?.stop(), rates?.stop(), disputeTimers?.stop(), deliveries?.stop()]);
     await Promise.all([kasa.sender.close(), kasa.rateSources.close()]);
     await database.close();
   });

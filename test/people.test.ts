@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { ACCOUNT_FAILURES_MAX, IP_FAILURES_MAX, SIGN_IN_WINDOW_MS } from '../src/people/sign-in.ts';
+import { purgePeople } from '../src/workers/people-purge.ts';
 import { totpCode } from '../src/people/secrets.ts';
 import { CabinetBrowser, csrfOf, injectTransport, setPassword } from './helpers/cabinet.ts';
 import { anotherInstance, startKasa, type TestKasa } from './helpers/kasa.ts';
@@ -330,6 +331,16 @@ describe('people: users, sign-in, sessions, audit', () => {
     assert.equal((await desk.get('/merchant')).status, 200);
     t.clock.advance(12 * 60 * MINUTE_MS);
     assert.equal((await desk.get('/merchant')).location, '/login');
+
+    // The purge deletes every session past its end and keeps none that is still open.
+    const live = browser();
+    await live.signIn('desk@example.com', PASSWORD);
+    const ended = await t.database.db.selectFrom('sessions').select('token_hash').where('expires_at', '<=', t.clock.now()).execute();
+    assert.ok(ended.length > 0, 'sessions ended above are still stored');
+    const purged = await purgePeople(t.kasa);
+    assert.equal(purged.sessions, ended.length);
+    assert.equal((await t.database.db.selectFrom('sessions').select('token_hash').where('expires_at', '<=', t.clock.now()).execute()).length, 0);
+    assert.equal((await live.get('/merchant')).status, 200, 'an open session survives the purge');
   });
 
   test('pages: strict CSP, no-store, frame-ancestors none, escaped names, small', async () => {
