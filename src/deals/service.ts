@@ -120,6 +120,8 @@ export interface SettleOptions {
 export interface DealFilter {
   status?: DealStatus | undefined;
   traderId?: string | undefined;
+  /** The deals of this merchant's invoices (the operator console's filter). */
+  merchantId?: string | undefined;
   dealId?: string | undefined;
   limit: number;
   cursor?: string | undefined;
@@ -707,6 +709,7 @@ export class Deals {
     let query = (trx ?? this.db).selectFrom('deals as d').innerJoin('invoices as i', 'i.id', 'd.invoice_id').selectAll('d').select('i.expires_at');
     if (filter.status) query = query.where('d.status', '=', filter.status);
     if (filter.traderId) query = query.where('d.trader_id', '=', filter.traderId);
+    if (filter.merchantId) query = query.where('i.merchant_id', '=', filter.merchantId);
     if (filter.dealId) query = query.where('d.id', '=', filter.dealId);
     if (filter.cursor !== undefined) query = query.where(afterCursor(DEAL_KEYS, filter.cursor));
     const rows = await query

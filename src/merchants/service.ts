@@ -1,6 +1,6 @@
 // Merchants, their API keys, and authentication of merchant requests.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { isoSeconds } from '../clock.ts';
 import type { DB, MerchantsTable } from '../db/schema.ts';
@@ -105,25 +105,30 @@ export class Merchants {
     this.authCache.clear();
   }
 
-  async create(input: NewMerchant): Promise<{ merchant: Merchant; apiKey: string; prefix: string; keyId: string }> {
+  /** In `outer` when given: the operator console records its audit row in the same transaction. */
+  async create(input: NewMerchant, outer?: Transaction<DB>): Promise<{ merchant: Merchant; apiKey: string; prefix: string; keyId: string }> {
     const key = generateApiKey();
     const merchantId = randomUUID();
     const keyId = randomUUID();
-    const row = await inTransaction(this.db, async (trx) => {
-      const merchant = await trx
-        .insertInto('merchants')
-        .values({
-          id: merchantId,
-          name: input.name,
-          fee_percent: input.fee_percent ?? '2.00',
-          webhook_url: input.webhook_url ?? null,
-          webhook_secret: generateWebhookSecret(),
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await trx.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash }).execute();
-      return merchant;
-    });
+    const row = await inTransaction(
+      this.db,
+      async (trx) => {
+        const merchant = await trx
+          .insertInto('merchants')
+          .values({
+            id: merchantId,
+            name: input.name,
+            fee_percent: input.fee_percent ?? '2.00',
+            webhook_url: input.webhook_url ?? null,
+            webhook_secret: generateWebhookSecret(),
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await trx.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash }).execute();
+        return merchant;
+      },
+      outer,
+    );
     return { merchant: toMerchant(row), apiKey: key.apiKey, prefix: key.prefix, keyId };
   }
 
@@ -141,17 +146,20 @@ export class Merchants {
     return mapPage(listed, toMerchant);
   }
 
-  async get(id: string): Promise<Merchant> {
+  /** In `trx`, the merchant's row is locked for the change that follows (an embedded database has one session, which `trx` holds). */
+  async get(id: string, trx?: Transaction<DB>): Promise<Merchant> {
     if (!isUuid(id)) throw errors.merchantNotFound();
-    const row = await this.db.selectFrom('merchants').selectAll().where('id', '=', id).executeTakeFirst();
+    let query = (trx ?? this.db).selectFrom('merchants').selectAll().where('id', '=', id);
+    if (trx) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
     if (!row) throw errors.merchantNotFound();
     return toMerchant(row);
   }
 
-  async update(id: string, patch: MerchantPatch): Promise<Merchant> {
+  async update(id: string, patch: MerchantPatch, trx?: Transaction<DB>): Promise<Merchant> {
     if (!isUuid(id)) throw errors.merchantNotFound();
     const values = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    const row = await this.db
+    const row = await (trx ?? this.db)
       .updateTable('merchants')
       .set({ ...values, updated_at: sql<Date>`now()` })
       .where('id', '=', id)
@@ -165,12 +173,16 @@ export class Merchants {
   async createApiKey(
     merchantId: string,
     scopes: readonly ApiKeyScope[] = DEFAULT_API_KEY_SCOPES,
+    trx?: Transaction<DB>,
   ): Promise<{ keyId: string; apiKey: string; prefix: string; scopes: readonly ApiKeyScope[] }> {
-    await this.get(merchantId);
+    await this.get(merchantId, trx);
     const key = generateApiKey();
     const keyId = randomUUID();
     const granted = [...new Set(scopes)];
-    await this.db.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash, scopes: granted }).execute();
+    await (trx ?? this.db)
+      .insertInto('api_keys')
+      .values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash, scopes: granted })
+      .execute();
     return { keyId, apiKey: key.apiKey, prefix: key.prefix, scopes: granted };
   }
 
@@ -210,6 +222,30 @@ export class Merchants {
       .executeTakeFirst();
     if (!row) throw errors.apiKeyNotFound();
     this.forgetAuthentications();
+  }
+
+  /**
+   * Revokes one of this merchant's keys in the caller's transaction, the key's row locked: a key
+   * of another merchant is API_KEY_NOT_FOUND, an already revoked one a no-op (revoked: false).
+   */
+  async revokeMerchantKey(trx: Transaction<DB>, merchantId: string, keyId: string): Promise<{ prefix: string; revoked: boolean }> {
+    if (!isUuid(keyId) || !isUuid(merchantId)) throw errors.apiKeyNotFound();
+    const key = await trx
+      .selectFrom('api_keys')
+      .select(['prefix', 'revoked_at'])
+      .where('id', '=', keyId)
+      .where('merchant_id', '=', merchantId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!key) throw errors.apiKeyNotFound();
+    if (key.revoked_at !== null) return { prefix: key.prefix, revoked: false };
+    await trx
+      .updateTable('api_keys')
+      .set({ revoked_at: sql<Date>`now()` })
+      .where('id', '=', keyId)
+      .execute();
+    this.forgetAuthentications();
+    return { prefix: key.prefix, revoked: true };
   }
 }
 
