@@ -26,6 +26,7 @@ import { withdrawalAdminRoutes } from './treasury/withdrawal-admin-routes.ts';
 import { merchantWithdrawalRoutes, traderWithdrawalRoutes } from './treasury/withdrawal-routes.ts';
 import { Withdrawals } from './treasury/withdrawals.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
+import { operatorConsoleRoutes } from './cabinet/admin/console.ts';
 import { landing } from './cabinet/landing.ts';
 import { cabinetRoutes } from './cabinet/plugin.ts';
 import { signInRoutes } from './cabinet/sign-in-routes.ts';
@@ -204,7 +205,18 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
       signInRoutes({ signIn: kasa.signIn, users: kasa.users, sessions: kasa.sessions }),
       traderCabinetRoutes({ deals: kasa.deals }),
       landing('/merchant', 'merchant', 'getMerchantCabinet'),
-      landing('/admin', 'operator', 'getOperatorConsole'),
+      ...operatorConsoleRoutes({
+        db: kasa.db,
+        clock: kasa.clock,
+        merchants: kasa.merchants,
+        traders: kasa.traders,
+        deals: kasa.deals,
+        catalog: kasa.catalog,
+        webhooks: kasa.webhooks,
+        users: kasa.users,
+        audit: kasa.audit,
+        webhookAllowPrivate: kasa.config.webhookAllowPrivate,
+      }),
     ],
   });
   await app.register(disputeAdminRoutes, { ...admin, disputes: kasa.disputes });

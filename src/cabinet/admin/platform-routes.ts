@@ -1,0 +1,265 @@
+// The platform's pages of the console: currencies and their rates (set a manual rate, the
+// invoice range, accept or not), the settings (the deals switch, which asks for a confirmation
+// before it stops every new deal, and the customer limits), the webhook deliveries' numbers.
+// Each change is recorded in the audit log in the transaction that makes it.
+import type { FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { DB } from '../../db/schema.ts';
+import type { KasaApp } from '../../http/validation.ts';
+import { microUsdt } from '../../money.ts';
+import { currencyView, settingsView, type Catalog, type SettingsPatch } from '../../rates/catalog.ts';
+import type { Webhooks } from '../../webhooks/service.ts';
+import { formFlag, formText } from '../forms.ts';
+import { fill } from '../i18n.ts';
+import { csrfField, html, notice, type Frame, type Html } from '../layout.ts';
+import type { CabinetKit } from '../plugin.ts';
+import {
+  changeWithAudit,
+  consoleNav,
+  CONSOLE_PAGE_ROWS,
+  cursorOf,
+  decimalField,
+  figures,
+  formInvalid,
+  formSchema,
+  integerField,
+  operatorStrings,
+  pager,
+  pageSchema,
+  shortTime,
+  table,
+} from './common.ts';
+import type { OperatorStrings } from './strings.ts';
+
+/** The bounds of the admin API's settings (src/rates/admin-routes.ts). */
+const COUNT_SETTING_MAX = 100_000;
+const INVOICE_TTL_MINUTES_MAX = 1440;
+const RATE_WHOLE_DIGITS_MAX = 12;
+const FIAT_WHOLE_DIGITS_MAX = 12;
+
+export function platformPages({ db, catalog, webhooks }: { db: Kysely<DB>; catalog: Catalog; webhooks: Webhooks }) {
+  return async function platformSection(app: KasaApp, kit: CabinetKit) {
+    const onlyOperators = kit.requireUser(['operator']);
+    const change = changeWithAudit(db, kit);
+    const post = (operationId: string, summary: string) => ({ schema: formSchema(operationId, summary), onRequest: onlyOperators, preHandler: kit.csrf });
+
+    // ---------------------------------------------------------------------------------------
+    // Currencies and rates
+
+    function currencyForm(frame: Frame, s: OperatorStrings): Html {
+      return html`<h2>${s.setCurrency}</h2><form method="post" action="/admin/rates" class="stack">${csrfField(frame)}
+<label for="c-code">${s.code}</label><input id="c-code" name="code" required maxlength="3" pattern="[A-Za-z]{3}" autocapitalize="characters">
+<label for="c-rate">${s.rate}</label><input id="c-rate" name="rate" inputmode="decimal" maxlength="20" aria-describedby="c-rate-hint">
+<p class="hint" id="c-rate-hint">${s.rateHint}</p>
+<label for="c-min">${s.minAmount}</label><input id="c-min" name="min_amount" inputmode="decimal" maxlength="20">
+<label for="c-max">${s.maxAmount}</label><input id="c-max" name="max_amount" inputmode="decimal" maxlength="20">
+<label><input type="checkbox" name="enabled" checked> ${s.enabled}</label>
+<button type="submit" class="primary">${s.saveCurrency}</button></form>`;
+    }
+
+    app.get(
+      '/admin/rates',
+      { schema: pageSchema('getConsoleRates', 'The operator console: currencies and their rates (HTML)'), onRequest: onlyOperators },
+      async (request, reply) => {
+        const frame = kit.frame(request, reply);
+        const s = operatorStrings(kit, request);
+        const cursor = cursorOf(request);
+        const listed = await catalog.listCurrencies({ limit: CONSOLE_PAGE_ROWS, cursor });
+        const rows = listed.items.map((c) => {
+          const v = currencyView(c);
+          const source = v.rate_source.kind === 'manual' ? s.sourceManual : fill(s.sourceFeed, { url: c.source?.url ?? '' });
+          return html`<tr><td><strong>${v.code}</strong></td><td>${v.enabled ? s.yes : s.no}</td><td class="num">${v.rate ?? '—'}</td><td class="hint">${source}</td><td class="num">${v.min_amount ?? '—'}</td><td class="num">${v.max_amount ?? '—'}</td><td>${shortTime(c.updatedAt)}</td></tr>`;
+        });
+        const done = formText(request.query, 'done', 16);
+        return kit.sendPage(request, reply, {
+          title: s.ratesTitle,
+          nav: consoleNav(s),
+          content: html`<h1>${s.ratesTitle}</h1>${notice('good', done === 'saved' ? s.currencySaved : null)}
+${table(s, [s.currency, s.enabled, s.rate, s.source, s.minAmount, s.maxAmount, s.updated], rows, new Set([2, 4, 5]))}
+${pager(frame, s, {}, listed.next_cursor, !cursor)}${currencyForm(frame, s)}`,
+        });
+      },
+    );
+
+    /** An optional decimal field: absent is undefined, present and malformed a 400 page. */
+    function optionalDecimal(request: FastifyRequest, name: string, places: number, wholeDigits: number, problem: string): string | undefined {
+      if (!formText(request.body, name, 40).trim()) return undefined;
+      const value = decimalField(request.body, name, { places, wholeDigits, positive: true });
+      if (value === null) throw formInvalid(problem);
+      return value;
+    }
+
+    app.post(
+      '/admin/rates',
+      post('postConsoleCurrency', 'Create or change a currency (form: code, rate, min_amount, max_amount, enabled)'),
+      async (request, reply) => {
+        const s = operatorStrings(kit, request);
+        const code = formText(request.body, 'code', 8).trim().toUpperCase();
+        if (!/^[A-Z]{3}$/.test(code)) throw formInvalid(s.badCode);
+        const input = {
+          enabled: formFlag(request.body, 'enabled'),
+          rate: optionalDecimal(request, 'rate', 6, RATE_WHOLE_DIGITS_MAX, s.badRate),
+          min_amount: optionalDecimal(request, 'min_amount', 2, FIAT_WHOLE_DIGITS_MAX, s.badAmount),
+          max_amount: optionalDecimal(request, 'max_amount', 2, FIAT_WHOLE_DIGITS_MAX, s.badAmount),
+        };
+        await change(request, async (trx, record) => {
+          // The catalog's snapshot (at most a few seconds old; every put refreshes it) says what changed.
+          const current = (await catalog.snapshot(trx)).currencies.get(code);
+          const before = current ? fieldsOf(currencyView(current)) : null;
+          const after = currencyView(await catalog.putCurrency(code, input, trx));
+          await record(trx, { action: 'currency.put', target: `currency:${code}`, before, after: fieldsOf(after) });
+        });
+        return reply.redirect('/admin/rates?done=saved', 303);
+      },
+    );
+
+    /** What the currency form changes, for the audit row. */
+    function fieldsOf(v: ReturnType<typeof currencyView>) {
+      return { enabled: v.enabled, rate: v.rate, min_amount: v.min_amount, max_amount: v.max_amount };
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Settings
+
+    function dealsSwitch(frame: Frame, s: OperatorStrings, on: boolean): Html {
+      if (on) return html`${notice('good', s.dealsOn)}<p><a class="button danger" href="/admin/settings/stop-deals">${s.stopDeals}</a></p>`;
+      return html`${notice('bad', s.dealsOff)}<form method="post" action="/admin/settings/deals" class="inline">${csrfField(frame)}<input type="hidden" name="deals_enabled" value="on"><button type="submit" class="primary">${s.startDeals}</button></form>`;
+    }
+
+    app.get(
+      '/admin/settings',
+      { schema: pageSchema('getConsoleSettings', 'The operator console: the platform settings and the deals switch (HTML)'), onRequest: onlyOperators },
+      async (request, reply) => {
+        const frame = kit.frame(request, reply);
+        const s = operatorStrings(kit, request);
+        const settings = await catalog.getSettings();
+        const view = settingsView(settings);
+        const done = formText(request.query, 'done', 16);
+        const message = { stopped: s.dealsStopped, started: s.dealsStarted, saved: s.settingsSaved }[done] ?? null;
+        const number = (id: string, label: string, value: string | number, max: number) =>
+          html`<label for="${id}">${label}</label><input id="${id}" name="${id}" inputmode="numeric" value="${String(value)}" required maxlength="${String(max).length}">`;
+        return kit.sendPage(request, reply, {
+          title: s.settingsTitle,
+          nav: consoleNav(s),
+          content: html`<h1>${s.settingsTitle}</h1>${notice('good', message)}
+<h2>${s.dealsSwitch}</h2>${dealsSwitch(frame, s, settings.dealsEnabled)}
+<h2>${s.limits}</h2>
+<form method="post" action="/admin/settings" class="stack">${csrfField(frame)}
+${number('invoice_ttl_minutes', s.invoiceTtl, view.invoice_ttl_minutes, INVOICE_TTL_MINUTES_MAX)}
+${number('customer_invoices_per_minute', s.customerPerMinute, view.customer_invoices_per_minute, COUNT_SETTING_MAX)}
+${number('customer_max_pending', s.customerPending, view.customer_max_pending, COUNT_SETTING_MAX)}
+${number('customer_unpaid_max', s.customerUnpaid, view.customer_unpaid_max, COUNT_SETTING_MAX)}
+<label for="trader_min_insurance_usdt">${s.minInsurance}</label><input id="trader_min_insurance_usdt" name="trader_min_insurance_usdt" inputmode="decimal" value="${view.trader_min_insurance_usdt}" required maxlength="16">
+<button type="submit" class="primary">${s.saveSettings}</button></form>
+<h2>${s.allSettings}</h2>${table(
+            s,
+            ['', ''],
+            Object.entries(view).map(([k, v]) => html`<tr><th scope="row"><code>${k}</code></th><td>${String(v)}</td></tr>`),
+          )}`,
+        });
+      },
+    );
+
+    app.get(
+      '/admin/settings/stop-deals',
+      { schema: pageSchema('getConsoleStopDeals', 'The operator console: the confirmation before every new deal stops (HTML)'), onRequest: onlyOperators },
+      async (request, reply) => {
+        const frame = kit.frame(request, reply);
+        const s = operatorStrings(kit, request);
+        return kit.sendPage(request, reply, { title: s.stopDealsTitle, nav: consoleNav(s), content: stopDealsForm(frame, s, null) });
+      },
+    );
+
+    function stopDealsForm(frame: Frame, s: OperatorStrings, problem: string | null): Html {
+      return html`<h1>${s.stopDealsTitle}</h1>${notice('bad', problem)}<p class="lead">${s.stopDealsText}</p>
+<form method="post" action="/admin/settings/deals" class="stack">${csrfField(frame)}<input type="hidden" name="deals_enabled" value="off">
+<label><input type="checkbox" name="yes" required> ${s.stopDealsYes}</label>
+<button type="submit" class="danger">${s.stopDeals}</button></form>
+<p><a href="/admin/settings">${s.navSettings}</a></p>`;
+    }
+
+    app.post(
+      '/admin/settings/deals',
+      post('postConsoleDealsSwitch', 'Start or stop new deals (form: deals_enabled on|off; stopping needs yes)'),
+      async (request, reply) => {
+        const s = operatorStrings(kit, request);
+        const wanted = formText(request.body, 'deals_enabled', 4);
+        if (wanted !== 'on' && wanted !== 'off') throw formInvalid(s.badFilter);
+        const enabled = wanted === 'on';
+        // Stopping every merchant's new deals is never one stray click: it needs the ticked box.
+        if (!enabled && !formFlag(request.body, 'yes')) {
+          return kit.sendPage(
+            request,
+            reply,
+            { title: s.stopDealsTitle, nav: consoleNav(s), content: stopDealsForm(kit.frame(request, reply), s, s.stopDealsNeedsYes) },
+            400,
+          );
+        }
+        await change(request, async (trx, record) => {
+          const before = await catalog.getSettings(trx);
+          if (before.dealsEnabled === enabled) return;
+          await catalog.patchSettings({ deals_enabled: enabled }, trx);
+          await record(trx, {
+            action: 'settings.update',
+            target: 'settings',
+            before: { deals_enabled: before.dealsEnabled },
+            after: { deals_enabled: enabled },
+          });
+        });
+        return reply.redirect(`/admin/settings?done=${enabled ? 'started' : 'stopped'}`, 303);
+      },
+    );
+
+    app.post('/admin/settings', post('postConsoleSettings', 'Change the invoice and customer limits (form: the settings fields)'), async (request, reply) => {
+      const s = operatorStrings(kit, request);
+      const body = request.body;
+      const patch = {
+        invoice_ttl_minutes: integerField(body, 'invoice_ttl_minutes', 1, INVOICE_TTL_MINUTES_MAX),
+        customer_invoices_per_minute: integerField(body, 'customer_invoices_per_minute', 1, COUNT_SETTING_MAX),
+        customer_max_pending: integerField(body, 'customer_max_pending', 1, COUNT_SETTING_MAX),
+        customer_unpaid_max: integerField(body, 'customer_unpaid_max', 1, COUNT_SETTING_MAX),
+      };
+      if (Object.values(patch).some((v) => v === null)) throw formInvalid(s.badInteger);
+      const insurance = decimalField(body, 'trader_min_insurance_usdt', { places: 2, wholeDigits: 12 });
+      if (insurance === null) throw formInvalid(s.badAmount);
+      const changes = { ...(patch as { [K in keyof typeof patch]: number }), trader_min_insurance_usdt: microUsdt(insurance) } satisfies SettingsPatch;
+      await change(request, async (trx, record) => {
+        const before = settingsView(await catalog.getSettings(trx));
+        const after = settingsView(await catalog.patchSettings(changes, trx));
+        const keys = [...Object.keys(patch), 'trader_min_insurance_usdt'] as (keyof typeof before)[];
+        const changed = keys.filter((k) => before[k] !== after[k]);
+        if (!changed.length) return;
+        await record(trx, {
+          action: 'settings.update',
+          target: 'settings',
+          before: Object.fromEntries(changed.map((k) => [k, before[k]])),
+          after: Object.fromEntries(changed.map((k) => [k, after[k]])),
+        });
+      });
+      return reply.redirect('/admin/settings?done=saved', 303);
+    });
+
+    // ---------------------------------------------------------------------------------------
+    // Webhooks
+
+    app.get(
+      '/admin/webhooks',
+      { schema: pageSchema('getConsoleWebhooks', 'The operator console: webhook deliveries by state (HTML)'), onRequest: onlyOperators },
+      async (request, reply) => {
+        const s = operatorStrings(kit, request);
+        const stats = await webhooks.stats();
+        const age = stats.oldest_pending_age_seconds;
+        return kit.sendPage(request, reply, {
+          title: s.webhooksTitle,
+          nav: consoleNav(s),
+          content: html`<h1>${s.webhooksTitle}</h1>${figures([
+            [s.pending, String(stats.counts.pending ?? 0)],
+            [s.delivered, String(stats.counts.delivered ?? 0)],
+            [s.failed, String(stats.counts.failed ?? 0)],
+            [s.oldestPending, age === null ? '—' : `${age} s`],
+          ])}`,
+        });
+      },
+    );
+  };
+}
