@@ -44,7 +44,7 @@ export function pageSchema<P extends object>(operationId: string, summary: strin
     operationId,
     tags: ['cabinets'],
     security: [] as [],
-    params: params as P,
+    ...withParams(params),
     response: {
       200: textResponse('text/html', 'The page'),
       303: { description: 'Not signed in: to /login' },
@@ -55,7 +55,12 @@ export function pageSchema<P extends object>(operationId: string, summary: strin
 
 /** A console form (POST): not an API operation, so hidden from the reference. */
 export function formSchema<P extends object>(operationId: string, summary: string, params?: P) {
-  return { hide: true, summary, operationId, tags: ['cabinets'], security: [] as [], params: params as P };
+  return { hide: true, summary, operationId, tags: ['cabinets'], security: [] as [], ...withParams(params) };
+}
+
+/** The params schema of a route that has path parameters; none at all otherwise (Fastify warns of an empty one). */
+function withParams<P extends object>(params: P | undefined): { params: P } {
+  return (params ? { params } : {}) as { params: P };
 }
 
 /** A 400 page with the reason, for a form that cannot be what it claims. */
