@@ -49,7 +49,7 @@ export function auditPage({ audit }: { audit: Audit }) {
 <label>${s.actor}<input name="actor" type="email" value="${actor ?? ''}" maxlength="${EMAIL_LENGTH_MAX}"></label>
 <label>${s.merchantId}<input name="merchant_id" value="${merchantId ?? ''}" maxlength="36" size="12"></label>
 <button type="submit" class="secondary">${s.showFilter}</button></form>
-${table(s, [s.when, s.who, s.ip, s.action, s.target, s.changes], rows)}${pager(frame, s, q, listed.next_cursor, !cursor)}`,
+${table(s, [s.when, s.who, s.ip, s.action, s.target, s.changes], rows)}${pager(frame.path, s, q, listed.next_cursor, !cursor)}`,
         });
       },
     );

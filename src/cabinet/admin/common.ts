@@ -11,7 +11,7 @@ import { isUuid } from '../../ids.ts';
 import { parseDecimal, placesOf, wholeDigitsOf } from '../../money.ts';
 import type { AuditEntry } from '../../people/audit.ts';
 import { formText } from '../forms.ts';
-import { html, type Frame, type Html, type NavLink } from '../layout.ts';
+import { html, type Html, type NavLink } from '../layout.ts';
 import type { CabinetKit } from '../plugin.ts';
 import { OPERATOR_STRINGS, type OperatorStrings } from './strings.ts';
 
@@ -68,9 +68,9 @@ export function formInvalid(text: string): KasaError {
   return new KasaError(400, 'FORM_INVALID', text);
 }
 
-/** The query's cursor of a paged table ('' for the first page). */
-export function cursorOf(request: FastifyRequest): string | undefined {
-  return formText(request.query, 'cursor', CURSOR_CHARS_MAX) || undefined;
+/** The query's cursor of a paged table (undefined for the first page); `name` tells two tables of one page apart. */
+export function cursorOf(request: FastifyRequest, name = 'cursor'): string | undefined {
+  return formText(request.query, name, CURSOR_CHARS_MAX) || undefined;
 }
 
 /** An optional id filter of the query: absent, or a uuid (anything else is a 400). */
@@ -81,14 +81,21 @@ export function idFilter(request: FastifyRequest, name: string, s: OperatorStrin
   return value.toLowerCase();
 }
 
-/** The link to the next page: the current query with the cursor replaced. */
-export function pager(frame: Frame, s: OperatorStrings, query: Record<string, string | undefined>, next: string | null, isFirst: boolean): Html {
+/** The links to the first and the next page of the table at `path`: its filters with the cursor replaced. */
+export function pager(
+  path: string,
+  s: OperatorStrings,
+  query: Record<string, string | undefined>,
+  next: string | null,
+  isFirst: boolean,
+  name = 'cursor',
+): Html {
   const link = (cursor: string | null) => {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v) params.set(k, v);
-    if (cursor) params.set('cursor', cursor);
+    if (cursor) params.set(name, cursor);
     const text = params.toString();
-    return frame.path + (text ? `?${text}` : '');
+    return path + (text ? `?${text}` : '');
   };
   if (!next && isFirst) return html``;
   return html`<p class="pager">${isFirst ? null : html`<a href="${link(null)}">${s.first}</a> `}${next ? html`<a href="${link(next)}" rel="next">${s.next}</a>` : null}</p>`;

@@ -28,7 +28,7 @@ import {
   shortTime,
   table,
 } from './common.ts';
-import { invite, inviteForm, USERS_SHOWN_MAX, usersTable } from './people.ts';
+import { invite, inviteForm, usersTable } from './people.ts';
 import type { OperatorStrings } from './strings.ts';
 
 export interface MerchantPagesOptions {
@@ -102,7 +102,7 @@ export function merchantPages({ db, merchants, users, webhookAllowPrivate }: Mer
           title: s.merchantsTitle,
           nav: consoleNav(s),
           content: html`<h1>${s.merchantsTitle}</h1>${table(s, [s.name, s.status, s.feePercent, s.created], rows, new Set([2]))}
-${pager(frame, s, {}, listed.next_cursor, !cursor)}${createForm(frame, s)}`,
+${pager(frame.path, s, {}, listed.next_cursor, !cursor)}${createForm(frame, s)}`,
         });
       },
     );
@@ -130,9 +130,10 @@ ${pager(frame, s, {}, listed.next_cursor, !cursor)}${createForm(frame, s)}`,
       const s = operatorStrings(kit, request);
       const merchant = await merchants.get(merchantId);
       const keyCursor = cursorOf(request);
+      const usersCursor = cursorOf(request, 'users_cursor');
       const [keys, people] = await Promise.all([
         merchants.listApiKeys(merchant.id, { limit: CONSOLE_PAGE_ROWS, cursor: keyCursor }),
-        users.list({ merchantId: merchant.id }, { limit: USERS_SHOWN_MAX }),
+        users.list({ merchantId: merchant.id }, { limit: CONSOLE_PAGE_ROWS, cursor: usersCursor }),
       ]);
       const base = `/admin/merchants/${merchant.id}`;
       const keyRows = keys.items.map(
@@ -150,9 +151,9 @@ ${summary(s, merchant)}
 <label for="fee">${s.feePercent}</label><input id="fee" name="fee_percent" inputmode="decimal" value="${formatPercent(merchant.feePercent)}" required maxlength="6">
 <button type="submit" class="primary">${s.changeFee}</button></form>
 <h2>${s.apiKeys}</h2>${table(s, [s.prefix, s.scopes, s.created, s.revoked], keyRows)}
-${pager(frame, s, {}, keys.next_cursor, !keyCursor)}
+${pager(base, s, {}, keys.next_cursor, !keyCursor)}
 <p>${postButton(frame, `${base}/api-keys`, s.createKey, 'primary')}</p>
-<h2>${s.users}</h2>${usersTable(s, people.items, true)}${inviteForm(frame, s, `${base}/users`, true)}`,
+<h2>${s.users}</h2>${usersTable(s, people.items, true)}${pager(base, s, {}, people.next_cursor, !usersCursor, 'users_cursor')}${inviteForm(frame, s, `${base}/users`, true)}`,
       });
     }
 

@@ -10,8 +10,6 @@ import type { CabinetKit } from '../plugin.ts';
 import { formInvalid, NAME_CHARS_MAX, shortTime, table } from './common.ts';
 import type { OperatorStrings } from './strings.ts';
 
-/** A merchant or trader has a handful of people: one page of them is shown. */
-export const USERS_SHOWN_MAX = 50;
 const MERCHANT_ROLES: readonly MerchantRole[] = ['owner', 'developer', 'viewer'];
 
 export function usersTable(s: OperatorStrings, users: User[], withRole: boolean): Html {

@@ -76,7 +76,7 @@ export function platformPages({ db, catalog, webhooks }: { db: Kysely<DB>; catal
           nav: consoleNav(s),
           content: html`<h1>${s.ratesTitle}</h1>${notice('good', done === 'saved' ? s.currencySaved : null)}
 ${table(s, [s.currency, s.enabled, s.rate, s.source, s.minAmount, s.maxAmount, s.updated], rows, new Set([2, 4, 5]))}
-${pager(frame, s, {}, listed.next_cursor, !cursor)}${currencyForm(frame, s)}`,
+${pager(frame.path, s, {}, listed.next_cursor, !cursor)}${currencyForm(frame, s)}`,
         });
       },
     );

@@ -28,7 +28,7 @@ import {
   pageSchema,
   table,
 } from './common.ts';
-import { invite, inviteForm, USERS_SHOWN_MAX, usersTable } from './people.ts';
+import { invite, inviteForm, usersTable } from './people.ts';
 import type { OperatorStrings } from './strings.ts';
 
 export interface TraderPagesOptions {
@@ -89,7 +89,7 @@ export function traderPages({ db, traders, users }: TraderPagesOptions) {
           title: s.tradersTitle,
           nav: consoleNav(s),
           content: html`<h1>${s.tradersTitle}</h1>${table(s, [s.name, s.status, s.available, s.locked, s.insurance, s.eligible], rows, new Set([2, 3, 4]))}
-${pager(frame, s, {}, listed.next_cursor, !cursor)}${createForm(frame, s)}`,
+${pager(frame.path, s, {}, listed.next_cursor, !cursor)}${createForm(frame, s)}`,
         });
       },
     );
@@ -122,10 +122,11 @@ ${pager(frame, s, {}, listed.next_cursor, !cursor)}${createForm(frame, s)}`,
       const s = operatorStrings(kit, request);
       const trader = await traders.get(traderId);
       const cardCursor = cursorOf(request);
+      const usersCursor = cursorOf(request, 'users_cursor');
       const [balance, cards, people] = await Promise.all([
         traders.balance(trader.id),
         traders.listRequisites(trader.id, { limit: CONSOLE_PAGE_ROWS, cursor: cardCursor }),
-        users.list({ traderId: trader.id }, { limit: USERS_SHOWN_MAX }),
+        users.list({ traderId: trader.id }, { limit: CONSOLE_PAGE_ROWS, cursor: usersCursor }),
       ]);
       const base = `/admin/traders/${trader.id}`;
       const cardRows = cards.items.map(
@@ -146,8 +147,8 @@ ${balances(s, balance)}
 <p class="hint" id="d-ref-hint">${s.referenceHint}</p>
 <button type="submit" class="primary">${s.credit}</button></form>
 <h2>${s.requisites}</h2>${table(s, [s.bank, s.card, s.currency, s.status, s.dailyLimit], cardRows, new Set([4]))}
-${pager(frame, s, {}, cards.next_cursor, !cardCursor)}
-<h2>${s.users}</h2>${usersTable(s, people.items, false)}${inviteForm(frame, s, `${base}/users`, false)}`,
+${pager(base, s, {}, cards.next_cursor, !cardCursor)}
+<h2>${s.users}</h2>${usersTable(s, people.items, false)}${pager(base, s, {}, people.next_cursor, !usersCursor, 'users_cursor')}${inviteForm(frame, s, `${base}/users`, false)}`,
       });
     }
 
