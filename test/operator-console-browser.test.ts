@@ -12,8 +12,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { traderAvailable } from '../src/ledger/accounts.ts';
 import { totpCode } from '../src/people/secrets.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
-import { balanceOf } from './helpers/ledger.ts';
-import { ledgerClean } from './helpers/traders.ts';
+import { balanceOf, openDeal } from './helpers/ledger.ts';
+import { addTrader, ledgerClean } from './helpers/traders.ts';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-gpu'];
@@ -140,6 +140,12 @@ describe('operator console in a browser', { skip: chromiumMissing ? MISSING : fa
     await page.click('text=Start new deals');
     await page.waitForURL(/done=started/);
     assert.equal((await t.admin('GET', '/admin/v1/settings')).json().deals_enabled, true);
+
+    // An open deal, so the deals page shows its confirm and cancel forms.
+    await addTrader(t, { name: 'Card trader', deposit: '5000.00', requisites: [{ max_open_deals: 5 }] });
+    const invoice = await t.createInvoice(key, { external_id: 'browser-op-3', amount: '1250.00' });
+    assert.equal(invoice.statusCode, 200, invoice.body);
+    assert.ok(await openDeal(t, invoice.json().invoice_id));
 
     // The same session on a desktop: its cookies, not a second sign-in.
     await desktop.addCookies(await phone.cookies());

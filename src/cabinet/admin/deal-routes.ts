@@ -98,7 +98,7 @@ export function dealPages({ db, deals }: { db: Kysely<DB>; deals: Deals }) {
           title: s.dealsTitle,
           nav: consoleNav(s),
           content: html`<h1>${s.dealsTitle}</h1>${notice('good', done === 'confirmed' ? s.dealConfirmed : done === 'cancelled' ? s.dealCancelled : null)}
-${filters(frame, s, q)}${table(s, [s.amount, s.status, s.trader, s.opened, ''], rows, new Set([0]))}${pager(frame.path, s, q, listed.next_cursor, !cursor)}`,
+${filters(frame, s, q)}<div class="deal-list">${table(s, [s.amount, s.status, s.trader, s.opened, ''], rows, new Set([0]))}</div>${pager(frame.path, s, q, listed.next_cursor, !cursor)}`,
         });
       },
     );
