@@ -318,6 +318,46 @@ describe('operator console pages', () => {
     assert.equal((await op.post('/admin/rates', { code: 'EURO', rate: '1' })).status, 400);
     await op.get('/admin/rates');
     assert.equal((await op.post('/admin/rates', { code: 'EUR', rate: '0' })).status, 400);
+
+    // A feed: the rate then follows it; a bad feed is a 400; ticking "by hand" stops the feed.
+    await op.get('/admin/rates');
+    const feed = {
+      code: 'PLN',
+      url: 'https://prices.example/pln',
+      json_path: '$.data.price',
+      refresh_seconds: '60',
+      max_age_seconds: '300',
+      markup_percent: '1.50',
+      max_change_percent: '5.00',
+      enabled: 'on',
+    };
+    assert.equal((await op.post('/admin/rates/feed', feed)).status, 303);
+    const pln = () => t.admin('GET', '/admin/v1/currencies').then((r) => r.json().items.find((c: { code: string }) => c.code === 'PLN'));
+    assert.deepEqual((await pln()).rate_source, {
+      kind: 'http_json',
+      url: 'https://prices.example/pln',
+      json_path: '$.data.price',
+      refresh_seconds: 60,
+      max_age_seconds: 300,
+      markup_percent: '1.50',
+      max_change_percent: '5.00',
+    });
+    for (const bad of [
+      { json_path: 'data[' },
+      { url: 'ftp://x' },
+      { refresh_seconds: '600', max_age_seconds: '60' },
+      { refresh_seconds: '1' },
+      { max_change_percent: '0' },
+    ]) {
+      await op.get('/admin/rates');
+      assert.equal((await op.post('/admin/rates/feed', { ...feed, ...bad })).status, 400, JSON.stringify(bad));
+    }
+    await op.get('/admin/rates');
+    assert.equal((await op.post('/admin/rates', { code: 'PLN', rate: '10.50', enabled: 'on' })).status, 409, 'a rate by hand while the feed sets it');
+    await op.get('/admin/rates');
+    assert.equal((await op.post('/admin/rates', { code: 'PLN', rate: '10.50', enabled: 'on', manual: 'on' })).status, 303);
+    assert.deepEqual((await pln()).rate_source, { kind: 'manual' });
+    assert.equal((await pln()).rate, '10.50');
     assert.ok((await auditActions()).includes('currency.put'));
   });
 
@@ -374,6 +414,7 @@ describe('operator console pages', () => {
       `/admin/deals/${tr.trader_id}/confirm`,
       `/admin/deals/${tr.trader_id}/cancel`,
       '/admin/rates',
+      '/admin/rates/feed',
       '/admin/settings',
       '/admin/settings/deals',
     ];

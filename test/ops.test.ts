@@ -59,6 +59,7 @@ const CABINET_FORMS = [
   'POST /admin/deals/:deal_id/confirm',
   'POST /admin/deals/:deal_id/cancel',
   'POST /admin/rates',
+  'POST /admin/rates/feed',
   'POST /admin/settings/deals',
   'POST /admin/settings',
 ];

@@ -3,11 +3,12 @@
 // before it stops every new deal, and the customer limits), the webhook deliveries' numbers.
 // Each change is recorded in the audit log in the transaction that makes it.
 import type { FastifyRequest } from 'fastify';
+import parseJsonPath from 'jsonpath-rfc9535/parser';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import type { KasaApp } from '../../http/validation.ts';
 import { microUsdt } from '../../money.ts';
-import { currencyView, settingsView, type Catalog, type SettingsPatch } from '../../rates/catalog.ts';
+import { currencyView, settingsView, type Catalog, type CurrencyInput, type RateSourceInput, type SettingsPatch } from '../../rates/catalog.ts';
 import type { Webhooks } from '../../webhooks/service.ts';
 import { formFlag, formText } from '../forms.ts';
 import { fill } from '../i18n.ts';
@@ -36,6 +37,12 @@ const COUNT_SETTING_MAX = 100_000;
 const INVOICE_TTL_MINUTES_MAX = 1440;
 const RATE_WHOLE_DIGITS_MAX = 12;
 const FIAT_WHOLE_DIGITS_MAX = 12;
+/** The bounds of the admin API's http_json rate source (src/rates/schema.ts). */
+const SOURCE_URL_LENGTH_MAX = 2048;
+const JSON_PATH_LENGTH_MAX = 256;
+const SOURCE_SECONDS_MIN = 5;
+const REFRESH_SECONDS_MAX = 86_400;
+const MAX_AGE_SECONDS_MAX = 604_800;
 
 export function platformPages({ db, catalog, webhooks }: { db: Kysely<DB>; catalog: Catalog; webhooks: Webhooks }) {
   return async function platformSection(app: KasaApp, kit: CabinetKit) {
@@ -54,7 +61,52 @@ export function platformPages({ db, catalog, webhooks }: { db: Kysely<DB>; catal
 <label for="c-min">${s.minAmount}</label><input id="c-min" name="min_amount" inputmode="decimal" maxlength="20">
 <label for="c-max">${s.maxAmount}</label><input id="c-max" name="max_amount" inputmode="decimal" maxlength="20">
 <label><input type="checkbox" name="enabled" checked> ${s.enabled}</label>
+<label><input type="checkbox" name="manual"> ${s.byHand}</label>
 <button type="submit" class="primary">${s.saveCurrency}</button></form>`;
+    }
+
+    function feedForm(frame: Frame, s: OperatorStrings): Html {
+      return html`<h2>${s.setFeed}</h2><form method="post" action="/admin/rates/feed" class="stack">${csrfField(frame)}
+<label for="f-code">${s.code}</label><input id="f-code" name="code" required maxlength="3" pattern="[A-Za-z]{3}" autocapitalize="characters">
+<label for="f-url">${s.feedUrl}</label><input id="f-url" name="url" type="url" required maxlength="${SOURCE_URL_LENGTH_MAX}">
+<label for="f-path">${s.feedPath}</label><input id="f-path" name="json_path" required maxlength="${JSON_PATH_LENGTH_MAX}" value="$.price">
+<label for="f-refresh">${s.refreshSeconds}</label><input id="f-refresh" name="refresh_seconds" inputmode="numeric" required value="60" maxlength="6">
+<label for="f-age">${s.maxAgeSeconds}</label><input id="f-age" name="max_age_seconds" inputmode="numeric" required value="300" maxlength="6">
+<label for="f-markup">${s.markupPercent}</label><input id="f-markup" name="markup_percent" inputmode="decimal" value="0.00" maxlength="6">
+<label for="f-change">${s.maxChangePercent}</label><input id="f-change" name="max_change_percent" inputmode="decimal" required value="5.00" maxlength="7">
+<label><input type="checkbox" name="enabled" checked> ${s.enabled}</label>
+<button type="submit" class="primary">${s.saveFeed}</button></form>`;
+    }
+
+    /** The feed form as a rate source the catalog takes; null when a field is out of its bounds. */
+    function feedOf(body: unknown): RateSourceInput | null {
+      const url = formText(body, 'url', SOURCE_URL_LENGTH_MAX + 1).trim();
+      const jsonPath = formText(body, 'json_path', JSON_PATH_LENGTH_MAX + 1).trim();
+      const refresh = integerField(body, 'refresh_seconds', SOURCE_SECONDS_MIN, REFRESH_SECONDS_MAX);
+      const maxAge = integerField(body, 'max_age_seconds', SOURCE_SECONDS_MIN, MAX_AGE_SECONDS_MAX);
+      const markup = decimalField(body, 'markup_percent', { places: 2, wholeDigits: 2 });
+      const maxChange = decimalField(body, 'max_change_percent', { places: 2, wholeDigits: 3, positive: true });
+      if (!url || url.length > SOURCE_URL_LENGTH_MAX || !URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) return null;
+      if (!jsonPath || jsonPath.length > JSON_PATH_LENGTH_MAX || !parses(jsonPath)) return null;
+      if (refresh === null || maxAge === null || maxAge < refresh || markup === null || maxChange === null) return null;
+      return {
+        kind: 'http_json',
+        url,
+        json_path: jsonPath,
+        refresh_seconds: refresh,
+        max_age_seconds: maxAge,
+        markup_percent: markup,
+        max_change_percent: maxChange,
+      };
+    }
+
+    function parses(jsonPath: string): boolean {
+      try {
+        parseJsonPath(jsonPath);
+        return true;
+      } catch {
+        return false;
+      }
     }
 
     app.get(
@@ -76,7 +128,7 @@ export function platformPages({ db, catalog, webhooks }: { db: Kysely<DB>; catal
           nav: consoleNav(s),
           content: html`<h1>${s.ratesTitle}</h1>${notice('good', done === 'saved' ? s.currencySaved : null)}
 ${table(s, [s.currency, s.enabled, s.rate, s.source, s.minAmount, s.maxAmount, s.updated], rows, new Set([2, 4, 5]))}
-${pager(frame.path, s, {}, listed.next_cursor, !cursor)}${currencyForm(frame, s)}`,
+${pager(frame.path, s, {}, listed.next_cursor, !cursor)}${currencyForm(frame, s)}${feedForm(frame, s)}`,
         });
       },
     );
@@ -91,31 +143,53 @@ ${pager(frame.path, s, {}, listed.next_cursor, !cursor)}${currencyForm(frame, s)
 
     app.post(
       '/admin/rates',
-      post('postConsoleCurrency', 'Create or change a currency (form: code, rate, min_amount, max_amount, enabled)'),
+      post('postConsoleCurrency', 'Create or change a currency (form: code, rate, min_amount, max_amount, enabled, manual)'),
       async (request, reply) => {
         const s = operatorStrings(kit, request);
-        const code = formText(request.body, 'code', 8).trim().toUpperCase();
-        if (!/^[A-Z]{3}$/.test(code)) throw formInvalid(s.badCode);
-        const input = {
+        const input: CurrencyInput = {
           enabled: formFlag(request.body, 'enabled'),
           rate: optionalDecimal(request, 'rate', 6, RATE_WHOLE_DIGITS_MAX, s.badRate),
           min_amount: optionalDecimal(request, 'min_amount', 2, FIAT_WHOLE_DIGITS_MAX, s.badAmount),
           max_amount: optionalDecimal(request, 'max_amount', 2, FIAT_WHOLE_DIGITS_MAX, s.badAmount),
+          rate_source: formFlag(request.body, 'manual') ? { kind: 'manual' } : undefined,
         };
-        await change(request, async (trx, record) => {
-          // The catalog's snapshot (at most a few seconds old; every put refreshes it) says what changed.
-          const current = (await catalog.snapshot(trx)).currencies.get(code);
-          const before = current ? fieldsOf(currencyView(current)) : null;
-          const after = currencyView(await catalog.putCurrency(code, input, trx));
-          await record(trx, { action: 'currency.put', target: `currency:${code}`, before, after: fieldsOf(after) });
-        });
+        await saveCurrency(request, codeOf(request, s), input);
         return reply.redirect('/admin/rates?done=saved', 303);
       },
     );
 
+    app.post(
+      '/admin/rates/feed',
+      post('postConsoleCurrencyFeed', "Take a currency's rate from an HTTP JSON feed (form: code, url, json_path, refresh_seconds, …)"),
+      async (request, reply) => {
+        const s = operatorStrings(kit, request);
+        const code = codeOf(request, s);
+        const source = feedOf(request.body);
+        if (!source) throw formInvalid(s.badFeed);
+        await saveCurrency(request, code, { enabled: formFlag(request.body, 'enabled'), rate_source: source });
+        return reply.redirect('/admin/rates?done=saved', 303);
+      },
+    );
+
+    function codeOf(request: FastifyRequest, s: OperatorStrings): string {
+      const code = formText(request.body, 'code', 8).trim().toUpperCase();
+      if (!/^[A-Z]{3}$/.test(code)) throw formInvalid(s.badCode);
+      return code;
+    }
+
+    async function saveCurrency(request: FastifyRequest, code: string, input: CurrencyInput): Promise<void> {
+      await change(request, async (trx, record) => {
+        // The catalog's snapshot (at most a few seconds old; every put refreshes it) says what changed.
+        const current = (await catalog.snapshot(trx)).currencies.get(code);
+        const before = current ? fieldsOf(currencyView(current)) : null;
+        const after = currencyView(await catalog.putCurrency(code, input, trx));
+        await record(trx, { action: 'currency.put', target: `currency:${code}`, before, after: fieldsOf(after) });
+      });
+    }
+
     /** What the currency form changes, for the audit row. */
     function fieldsOf(v: ReturnType<typeof currencyView>) {
-      return { enabled: v.enabled, rate: v.rate, min_amount: v.min_amount, max_amount: v.max_amount };
+      return { enabled: v.enabled, rate: v.rate, min_amount: v.min_amount, max_amount: v.max_amount, rate_source: v.rate_source };
     }
 
     // ---------------------------------------------------------------------------------------
