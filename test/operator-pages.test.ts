@@ -262,15 +262,21 @@ describe('operator console pages', () => {
     assert.equal((await op.post('/admin/settings/deals', { deals_enabled: 'on' })).status, 303);
     assert.equal((await t.createInvoice(shop.api_key, { external_id: 'sw-2' })).statusCode, 200);
 
-    await op.get('/admin/settings');
+    // The form sends every setting it shows, each prefilled with its value.
+    const form = async (changes: Record<string, string>) => {
+      const page = await op.get('/admin/settings');
+      const fields = Object.fromEntries([...page.body.matchAll(/<input id="(\w+)" name="\1" inputmode="\w+" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+      assert.equal(Object.keys(fields).length, 15);
+      return op.post('/admin/settings', { ...fields, ...changes });
+    };
     assert.equal(
       (
-        await op.post('/admin/settings', {
+        await form({
           invoice_ttl_minutes: '25',
           customer_invoices_per_minute: '5',
           customer_max_pending: '3',
           customer_unpaid_max: '4',
-          trader_min_insurance_usdt: '0.00',
+          overpayment_max_percent: '12.50',
         })
       ).status,
       303,
@@ -278,19 +284,17 @@ describe('operator console pages', () => {
     const settings = (await t.admin('GET', '/admin/v1/settings')).json();
     assert.equal(settings.invoice_ttl_minutes, 25);
     assert.equal(settings.customer_max_pending, 3);
-    await op.get('/admin/settings');
-    assert.equal(
-      (
-        await op.post('/admin/settings', {
-          invoice_ttl_minutes: '0',
-          customer_invoices_per_minute: '5',
-          customer_max_pending: '3',
-          customer_unpaid_max: '4',
-          trader_min_insurance_usdt: '0',
-        })
-      ).status,
-      400,
-    );
+    assert.equal(settings.overpayment_max_percent, '12.50');
+    for (const bad of <Record<string, string>[]>[
+      { invoice_ttl_minutes: '0' },
+      { overpayment_max_percent: '100.01' },
+      { withdrawal_fee_usdt: '1.234' },
+      { dispute_trader_hours: 'x' },
+    ]) {
+      assert.equal((await form(bad)).status, 400, JSON.stringify(bad));
+    }
+    assert.equal((await form({ withdrawal_min_usdt: '1.00', withdrawal_fee_usdt: '2.00' })).status, 400, 'the minimum stays above the fee');
+    assert.equal((await t.admin('GET', '/admin/v1/settings')).json().withdrawal_fee_usdt, settings.withdrawal_fee_usdt);
 
     const rows = await t.database.db
       .selectFrom('audit_log')
@@ -303,7 +307,7 @@ describe('operator console pages', () => {
       [
         { deals_enabled: false },
         { deals_enabled: true },
-        { invoice_ttl_minutes: 25, customer_invoices_per_minute: 5, customer_max_pending: 3, customer_unpaid_max: 4 },
+        { invoice_ttl_minutes: 25, customer_invoices_per_minute: 5, customer_max_pending: 3, customer_unpaid_max: 4, overpayment_max_percent: '12.50' },
       ],
     );
   });

@@ -1,13 +1,13 @@
-// The platform's pages of the console: currencies and their rates (set a manual rate, the
-// invoice range, accept or not), the settings (the deals switch, which asks for a confirmation
-// before it stops every new deal, and the customer limits), the webhook deliveries' numbers.
+// The platform's pages of the console: currencies and their rates (a manual rate or an HTTP
+// JSON feed, the invoice range, accept or not), the settings (the deals switch, which asks for a
+// confirmation before it stops every new deal, and the limits), the webhook deliveries' numbers.
 // Each change is recorded in the audit log in the transaction that makes it.
 import type { FastifyRequest } from 'fastify';
 import parseJsonPath from 'jsonpath-rfc9535/parser';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import type { KasaApp } from '../../http/validation.ts';
-import { microUsdt } from '../../money.ts';
+import { compareDecimal, microUsdt, parseDecimal } from '../../money.ts';
 import { currencyView, settingsView, type Catalog, type CurrencyInput, type RateSourceInput, type SettingsPatch } from '../../rates/catalog.ts';
 import type { Webhooks } from '../../webhooks/service.ts';
 import { formFlag, formText } from '../forms.ts';
@@ -32,9 +32,6 @@ import {
 } from './common.ts';
 import type { OperatorStrings } from './strings.ts';
 
-/** The bounds of the admin API's settings (src/rates/admin-routes.ts). */
-const COUNT_SETTING_MAX = 100_000;
-const INVOICE_TTL_MINUTES_MAX = 1440;
 const RATE_WHOLE_DIGITS_MAX = 12;
 const FIAT_WHOLE_DIGITS_MAX = 12;
 /** The bounds of the admin API's http_json rate source (src/rates/schema.ts). */
@@ -43,6 +40,40 @@ const JSON_PATH_LENGTH_MAX = 256;
 const SOURCE_SECONDS_MIN = 5;
 const REFRESH_SECONDS_MAX = 86_400;
 const MAX_AGE_SECONDS_MAX = 604_800;
+
+type SettingName = keyof SettingsPatch & keyof ReturnType<typeof settingsView>;
+type EditableSetting =
+  | { name: SettingName; label: keyof OperatorStrings; kind: 'integer'; min: number; max: number }
+  | { name: SettingName; label: keyof OperatorStrings; kind: 'decimal'; wholeDigits: number; max?: string };
+
+/** The settings the console edits, with the admin API's bounds (src/rates/admin-routes.ts). */
+const EDITABLE_SETTINGS: readonly EditableSetting[] = [
+  { name: 'invoice_ttl_minutes', label: 'invoiceTtl', kind: 'integer', min: 1, max: 1440 },
+  { name: 'customer_invoices_per_minute', label: 'customerPerMinute', kind: 'integer', min: 1, max: 100_000 },
+  { name: 'customer_max_pending', label: 'customerPending', kind: 'integer', min: 1, max: 100_000 },
+  { name: 'customer_unpaid_max', label: 'customerUnpaid', kind: 'integer', min: 1, max: 100_000 },
+  { name: 'trader_min_insurance_usdt', label: 'minInsurance', kind: 'decimal', wholeDigits: 12 },
+  { name: 'withdrawal_min_usdt', label: 'withdrawalMin', kind: 'decimal', wholeDigits: 12 },
+  { name: 'withdrawal_fee_usdt', label: 'withdrawalFee', kind: 'decimal', wholeDigits: 12 },
+  { name: 'withdrawal_auto_approve_below_usdt', label: 'withdrawalAutoApprove', kind: 'decimal', wholeDigits: 12 },
+  { name: 'amount_tolerance', label: 'amountTolerance', kind: 'decimal', wholeDigits: 16 },
+  { name: 'overpayment_max_percent', label: 'overpaymentMax', kind: 'decimal', wholeDigits: 3, max: '100' },
+  { name: 'late_confirm_minutes', label: 'lateConfirm', kind: 'integer', min: 0, max: 100_000 },
+  { name: 'late_unpaid_confirm_minutes', label: 'lateUnpaidConfirm', kind: 'integer', min: 0, max: 100_000 },
+  { name: 'trader_unconfirmed_max', label: 'traderUnconfirmedMax', kind: 'integer', min: 0, max: 100_000 },
+  { name: 'dispute_window_hours', label: 'disputeWindow', kind: 'integer', min: 1, max: 10_000 },
+  { name: 'dispute_trader_hours', label: 'disputeTrader', kind: 'integer', min: 1, max: 10_000 },
+];
+
+/** The form's value of one setting as the catalog takes it; null when out of its range. */
+function settingValue(body: unknown, setting: EditableSetting): number | string | bigint | null {
+  if (setting.kind === 'integer') return integerField(body, setting.name, setting.min, setting.max);
+  const value = decimalField(body, setting.name, { places: 2, wholeDigits: setting.wholeDigits });
+  if (value === null) return null;
+  if (setting.max !== undefined && compareDecimal(parseDecimal(value)!, parseDecimal(setting.max)!) > 0) return null;
+  // The catalog keeps the trader's minimum insurance in micro-USDT; the others as decimal text.
+  return setting.name === 'trader_min_insurance_usdt' ? microUsdt(value) : value;
+}
 
 export function platformPages({ db, catalog, webhooks }: { db: Kysely<DB>; catalog: Catalog; webhooks: Webhooks }) {
   return async function platformSection(app: KasaApp, kit: CabinetKit) {
@@ -210,8 +241,6 @@ ${pager(frame.path, s, {}, listed.next_cursor, !cursor)}${currencyForm(frame, s)
         const view = settingsView(settings);
         const done = formText(request.query, 'done', 16);
         const message = { stopped: s.dealsStopped, started: s.dealsStarted, saved: s.settingsSaved }[done] ?? null;
-        const number = (id: string, label: string, value: string | number, max: number) =>
-          html`<label for="${id}">${label}</label><input id="${id}" name="${id}" inputmode="numeric" value="${String(value)}" required maxlength="${String(max).length}">`;
         return kit.sendPage(request, reply, {
           title: s.settingsTitle,
           nav: consoleNav(s),
@@ -219,11 +248,10 @@ ${pager(frame.path, s, {}, listed.next_cursor, !cursor)}${currencyForm(frame, s)
 <h2>${s.dealsSwitch}</h2>${dealsSwitch(frame, s, settings.dealsEnabled)}
 <h2>${s.limits}</h2>
 <form method="post" action="/admin/settings" class="stack">${csrfField(frame)}
-${number('invoice_ttl_minutes', s.invoiceTtl, view.invoice_ttl_minutes, INVOICE_TTL_MINUTES_MAX)}
-${number('customer_invoices_per_minute', s.customerPerMinute, view.customer_invoices_per_minute, COUNT_SETTING_MAX)}
-${number('customer_max_pending', s.customerPending, view.customer_max_pending, COUNT_SETTING_MAX)}
-${number('customer_unpaid_max', s.customerUnpaid, view.customer_unpaid_max, COUNT_SETTING_MAX)}
-<label for="trader_min_insurance_usdt">${s.minInsurance}</label><input id="trader_min_insurance_usdt" name="trader_min_insurance_usdt" inputmode="decimal" value="${view.trader_min_insurance_usdt}" required maxlength="16">
+${EDITABLE_SETTINGS.map(
+  (setting) =>
+    html`<label for="${setting.name}">${s[setting.label]}</label><input id="${setting.name}" name="${setting.name}" inputmode="${setting.kind === 'integer' ? 'numeric' : 'decimal'}" value="${String(view[setting.name])}" required maxlength="20">`,
+)}
 <button type="submit" class="primary">${s.saveSettings}</button></form>
 <h2>${s.allSettings}</h2>${table(
             s,
@@ -284,34 +312,32 @@ ${number('customer_unpaid_max', s.customerUnpaid, view.customer_unpaid_max, COUN
       },
     );
 
-    app.post('/admin/settings', post('postConsoleSettings', 'Change the invoice and customer limits (form: the settings fields)'), async (request, reply) => {
-      const s = operatorStrings(kit, request);
-      const body = request.body;
-      const patch = {
-        invoice_ttl_minutes: integerField(body, 'invoice_ttl_minutes', 1, INVOICE_TTL_MINUTES_MAX),
-        customer_invoices_per_minute: integerField(body, 'customer_invoices_per_minute', 1, COUNT_SETTING_MAX),
-        customer_max_pending: integerField(body, 'customer_max_pending', 1, COUNT_SETTING_MAX),
-        customer_unpaid_max: integerField(body, 'customer_unpaid_max', 1, COUNT_SETTING_MAX),
-      };
-      if (Object.values(patch).some((v) => v === null)) throw formInvalid(s.badInteger);
-      const insurance = decimalField(body, 'trader_min_insurance_usdt', { places: 2, wholeDigits: 12 });
-      if (insurance === null) throw formInvalid(s.badAmount);
-      const changes = { ...(patch as { [K in keyof typeof patch]: number }), trader_min_insurance_usdt: microUsdt(insurance) } satisfies SettingsPatch;
-      await change(request, async (trx, record) => {
-        const before = settingsView(await catalog.getSettings(trx));
-        const after = settingsView(await catalog.patchSettings(changes, trx));
-        const keys = [...Object.keys(patch), 'trader_min_insurance_usdt'] as (keyof typeof before)[];
-        const changed = keys.filter((k) => before[k] !== after[k]);
-        if (!changed.length) return;
-        await record(trx, {
-          action: 'settings.update',
-          target: 'settings',
-          before: Object.fromEntries(changed.map((k) => [k, before[k]])),
-          after: Object.fromEntries(changed.map((k) => [k, after[k]])),
+    app.post(
+      '/admin/settings',
+      post('postConsoleSettings', 'Change the limits of invoices, customers, traders, withdrawals and payments that go wrong (form: the settings fields)'),
+      async (request, reply) => {
+        const s = operatorStrings(kit, request);
+        const changes: Record<string, number | string | bigint> = {};
+        for (const setting of EDITABLE_SETTINGS) {
+          const value = settingValue(request.body, setting);
+          if (value === null) throw formInvalid(fill(s.badSetting, { name: s[setting.label] }));
+          changes[setting.name] = value;
+        }
+        await change(request, async (trx, record) => {
+          const before = settingsView(await catalog.getSettings(trx));
+          const after = settingsView(await catalog.patchSettings(changes as SettingsPatch, trx));
+          const changed = EDITABLE_SETTINGS.map((setting) => setting.name).filter((k) => before[k] !== after[k]);
+          if (!changed.length) return;
+          await record(trx, {
+            action: 'settings.update',
+            target: 'settings',
+            before: Object.fromEntries(changed.map((k) => [k, before[k]])),
+            after: Object.fromEntries(changed.map((k) => [k, after[k]])),
+          });
         });
-      });
-      return reply.redirect('/admin/settings?done=saved', 303);
-    });
+        return reply.redirect('/admin/settings?done=saved', 303);
+      },
+    );
 
     // ---------------------------------------------------------------------------------------
     // Webhooks
