@@ -458,8 +458,11 @@ describe('receipts and disputes', () => {
     const big = await uploadReceipt(inv.invoice_id, Buffer.concat([PNG, Buffer.alloc(6 * 1024 * 1024)]), 'big.png', {}, form);
     assert.equal(big.statusCode, 413, big.body);
     assert.ok(big.headers['content-type']?.toString().startsWith('text/html'));
+    // The customer reads why in their words, not the API's.
+    assert.match(big.body, /(larger than|більший за) 5 (MB|МБ)/);
     const html = await uploadReceipt(inv.invoice_id, HTML, 'receipt.png', {}, form);
     assert.equal(html.statusCode, 415, html.body);
+    assert.match(html.body, /JPEG/);
     for (const pdf of [PDF_WITH_JS, PDF_WITH_HIDDEN_JS]) {
       const refused = await uploadReceipt(inv.invoice_id, pdf, 'receipt.pdf', {}, form);
       assert.equal(refused.statusCode, 415, refused.body);
