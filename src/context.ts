@@ -112,7 +112,7 @@ export function createKasa(options: {
     // everything that queued behind the statements before it.
     ...(options.engine === 'pglite'
       ? { batchesInFlightMax: 1, whenFree: () => db.connection().execute(async () => {}) }
-      : { batchesInFlightMax: createBatchesInFlight(config.databasePoolSize) }),
+      : { batchesInFlightMax: createBatchesInFlight(config.databasePoolSize, config.databasePipelines) }),
   });
   const secretKey = options.secretKey ?? createHash('sha256').update(`kasa secret key of ${options.adminToken}`).digest('base64url');
   const box = new SecretBox(secretKey);
