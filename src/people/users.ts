@@ -354,6 +354,92 @@ export class Users {
     });
     return { linkToken, linkExpiresAt };
   }
+
+  /**
+   * A merchant owner changes the role of one of their merchant's users. Another merchant's user
+   * is not found; a removed one cannot be changed; the last active owner cannot be demoted, so a
+   * merchant always keeps someone who manages its people. The merchant's owners are locked
+   * first, so two owners demoting each other at once leave one of them an owner.
+   */
+  async changeMerchantRole(
+    merchantId: string,
+    userId: string,
+    role: MerchantRole,
+    by: { actor: AuditActor; ip: string | null },
+  ): Promise<{ user: User; changed: boolean }> {
+    if (!isUuid(userId) || !isUuid(merchantId)) throw errors.userNotFound();
+    return inTransaction(this.db, async (trx) => {
+      const { target, activeOwners } = await this.lockMerchantUser(trx, merchantId, userId);
+      if (target.status !== 'active') throw errors.userDisabled();
+      if (target.merchant_role === role) return { user: userOf(target), changed: false };
+      if (target.merchant_role === 'owner' && activeOwners <= 1) throw errors.lastOwner();
+      const row = await trx
+        .updateTable('users')
+        .set({ merchant_role: role, updated_at: this.clock.now() })
+        .where('id', '=', userId)
+        .returning(USER_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await this.audit.record(trx, {
+        ...by,
+        action: 'user.role',
+        target: `user:${userId}`,
+        merchantId,
+        before: { merchant_role: target.merchant_role },
+        after: { merchant_role: role },
+      });
+      return { user: userOf(row), changed: true };
+    });
+  }
+
+  /**
+   * A merchant owner removes one of their merchant's users: the account is disabled (its audit
+   * rows keep naming it) and every session of it ends at once. Refused for the last active
+   * owner, for another merchant's user (not found) and for a user removed already.
+   */
+  async removeMerchantUser(merchantId: string, userId: string, by: { actor: AuditActor; ip: string | null }): Promise<User> {
+    if (!isUuid(userId) || !isUuid(merchantId)) throw errors.userNotFound();
+    return inTransaction(this.db, async (trx) => {
+      const { target, activeOwners } = await this.lockMerchantUser(trx, merchantId, userId);
+      if (target.status !== 'active') throw errors.userDisabled();
+      if (target.merchant_role === 'owner' && activeOwners <= 1) throw errors.lastOwner();
+      const row = await trx
+        .updateTable('users')
+        .set({ status: 'disabled', updated_at: this.clock.now() })
+        .where('id', '=', userId)
+        .returning(USER_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
+      await trx.updateTable('password_links').set({ used_at: this.clock.now() }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
+      await this.audit.record(trx, {
+        ...by,
+        action: 'user.remove',
+        target: `user:${userId}`,
+        merchantId,
+        before: { status: target.status, merchant_role: target.merchant_role },
+        after: { status: 'disabled' },
+      });
+      return userOf(row);
+    });
+  }
+
+  /**
+   * Locks the merchant's active owners and the target user (in id order, the same order every
+   * caller takes them, so no two wait on each other), and counts the owners.
+   */
+  private async lockMerchantUser(trx: Transaction<DB>, merchantId: string, userId: string): Promise<{ target: UserRecord; activeOwners: number }> {
+    const rows = await trx
+      .selectFrom('users')
+      .select(USER_COLUMNS)
+      .where('merchant_id', '=', merchantId)
+      .where('role', '=', 'merchant')
+      .where((eb) => eb.or([eb('id', '=', userId), eb.and([eb('merchant_role', '=', 'owner'), eb('status', '=', 'active')])]))
+      .orderBy('id')
+      .forUpdate()
+      .execute();
+    const target = rows.find((r) => r.id === userId);
+    if (!target) throw errors.userNotFound();
+    return { target, activeOwners: rows.filter((r) => r.merchant_role === 'owner' && r.status === 'active').length };
+  }
 }
 
 function ownerOf(input: NewUser): { merchant_id: string | null; merchant_role: MerchantRole | null; trader_id: string | null } {
