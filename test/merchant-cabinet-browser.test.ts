@@ -198,6 +198,7 @@ describe('merchant cabinet in a browser', { skip: chromiumMissing ? MISSING : fa
       await shot(page, 'ping', kind);
       await visit('/merchant/users', 'Users', 'users');
       await visit('/merchant/audit', 'Audit log', 'audit');
+      await visit('/merchant/two-factor', 'Two-factor sign-in', 'two-factor');
     }
   });
 

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { DeliveryWorker } from '../src/webhooks/delivery.ts';
-import { CabinetBrowser, injectTransport, setPassword } from './helpers/cabinet.ts';
+import { totpCode } from '../src/people/secrets.ts';
+import { CabinetBrowser, csrfOf, injectTransport, setPassword } from './helpers/cabinet.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { Receiver } from './helpers/receiver.ts';
 import { addTrader, trader, type TestTrader } from './helpers/traders.ts';
@@ -434,6 +435,42 @@ describe('merchant cabinet pages', () => {
     assert.deepEqual([role.before, role.after, role.actor_email], [{ merchant_role: 'developer' }, { merchant_role: 'viewer' }, owner.email]);
   });
 
+  test('two-factor sign-in: optional for merchant staff, turned on with a current code, then asked at every sign-in', async () => {
+    const me = await person('careful@shop-a.example', shopA.merchant_id, 'viewer');
+    const page = await me.b.get('/merchant/two-factor?lang=en');
+    assert.equal(page.status, 200);
+    const secret = /name="totp_secret" value="([A-Z2-7]+)"/.exec(page.body)?.[1];
+    assert.ok(secret, 'a fresh key on the page');
+    assert.match(page.body, /href="otpauth:\/\/totp\//);
+
+    const wrong = await me.b.post('/merchant/two-factor', { totp_secret: secret, code: '000000' });
+    assert.equal(wrong.status, 400);
+    assert.equal((await t.kasa.users.get(me.id)).totp_enabled, false);
+    const forged = await me.b.post('/merchant/two-factor', { totp_secret: 'not-base32', code: totpCode(secret, t.clock.now()) }, { csrf: csrfOf(wrong.body) });
+    assert.equal(forged.status, 400);
+
+    const on = await me.b.post('/merchant/two-factor', { totp_secret: secret, code: totpCode(secret, t.clock.now()) }, { csrf: csrfOf(forged.body) });
+    assert.equal(on.status, 200, on.body.slice(0, 300));
+    assert.equal([...on.body.matchAll(/<li><code>/g)].length, 10, 'ten recovery codes, once');
+    assert.equal((await t.kasa.users.get(me.id)).totp_enabled, true);
+    assert.match((await me.b.get('/merchant/two-factor?lang=en')).body, /Two-factor sign-in is on/);
+    assert.equal(
+      (await me.b.post('/merchant/two-factor', { totp_secret: secret, code: totpCode(secret, t.clock.now()) })).location,
+      '/merchant/two-factor',
+      'on already',
+    );
+
+    const row = await t.kasa.db.selectFrom('audit_log').selectAll().where('action', '=', 'user.two_factor').executeTakeFirstOrThrow();
+    assert.deepEqual([row.merchant_id, row.target, row.after], [shopA.merchant_id, `user:${me.id}`, { two_factor: 'on' }]);
+    assert.ok(!JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).includes(secret), 'no secret in the log');
+
+    const again = browser();
+    await again.get('/login');
+    assert.equal((await again.post('/login', { email: me.email, password: PASSWORD })).location, '/login/code', 'the password alone no longer signs in');
+    t.clock.advance(30_000);
+    assert.equal((await browser().signIn(me.email, PASSWORD, secret, t.clock.now())).location, '/merchant');
+  });
+
   test("the audit log page: the merchant's own rows, newest first", async () => {
     const page = await owner.b.get('/merchant/audit?lang=en');
     assert.equal(page.status, 200);
@@ -444,6 +481,8 @@ describe('merchant cabinet pages', () => {
     assert.ok(!theirs.body.includes('api_key.revoke'), "another merchant's rows are not shown");
   });
 
+  // Every form that changes the merchant; turning on one's own two-factor sign-in is the one form
+  // a viewer may send (their account, not the merchant), tested above.
   test("a viewer's forged posts are refused on every form, and a post without the form's token on every form", async () => {
     const id = await invoice(shopA);
     const forms = [
@@ -458,6 +497,7 @@ describe('merchant cabinet pages', () => {
       `/merchant/users/${owner.id}/role`,
       `/merchant/users/${owner.id}/remove`,
     ];
+    assert.equal((await owner.b.post('/merchant/two-factor', {}, { csrf: null })).status, 403, 'two-factor without a token');
     const auditBefore = (await auditActions(shopA.merchant_id)).length;
     const settingsBefore = await t.kasa.webhooks.settings(shopA.merchant_id);
     await viewer.b.get('/merchant');

@@ -56,6 +56,7 @@ const CABINET_FORMS = [
   'POST /merchant/users',
   'POST /merchant/users/:user_id/role',
   'POST /merchant/users/:user_id/remove',
+  'POST /merchant/two-factor',
 ];
 const UNDOCUMENTED = (url: string) =>
   url === '/docs' ||

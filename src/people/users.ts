@@ -423,6 +423,47 @@ export class Users {
   }
 
   /**
+   * A signed-in user without TOTP turns it on (merchants' staff, for whom it is optional): the
+   * secret the page showed, proven by a current code, is stored sealed with fresh recovery codes.
+   * The user's row is locked, so two submits enroll once; a user who has TOTP already is refused.
+   */
+  async enableTotp(
+    userId: string,
+    input: { totpSecret: string; totpCode: string },
+    by: { actor: AuditActor; ip: string | null },
+  ): Promise<{ ok: true; recoveryCodes: string[] } | { ok: false; problem: 'totp_invalid' | 'totp_enabled' }> {
+    if (!isUuid(userId)) throw errors.userNotFound();
+    const now = this.clock.now();
+    const step = /^[A-Z2-7]{16,64}$/.test(input.totpSecret) ? totpStep(input.totpSecret, input.totpCode.trim(), now) : null;
+    if (step === null) return { ok: false, problem: 'totp_invalid' };
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    return inTransaction(this.db, async (trx) => {
+      const user = await trx.selectFrom('users').select(USER_COLUMNS).where('id', '=', userId).forUpdate().executeTakeFirst();
+      if (!user || user.status !== 'active') throw errors.userNotFound();
+      if (user.totp_secret !== null) return { ok: false, problem: 'totp_enabled' } as const;
+      await trx
+        .updateTable('users')
+        .set({ totp_secret: this.box.seal(input.totpSecret), totp_last_step: BigInt(step), updated_at: now })
+        .where('id', '=', userId)
+        .execute();
+      await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute();
+      await trx
+        .insertInto('user_recovery_codes')
+        .values(codes.map((c) => ({ user_id: userId, code_hash: recoveryCodeHash(c) })))
+        .execute();
+      await this.audit.record(trx, {
+        ...by,
+        action: 'user.two_factor',
+        target: `user:${userId}`,
+        merchantId: user.merchant_id,
+        before: { two_factor: 'off' },
+        after: { two_factor: 'on' },
+      });
+      return { ok: true, recoveryCodes: codes } as const;
+    });
+  }
+
+  /**
    * Locks the merchant's active owners and the target user (in id order, the same order every
    * caller takes them, so no two wait on each other), and counts the owners.
    */

@@ -70,6 +70,7 @@ export function merchantNav(s: MerchantStrings, user: User): NavLink[] {
           { href: '/merchant/audit', label: s.navAudit },
         ]
       : []),
+    { href: '/merchant/two-factor', label: s.navTwoFactor },
   ];
 }
 

@@ -10,6 +10,7 @@ const en = {
   navWebhooks: 'Webhooks',
   navUsers: 'Users',
   navAudit: 'Audit log',
+  navTwoFactor: 'Two-factor sign-in',
   // Shared
   next: 'Next page',
   first: 'First page',
@@ -149,6 +150,14 @@ const en = {
   after: 'After',
   actorOperator: 'operator (admin token)',
   actorSystem: 'Kasa',
+  // Two-factor sign-in
+  twoFactorTitle: 'Two-factor sign-in',
+  twoFactorOn: 'Two-factor sign-in is on: every sign-in asks for the 6-digit code of your authenticator app.',
+  twoFactorIntro:
+    'Optional for merchant staff, and recommended: add Kasa to an authenticator app (Google Authenticator, Aegis, 1Password…) with the link or the key, then enter the 6-digit code it shows.',
+  turnOn: 'Turn on two-factor sign-in',
+  twoFactorDone: 'Two-factor sign-in is on',
+  toCabinet: 'To the cabinet',
 } as const;
 
 export type MerchantStrings = { readonly [K in keyof typeof en]: string };
@@ -160,6 +169,7 @@ const uk: MerchantStrings = {
   navWebhooks: 'Вебхуки',
   navUsers: 'Користувачі',
   navAudit: 'Журнал дій',
+  navTwoFactor: 'Двофакторний вхід',
   next: 'Наступна сторінка',
   first: 'Перша сторінка',
   none: 'Тут поки нічого немає.',
@@ -290,6 +300,13 @@ const uk: MerchantStrings = {
   after: 'Після',
   actorOperator: 'оператор (адмін-токен)',
   actorSystem: 'Kasa',
+  twoFactorTitle: 'Двофакторний вхід',
+  twoFactorOn: 'Двофакторний вхід увімкнено: кожен вхід запитує 6-значний код вашого застосунку-автентифікатора.',
+  twoFactorIntro:
+    'Необов’язково для працівників мерчанта, але радимо: додайте Kasa до застосунку-автентифікатора (Google Authenticator, Aegis, 1Password…) за посиланням або ключем, потім введіть 6-значний код, який він покаже.',
+  turnOn: 'Увімкнути двофакторний вхід',
+  twoFactorDone: 'Двофакторний вхід увімкнено',
+  toCabinet: 'До кабінету',
 };
 
 export const MERCHANT_STRINGS: Record<Lang, MerchantStrings> = { en, uk };
