@@ -182,7 +182,7 @@ ${pager(s, '/merchant', params, listed.next_cursor, cursor !== undefined)}`,
           content: html`<h1>${title}</h1>
 ${notice('good', done === 'resent' ? s.resent : null)}
 <dl class="facts">
-<div><dt>${s.status}</dt><dd><span class="badge status-${invoice.status}">${statusWord(s, invoice.status)}</span>${invoice.status_detail ? html` <span class="hint">${invoice.status_detail}</span>` : null}</dd></div>
+<div><dt>${s.status}</dt><dd><span class="badge status-${invoice.status}">${statusWord(s, invoice.status)}</span>${invoice.status_detail ? html` <span class="hint">${s[`detail_${invoice.status_detail}`]}</span>` : null}</dd></div>
 <div><dt>${s.amount}</dt><dd>${formatFiat(invoice.amount)} ${invoice.currency}</dd></div>
 <div><dt>${s.rate}</dt><dd>${invoice.conversion_rate}</dd></div>
 <div><dt>${s.merchantUsdt}</dt><dd>${invoice.merchant_usdt}</dd></div>
@@ -198,13 +198,13 @@ ${invoice.purpose ? html`<div><dt>${s.purpose}</dt><dd>${invoice.purpose}</dd></
 <h2>${s.timeline}</h2>
 <ol class="timeline">${history.items.map(
             (h) =>
-              html`<li><strong>${statusWord(s, h.status)}</strong>${h.status_detail ? html` (${h.status_detail})` : null} · ${s.actor}: ${h.actor} · ${when(h.at)}</li>`,
+              html`<li><strong>${statusWord(s, h.status)}</strong>${h.status_detail ? html` (${s[`detail_${h.status_detail}`]})` : null} · ${s.actor}: ${s[`actor_${h.actor}`]} · ${when(h.at)}</li>`,
           )}</ol>
 <h2>${s.deal}</h2>
 ${
   dealPage.items.length
     ? html`<div class="table-wrap"><table><thead><tr><th scope="col">${s.opened}</th><th scope="col">${s.dealStatus}</th><th scope="col" class="num">${s.amount}</th></tr></thead>
-<tbody>${dealPage.items.map((d) => html`<tr><td>${when(d.opened_at)}</td><td>${d.status}</td><td class="num">${formatFiat(d.amount)} ${d.currency}</td></tr>`)}</tbody></table></div>`
+<tbody>${dealPage.items.map((d) => html`<tr><td>${when(d.opened_at)}</td><td>${s[`deal_${d.status}`]}</td><td class="num">${formatFiat(d.amount)} ${d.currency}</td></tr>`)}</tbody></table></div>`
     : html`<p class="hint">${s.dealNone}</p>`
 }
 <h2>${s.transfers}</h2>
@@ -267,7 +267,7 @@ type DeliveryWithAttempts = Awaited<ReturnType<MerchantCabinetOptions['webhooks'
 
 function deliveryBlock(frame: Frame, s: MerchantStrings, invoiceId: string, d: DeliveryWithAttempts, mayResend: boolean): Html {
   return html`<section class="delivery" data-event="${d.event_id}">
-<h3>${d.type} · <span class="badge delivery-${d.status}">${d.status}</span></h3>
+<h3>${d.type} · <span class="badge delivery-${d.status}">${s[`delivery_${d.status}`]}</span></h3>
 <p class="hint">${s.target}: ${d.target_url} · ${s.created}: ${when(d.created_at)}</p>
 ${
   d.attempts.length
