@@ -464,8 +464,9 @@ export class Users {
   }
 
   /**
-   * Locks the merchant's active owners and the target user (in id order, the same order every
-   * caller takes them, so no two wait on each other), and counts the owners.
+   * Locks the merchant's active owners and the target user, in id order so that two changes take
+   * them in one order and never deadlock, and counts the owners. A change that waited re-reads
+   * the rows it waited for: an owner demoted meanwhile is no longer counted.
    */
   private async lockMerchantUser(trx: Transaction<DB>, merchantId: string, userId: string): Promise<{ target: UserRecord; activeOwners: number }> {
     const rows = await trx
