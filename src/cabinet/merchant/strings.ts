@@ -164,7 +164,7 @@ const en = {
   toUsers: 'Back to users',
   // Audit
   auditTitle: 'Audit log',
-  auditIntro: 'Every change made in this cabinet or by an operator to your merchant: who, when, from where, what changed.',
+  auditIntro: 'Every change made in this cabinet, and what operators did to your users: who, when, from where, what changed.',
   who: 'Who',
   ip: 'Address',
   action: 'Action',
@@ -336,7 +336,7 @@ const uk: MerchantStrings = {
   userRemoved: 'Користувача видалено, усі його сесії завершено.',
   toUsers: 'Назад до користувачів',
   auditTitle: 'Журнал дій',
-  auditIntro: 'Кожна зміна, зроблена в цьому кабінеті або оператором для вашого мерчанта: хто, коли, звідки, що змінилося.',
+  auditIntro: 'Кожна зміна, зроблена в цьому кабінеті, і що оператори робили з вашими користувачами: хто, коли, звідки, що змінилося.',
   who: 'Хто',
   ip: 'Адреса',
   action: 'Дія',
