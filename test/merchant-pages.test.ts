@@ -230,7 +230,9 @@ describe('merchant cabinet pages', () => {
     await developer.b.get(`/merchant/invoices/${id}`);
     assert.equal((await developer.b.post(`/merchant/invoices/${id}/deliveries/${eventId}/resend`, {})).status, 303);
     const otherInvoice = await invoice(shopA, { external_id: 'page-other' });
-    await developer.b.get(`/merchant/invoices/${otherInvoice}`);
+    const pendingPage = await developer.b.get(`/merchant/invoices/${otherInvoice}?lang=en`);
+    assert.match(pendingPage.body, /No deal has been opened/);
+    assert.ok(!/href="[^"]*\/pay\//.test(pendingPage.body), 'the payment link is text: following it would open a deal');
     assert.equal((await developer.b.post(`/merchant/invoices/${otherInvoice}/deliveries/${eventId}/resend`, {})).status, 404);
 
     // Another merchant: the page and the form are not found, nothing is sent.

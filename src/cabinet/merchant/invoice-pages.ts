@@ -176,6 +176,9 @@ ${pager(s, '/merchant', params, listed.next_cursor, cursor !== undefined)}`,
         const attempts = await Promise.all(deliveries.items.map((d) => webhooks.get(merchantId, d.event_id)));
         const done = queryText(request, 'done', 16);
         const title = fill(s.invoiceTitle, { id: invoice.external_id });
+        // As text to copy, not a link: opening the payment page assigns a trader to the invoice,
+        // which is the customer's step, not a look the merchant takes.
+        const paymentLink = html`<div><dt>${s.paymentLink}</dt><dd><code>${invoice.payment_link}</code></dd></div>`;
         return kit.sendPage(request, reply, {
           title,
           nav: merchantNav(s, user),
@@ -193,7 +196,7 @@ ${invoice.purpose ? html`<div><dt>${s.purpose}</dt><dd>${invoice.purpose}</dd></
 <div><dt>${s.created}</dt><dd>${when(invoice.created_at)}</dd></div>
 <div><dt>${s.expiresAt}</dt><dd>${when(invoice.expires_at)}</dd></div>
 <div><dt>${s.paidAt}</dt><dd>${when(invoice.paid_at)}</dd></div>
-<div><dt>${s.paymentLink}</dt><dd><a href="${invoice.payment_link}">${invoice.invoice_id}</a></dd></div>
+${paymentLink}
 </dl>
 <h2>${s.timeline}</h2>
 <ol class="timeline">${history.items.map(
