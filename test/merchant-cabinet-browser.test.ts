@@ -187,6 +187,8 @@ describe('merchant cabinet in a browser', { skip: chromiumMissing ? MISSING : fa
       };
       await visit('/merchant', 'Invoices', 'invoices');
       await visit(`/merchant/invoices/${invoiceId}`, 'Invoice order-1002', 'invoice');
+      await page.locator('#webhooks').scrollIntoViewIfNeeded();
+      await shot(page, 'invoice-webhooks', kind);
       await visit('/merchant/balance', 'Balance and statement', 'balance');
       await visit('/merchant/keys', 'API keys', 'keys');
       await Promise.all([page.waitForURL(`${origin}/merchant/keys`), page.getByRole('button', { name: 'Create a key' }).click()]);
