@@ -27,6 +27,7 @@ import { merchantWithdrawalRoutes, traderWithdrawalRoutes } from './treasury/wit
 import { Withdrawals } from './treasury/withdrawals.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
 import { landing } from './cabinet/landing.ts';
+import { merchantCabinetRoutes } from './cabinet/merchant/section.ts';
 import { cabinetRoutes } from './cabinet/plugin.ts';
 import { signInRoutes } from './cabinet/sign-in-routes.ts';
 import { traderCabinetRoutes } from './cabinet/trader-routes.ts';
@@ -203,7 +204,16 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
     sections: [
       signInRoutes({ signIn: kasa.signIn, users: kasa.users, sessions: kasa.sessions }),
       traderCabinetRoutes({ deals: kasa.deals }),
-      landing('/merchant', 'merchant', 'getMerchantCabinet'),
+      merchantCabinetRoutes({
+        db: kasa.db,
+        invoices: kasa.invoices,
+        deals: kasa.deals,
+        statements: kasa.statements,
+        webhooks: kasa.webhooks,
+        merchants: kasa.merchants,
+        users: kasa.users,
+        webhookAllowPrivate: kasa.config.webhookAllowPrivate,
+      }),
       landing('/admin', 'operator', 'getOperatorConsole'),
     ],
   });

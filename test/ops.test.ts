@@ -46,6 +46,17 @@ const CABINET_FORMS = [
   'POST /set-password/:token',
   'POST /trader/deals/:deal_id/confirm',
   'POST /trader/deals/:deal_id/reject',
+  'POST /merchant/invoices/:invoice_id/deliveries/:event_id/resend',
+  'POST /merchant/keys',
+  'POST /merchant/keys/:key_id/revoke',
+  'POST /merchant/webhooks/url',
+  'POST /merchant/webhooks/secret',
+  'POST /merchant/webhooks/signing-key',
+  'POST /merchant/webhooks/ping',
+  'POST /merchant/users',
+  'POST /merchant/users/:user_id/role',
+  'POST /merchant/users/:user_id/remove',
+  'POST /merchant/two-factor',
 ];
 const UNDOCUMENTED = (url: string) =>
   url === '/docs' ||

@@ -121,6 +121,7 @@ export interface DealFilter {
   status?: DealStatus | undefined;
   traderId?: string | undefined;
   dealId?: string | undefined;
+  invoiceId?: string | undefined;
   limit: number;
   cursor?: string | undefined;
 }
@@ -708,6 +709,7 @@ export class Deals {
     if (filter.status) query = query.where('d.status', '=', filter.status);
     if (filter.traderId) query = query.where('d.trader_id', '=', filter.traderId);
     if (filter.dealId) query = query.where('d.id', '=', filter.dealId);
+    if (filter.invoiceId) query = query.where('d.invoice_id', '=', filter.invoiceId);
     if (filter.cursor !== undefined) query = query.where(afterCursor(DEAL_KEYS, filter.cursor));
     const rows = await query
       .orderBy('d.opened_at', 'desc')

@@ -1,6 +1,6 @@
 // Merchants, their API keys, and authentication of merchant requests.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { isoSeconds } from '../clock.ts';
 import type { DB, MerchantsTable } from '../db/schema.ts';
@@ -148,10 +148,11 @@ export class Merchants {
     return toMerchant(row);
   }
 
-  async update(id: string, patch: MerchantPatch): Promise<Merchant> {
+  /** `trx`: the caller's transaction (a cabinet records the change in it). */
+  async update(id: string, patch: MerchantPatch, trx?: Transaction<DB>): Promise<Merchant> {
     if (!isUuid(id)) throw errors.merchantNotFound();
     const values = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    const row = await this.db
+    const row = await (trx ?? this.db)
       .updateTable('merchants')
       .set({ ...values, updated_at: sql<Date>`now()` })
       .where('id', '=', id)
@@ -162,15 +163,19 @@ export class Merchants {
     return toMerchant(row);
   }
 
+  /** `trx`: the caller's transaction (a cabinet records the new key in it). */
   async createApiKey(
     merchantId: string,
     scopes: readonly ApiKeyScope[] = DEFAULT_API_KEY_SCOPES,
+    trx?: Transaction<DB>,
   ): Promise<{ keyId: string; apiKey: string; prefix: string; scopes: readonly ApiKeyScope[] }> {
-    await this.get(merchantId);
+    const db = trx ?? this.db;
+    if (!isUuid(merchantId) || !(await db.selectFrom('merchants').select('id').where('id', '=', merchantId).executeTakeFirst()))
+      throw errors.merchantNotFound();
     const key = generateApiKey();
     const keyId = randomUUID();
     const granted = [...new Set(scopes)];
-    await this.db.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash, scopes: granted }).execute();
+    await db.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash, scopes: granted }).execute();
     return { keyId, apiKey: key.apiKey, prefix: key.prefix, scopes: granted };
   }
 
@@ -210,6 +215,45 @@ export class Merchants {
       .executeTakeFirst();
     if (!row) throw errors.apiKeyNotFound();
     this.forgetAuthentications();
+  }
+
+  /**
+   * Revokes one of this merchant's keys, as its own people do it: another merchant's key is not
+   * found (exactly like a missing one), an already revoked key is refused so the person learns
+   * nothing changed. The key row is locked, so two revokes of one key settle to one.
+   */
+  async revokeMerchantApiKey(merchantId: string, keyId: string, outer?: Transaction<DB>): Promise<ApiKeyInfo> {
+    if (!isUuid(keyId) || !isUuid(merchantId)) throw errors.apiKeyNotFound();
+    const revoked = await inTransaction(
+      this.db,
+      async (trx) => {
+        const key = await trx
+          .selectFrom('api_keys')
+          .select(['id', 'revoked_at'])
+          .where('id', '=', keyId)
+          .where('merchant_id', '=', merchantId)
+          .forUpdate()
+          .executeTakeFirst();
+        if (!key) throw errors.apiKeyNotFound();
+        if (key.revoked_at !== null) throw errors.apiKeyRevoked();
+        return trx
+          .updateTable('api_keys')
+          .set({ revoked_at: sql<Date>`now()` })
+          .where('id', '=', keyId)
+          .returning(['id', 'merchant_id', 'prefix', 'scopes', 'created_at', 'revoked_at'])
+          .executeTakeFirstOrThrow();
+      },
+      outer,
+    );
+    this.forgetAuthentications();
+    return {
+      keyId: revoked.id,
+      merchantId: revoked.merchant_id,
+      prefix: revoked.prefix,
+      scopes: revoked.scopes as ApiKeyScope[],
+      createdAt: revoked.created_at,
+      revokedAt: revoked.revoked_at,
+    };
   }
 }
 
