@@ -2,7 +2,7 @@
 // operator's decision (for the merchant at an amount, or for the trader).
 import { adminAuth } from '../http/auth.ts';
 import type { KasaApp } from '../http/validation.ts';
-import { disputeReadRoutes } from './read-routes.ts';
+import { disputeReadRoutes } from './routes.ts';
 import { adminDisputeObject, disputeParams, resolveBody } from './schema.ts';
 import type { Disputes } from './service.ts';
 import { adminDisputeView } from './views.ts';

@@ -1,12 +1,27 @@
 // Disputes in the merchant API (open, read, files, messages, cancel) and in the trader API (read,
-// accept, reject, files). Each party sees only its own disputes: another's answers 404.
+// accept, reject, files). Each party sees only its own disputes: another's answers 404. The reads
+// every party has (the list, one dispute, a file) and the file upload are defined once, below,
+// for the merchant, trader and admin APIs alike: each names its path, its party (which scopes
+// every read) and the object it sees.
 import multipart from '@fastify/multipart';
-import type { FastifyError, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { mapPage } from '../db/cursor.ts';
 import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, scopeErrors, TRADER_AUTH_ERRORS, traderAuth, traderOf, type KeyOwners } from '../http/auth.ts';
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
-import type { KasaApp } from '../http/validation.ts';
+import { pageRequest } from '../http/paging.ts';
+import { pageOf } from '../http/schemas.ts';
+import type { JsonSchema, KasaApp } from '../http/validation.ts';
+import { attachmentName } from './files.ts';
 import {
   acceptBody,
+  detailOf,
+  disputeListQuery,
+  fileObject,
+  fileParams,
+  fileResponse,
+  UPLOAD_DESCRIPTION,
+  UPLOAD_ERRORS,
+  uploadOf,
   disputeObject,
   disputeParams,
   invoiceParams,
@@ -18,9 +33,8 @@ import {
   rejectBody,
   traderDisputeObject,
 } from './schema.ts';
-import { DISPUTE_NOT_FOUND, disputeFileRoute, disputeReadRoutes } from './read-routes.ts';
-import type { Disputes } from './service.ts';
-import { disputeView, messageView, traderDisputeView } from './views.ts';
+import { DISPUTE_LIST_LIMIT_DEFAULT, type DisputeParty, type Disputes } from './service.ts';
+import { disputeDetailView, disputeView, fileView, messageView, traderDisputeView, type DisputeRow } from './views.ts';
 
 const NOT_ALLOWED = (from: string) => `DISPUTE_NOT_ALLOWED: only ${from} (details.status: its status)`;
 
@@ -191,5 +205,122 @@ export async function traderDisputeRoutes(app: KasaApp, { keyOwners, disputes, i
       idempotent(request, reply, 200, async (trx) =>
         traderDisputeView(await disputes.reject(traderOf(request).id, request.params.dispute_id, request.body.statement, trx)),
       ),
+  );
+}
+
+export const DISPUTE_NOT_FOUND = 'DISPUTE_NOT_FOUND: no such dispute of yours';
+
+export interface DisputeReader<P extends DisputeParty, V> {
+  /** The list's path; one dispute is `${path}/:dispute_id`. */
+  path: string;
+  party: (request: FastifyRequest) => P;
+  /** The dispute as this party sees it, and its schema. */
+  object: JsonSchema;
+  view: (x: DisputeRow) => V;
+  /** tags and security of every route. */
+  schema: { tags: string[]; security: Record<string, string[]>[] };
+  /** The errors every route of this party may answer (authentication, validation). */
+  errors: Record<number, string>;
+  operationIds: { list: string; get: string; file: string };
+  /** What a 404 says (default: no such dispute of yours). */
+  notFound?: string;
+  summaries: { list: string; get: string };
+}
+
+/** Serves a stored file so that no browser renders it: an attachment, its type not sniffed. */
+function sendFile(reply: FastifyReply, file: Awaited<ReturnType<Disputes['file']>>) {
+  return reply
+    .header('content-disposition', `attachment; filename="${attachmentName(file.id, file.contentType)}"`)
+    .header('x-content-type-options', 'nosniff')
+    .header('content-security-policy', "default-src 'none'; sandbox")
+    .header('cache-control', 'private, no-store')
+    .type(file.contentType)
+    .send(file.data);
+}
+
+export function disputeReadRoutes<P extends DisputeParty, V>(app: KasaApp, disputes: Disputes, reader: DisputeReader<P, V>): void {
+  const { schema, errors, party } = reader;
+
+  app.get(
+    reader.path,
+    {
+      schema: {
+        ...schema,
+        summary: reader.summaries.list,
+        operationId: reader.operationIds.list,
+        querystring: disputeListQuery.schema,
+        response: { 200: pageOf(reader.object) },
+      },
+      config: { errorDocs: { ...errors, 400: 'INVALID_CURSOR' } },
+    },
+    async (request) =>
+      mapPage(await disputes.list(party(request), { status: request.query.status, ...pageRequest(request.query, DISPUTE_LIST_LIMIT_DEFAULT) }), reader.view),
+  );
+
+  app.get(
+    `${reader.path}/:dispute_id`,
+    {
+      schema: {
+        ...schema,
+        summary: reader.summaries.get,
+        operationId: reader.operationIds.get,
+        params: disputeParams.schema,
+        response: { 200: detailOf(reader.object) },
+      },
+      config: { errorDocs: { ...errors, 404: reader.notFound ?? DISPUTE_NOT_FOUND } },
+    },
+    async (request) => disputeDetailView(await disputes.get(party(request), request.params.dispute_id), reader.view),
+  );
+
+  app.get(
+    `${reader.path}/:dispute_id/files/:file_id`,
+    {
+      schema: {
+        ...schema,
+        summary: "A dispute's file, as an attachment",
+        operationId: reader.operationIds.file,
+        params: fileParams.schema,
+        response: { 200: fileResponse },
+      },
+      config: { errorDocs: { ...errors, 404: 'DISPUTE_FILE_NOT_FOUND' } },
+    },
+    async (request, reply) => sendFile(reply, await disputes.file(party(request), request.params.dispute_id, request.params.file_id)),
+  );
+}
+
+/**
+ * `POST ${path}/:dispute_id/files`: a file added by a party of the dispute, answered once per
+ * Idempotency-Key — the key's fingerprint taken over the file's hash, not its megabytes.
+ */
+export function disputeFileRoute(
+  app: KasaApp,
+  disputes: Disputes,
+  idempotent: Idempotent,
+  route: Pick<DisputeReader<Exclude<DisputeParty, { kind: 'operator' }>, unknown>, 'path' | 'party' | 'schema' | 'errors'> & {
+    summary: string;
+    operationId: string;
+  },
+): void {
+  app.post(
+    `${route.path}/:dispute_id/files`,
+    {
+      schema: {
+        ...route.schema,
+        summary: route.summary,
+        description: UPLOAD_DESCRIPTION,
+        operationId: route.operationId,
+        headers: idempotencyHeaders.schema,
+        params: disputeParams.schema,
+        response: { 201: fileObject },
+      },
+      config: { errorDocs: withIdempotencyErrors({ ...route.errors, ...UPLOAD_ERRORS, 404: DISPUTE_NOT_FOUND }) },
+    },
+    async (request, reply) => {
+      const upload = uploadOf(request);
+      request.body = { file_sha256: upload.file.sha256 };
+      return idempotent(request, reply, 201, async (trx) =>
+        fileView(await disputes.addFile(route.party(request), request.params.dispute_id, upload.file, trx)),
+      );
+    },
   );
 }
