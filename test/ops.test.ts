@@ -46,6 +46,9 @@ const CABINET_FORMS = [
   'POST /set-password/:token',
   'POST /trader/deals/:deal_id/confirm',
   'POST /trader/deals/:deal_id/reject',
+  'POST /trader/requisites',
+  'POST /trader/requisites/:requisite_id',
+  'POST /trader/requisites/:requisite_id/active',
 ];
 const UNDOCUMENTED = (url: string) =>
   url === '/docs' ||
