@@ -48,7 +48,9 @@ const en = {
   today: 'Today: {turnover} of {limit} {currency}',
   todayNoLimit: 'Today: {turnover} {currency}, no daily limit',
   limits: 'Per payment: {min} – {max} {currency}',
-  anyAmount: 'any',
+  limitsFrom: 'Per payment: from {min} {currency}',
+  limitsUpTo: 'Per payment: up to {max} {currency}',
+  limitsAny: 'Any amount per payment',
   openDeals: 'Up to {n} open deals at a time',
   next: 'Next page',
   created: 'The card is added.',
@@ -105,7 +107,9 @@ const uk: Strings = {
   today: 'Сьогодні: {turnover} з {limit} {currency}',
   todayNoLimit: 'Сьогодні: {turnover} {currency}, без денного ліміту',
   limits: 'За платіж: {min} – {max} {currency}',
-  anyAmount: 'будь-яка',
+  limitsFrom: 'За платіж: від {min} {currency}',
+  limitsUpTo: 'За платіж: до {max} {currency}',
+  limitsAny: 'Будь-яка сума за платіж',
   openDeals: 'До {n} відкритих угод одночасно',
   next: 'Наступна сторінка',
   created: 'Картку додано.',
@@ -229,13 +233,16 @@ export async function traderRequisiteRoutes(app: KasaApp, kit: CabinetKit, { tra
     const today = r.daily_limit
       ? fill(s.today, { turnover: formatFiat(turnover), limit: formatFiat(r.daily_limit), currency: r.currency })
       : fill(s.todayNoLimit, { turnover: formatFiat(turnover), currency: r.currency });
-    const bound = (amount: string | null) => (amount === null ? s.anyAmount : formatFiat(amount));
+    const min = r.min_amount === null ? '' : formatFiat(r.min_amount);
+    const max = r.max_amount === null ? '' : formatFiat(r.max_amount);
+    const range = fill(min && max ? s.limits : min ? s.limitsFrom : max ? s.limitsUpTo : s.limitsAny, { min, max, currency: r.currency });
     return html`<li class="card${r.active ? '' : ' off'}" data-requisite="${r.id}">
 <p><span class="badge">${r.active ? s.on : s.off}</span></p>
 <p class="card-number">${groupCard(r.card_number)}</p>
 <p class="meta">${r.bank_name} · ${r.holder_name} · ${r.currency}</p>
 <p class="meta turnover">${today}</p>
-<p class="meta">${fill(s.limits, { min: bound(r.min_amount), max: bound(r.max_amount), currency: r.currency })}</p>
+${r.daily_limit ? html`<meter min="0" max="${r.daily_limit}" value="${turnover}" aria-label="${today}"></meter>` : null}
+<p class="meta">${range}</p>
 <p class="meta">${fill(s.openDeals, { n: r.max_open_deals })}</p>
 <div class="actions">
 <a class="button secondary" href="/trader/requisites/edit?id=${r.id}">${s.edit}</a>
