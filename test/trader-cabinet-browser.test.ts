@@ -87,6 +87,13 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
     const phone = { viewport: PHONE, deviceScaleFactor: 1, hasTouch: true };
     traderContext = await browser.newContext({ ...phone, locale: 'uk-UA' });
+    // The phone's vibration motor is outside Kasa: each call is counted instead.
+    // As text: tsx's transform of a function would name helpers the page does not have.
+    await traderContext.addInitScript(`
+      const calls = [];
+      Object.defineProperty(window, 'kasaVibrations', { value: calls });
+      Object.defineProperty(Navigator.prototype, 'vibrate', { configurable: true, value: (pattern) => calls.push(pattern) > 0 });
+    `);
     customerContext = await browser.newContext({ ...phone, isMobile: true, locale: 'uk-UA' });
   });
 
@@ -137,8 +144,15 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
     await card.waitFor({ timeout: LIVE_TIMEOUT_MS });
     assert.equal(await card.locator('.amount').textContent(), '1500.00 UAH');
 
+    // The trader switches the cue on: it sounds once to show what it does, and is remembered.
+    const vibrations = () => queue.evaluate('window.kasaVibrations.length');
+    await queue.locator('#cue-toggle input').check();
+    assert.equal(await vibrations(), 1);
+    assert.equal(await queue.evaluate("localStorage.getItem('kasa-cue')"), 'on');
+
     await Promise.all([customer.waitForURL(/after=paid/), customer.locator('#paid').click()]);
     await queue.locator(`li.card.paid[data-deal="${deal.id}"]`).waitFor({ timeout: LIVE_TIMEOUT_MS });
+    await queue.waitForFunction('window.kasaVibrations.length === 2', null, { timeout: LIVE_TIMEOUT_MS });
     assert.equal(await queue.locator('li.card').first().getAttribute('data-deal'), deal.id, '"I have paid" is on top');
     await shots(queue, 'queue-paid');
 
@@ -157,6 +171,7 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
 
     await Promise.all([queue.waitForURL(`${kasaOrigin}/trader?done=confirmed`), second.click()]);
     await queue.getByText('Угоду підтверджено.').waitFor();
+    assert.equal(await queue.locator('#cue-toggle input').isChecked(), true, 'the device remembers the cue');
     await customer.getByText('Оплату отримано').waitFor({ timeout: CUSTOMER_TIMEOUT_MS });
     await customer.screenshot({ path: path.join(SCREENSHOTS_DIR, 'trader-customer-success-phone.png') });
     await customer.close();

@@ -78,8 +78,17 @@ describe('trader cabinet', () => {
     // Without the form's token, a's own confirm is refused too.
     assert.equal((await a.b.post(`/trader/deals/${deal.id}/confirm`, {}, { csrf: null })).status, 403);
 
+    // A typo in the amount received is refused, not read as the full amount.
+    for (const typo of ['15OO', '1500.001', '-1500', '0']) {
+      await a.b.get('/trader');
+      const refused = await a.b.post(`/trader/deals/${deal.id}/confirm`, { received_amount: typo });
+      assert.equal(refused.status, 422, typo);
+      assert.match(refused.headers['content-type'] as string, /^text\/html/);
+    }
+    assert.equal((await t.kasa.deals.list({ dealId: deal.id, limit: 1 })).items[0]!.status, 'customer_paid', 'nothing changed');
+
     await a.b.get('/trader');
-    const confirmed = await a.b.post(`/trader/deals/${deal.id}/confirm`, { received_amount: '1500.00' });
+    const confirmed = await a.b.post(`/trader/deals/${deal.id}/confirm`, { received_amount: '1500,00' });
     assert.equal(confirmed.status, 303);
     assert.equal(confirmed.location, '/trader?done=confirmed');
     const read = await t.inject({ method: 'GET', url: `/api/v1/invoices/${invoiceId}`, headers: { 'x-api-key': apiKey } });
@@ -300,6 +309,12 @@ describe('trader cabinet', () => {
     assert.equal(shown('on_hold'), api.on_hold);
     assert.equal(shown('available'), formatUsdt(await balanceOf(t, `trader:${id}:available`), 2), 'the ledger’s own account');
     assert.ok((await balanceOf(t, `trader:${id}:locked`)) > 0n);
+
+    // The fullest page with its stylesheet and script stays under 100 KB.
+    const assets = await Promise.all([...page.body.matchAll(/(?:href|src)="(\/cabinet\/assets\/[^"]+)"/g)].map((m) => g.b.get(m[1]!.replaceAll('&amp;', '&'))));
+    assert.equal(assets.length, 2);
+    const weight = Buffer.byteLength(page.body) + assets.reduce((sum, a) => sum + Buffer.byteLength(a.body), 0);
+    assert.ok(weight < 100 * 1024, `${weight} bytes`);
 
     const rows = (body: string) => [...body.matchAll(/<tr data-transfer="(\d+)">/g)].map((m) => m[1]);
     const statement = (query: string) => traderApi(t, g.trader.api_key, 'GET', `/api/v1/trader/balance/transactions?limit=100&${query}`).then((r) => r.json());

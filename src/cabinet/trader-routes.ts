@@ -12,7 +12,8 @@ import type { Deals } from '../deals/service.ts';
 import type { Statements } from '../ledger/statements.ts';
 import type { Traders } from '../traders/service.ts';
 import { record, textResponse } from '../http/schemas.ts';
-import { model, string, type KasaApp } from '../http/validation.ts';
+import { KasaError } from '../errors.ts';
+import { fiatAmount, model, string, type KasaApp } from '../http/validation.ts';
 import { REJECT_REASONS, type RejectReason } from '../lifecycle.ts';
 import { formatFiat } from '../money.ts';
 import { formText } from './forms.ts';
@@ -33,6 +34,8 @@ const LIVE_URL = '/trader/live';
 const VERSION_CHARS = 16;
 const AMOUNT_CHARS_MAX = 24;
 const COMMENT_CHARS_MAX = 500;
+/** The received amount as the trader API takes it (POST /api/v1/trader/deals/{deal_id}/confirm). */
+const RECEIVED_AMOUNT = fiatAmount();
 
 type OpenDeal = Awaited<ReturnType<Deals['list']>>['items'][number];
 
@@ -48,6 +51,7 @@ const STRINGS = {
     confirm: 'Confirm',
     confirmAmount: 'Confirm receipt of {amount}',
     received: 'Amount received',
+    receivedInvalid: 'The amount received must be an amount above zero with at most 2 decimals, e.g. 1500.00. Nothing was confirmed.',
     reject: 'Reject',
     rejectReason: 'Why',
     confirmed: 'Deal confirmed.',
@@ -65,6 +69,7 @@ const STRINGS = {
     confirm: 'Підтвердити',
     confirmAmount: 'Підтвердити отримання {amount}',
     received: 'Отримана сума',
+    receivedInvalid: 'Отримана сума має бути більшою за нуль, не більше 2 знаків після крапки, напр. 1500.00. Нічого не підтверджено.',
     reject: 'Відхилити',
     rejectReason: 'Причина',
     confirmed: 'Угоду підтверджено.',
@@ -209,7 +214,12 @@ ${paid ? null : html`<form method="post" action="/trader/deals/${d.id}/reject">$
         tags,
         security,
         params: dealParams.schema,
-        response: { 303: { description: 'Back to the queue' }, 404: page('No such deal of this trader'), 409: page('The deal is no longer open') },
+        response: {
+          303: { description: 'Back to the queue' },
+          404: page('No such deal of this trader'),
+          409: page('The deal is no longer open'),
+          422: page('The amount received is not an amount'),
+        },
       },
       onRequest: onlyTraders,
       preHandler: kit.csrf,
@@ -217,8 +227,11 @@ ${paid ? null : html`<form method="post" action="/trader/deals/${d.id}/reject">$
 
     app.post('/trader/deals/:deal_id/confirm', action('postTraderConfirm', 'Confirm a deal (form: _csrf, received_amount)'), async (request, reply) => {
       const user = kit.userOf(request);
-      const received = formText(request.body, 'received_amount', AMOUNT_CHARS_MAX).trim().replace(',', '.');
-      await deals.confirm(request.params.deal_id, { trader: user.trader_id! }, undefined, /^\d{1,12}(\.\d{1,2})?$/.test(received) ? received : undefined);
+      const typed = formText(request.body, 'received_amount', AMOUNT_CHARS_MAX).trim().replace(',', '.');
+      // Empty: the invoice amount. A typo is refused, never read as "the full amount arrived".
+      const received = typed === '' ? undefined : RECEIVED_AMOUNT.parse(typed);
+      if (received && !received.ok) throw new KasaError(422, 'RECEIVED_AMOUNT_INVALID', STRINGS[kit.lang(request)].receivedInvalid);
+      await deals.confirm(request.params.deal_id, { trader: user.trader_id! }, undefined, received?.value);
       return reply.redirect('/trader?done=confirmed', 303);
     });
 
