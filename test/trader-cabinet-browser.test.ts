@@ -153,6 +153,7 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
     await Promise.all([customer.waitForURL(/after=paid/), customer.locator('#paid').click()]);
     await queue.locator(`li.card.paid[data-deal="${deal.id}"]`).waitFor({ timeout: LIVE_TIMEOUT_MS });
     await queue.waitForFunction('window.kasaVibrations.length === 2', null, { timeout: LIVE_TIMEOUT_MS });
+    assert.equal(await queue.locator('#live-status').textContent(), 'Клієнт каже, що оплатив: 1500.00 UAH', 'a screen reader hears it');
     assert.equal(await queue.locator('li.card').first().getAttribute('data-deal'), deal.id, '"I have paid" is on top');
     await shots(queue, 'queue-paid');
 

@@ -57,6 +57,7 @@ const STRINGS = {
     confirmed: 'Deal confirmed.',
     rejected: 'Deal rejected.',
     cue: 'Sound and vibration for a new “I have paid”',
+    paidNow: 'A customer says they paid:',
   },
   uk: {
     queue: 'Відкриті угоди',
@@ -75,6 +76,7 @@ const STRINGS = {
     confirmed: 'Угоду підтверджено.',
     rejected: 'Угоду відхилено.',
     cue: 'Звук і вібрація для нового «Я оплатив»',
+    paidNow: 'Клієнт каже, що оплатив:',
   },
 } as const;
 
@@ -162,7 +164,8 @@ ${paid ? null : html`<form method="post" action="/trader/deals/${d.id}/reject">$
         noscriptRefreshSeconds: NOSCRIPT_REFRESH_SECONDS,
         content: html`<h1>${s.queue}</h1>${notice('good', message)}
 <p id="cue-toggle" hidden><label><input type="checkbox"> ${s.cue}</label></p>
-<div id="live-list" aria-live="polite" data-version="${state.version}" data-paid-ids="${JSON.stringify(state.paidIds)}">${queue(frame, list)}</div>`,
+<p id="live-status" class="sr" role="status" data-paid-label="${s.paidNow}"></p>
+<div id="live-list" data-version="${state.version}" data-paid-ids="${JSON.stringify(state.paidIds)}">${queue(frame, list)}</div>`,
       });
     }
 

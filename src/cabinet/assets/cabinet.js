@@ -53,7 +53,9 @@
             return known.indexOf(id) < 0;
           });
           known = data.paid_ids;
-          if (fresh.length && cueOn()) signal();
+          if (!fresh.length) return;
+          announce(list, fresh);
+          if (cueOn()) signal();
         })
         .catch(function () {})
         .then(function () {
@@ -61,6 +63,17 @@
         });
     }
     setTimeout(tick, POLL_MS);
+  }
+
+  // A screen reader hears each new "I have paid" once, not the whole list at every redraw.
+  function announce(list, ids) {
+    var status = document.getElementById('live-status');
+    if (!status) return;
+    var amounts = ids.map(function (id) {
+      var amount = list.querySelector('[data-deal="' + id + '"] .amount');
+      return amount ? amount.textContent : '';
+    });
+    status.textContent = status.getAttribute('data-paid-label') + ' ' + amounts.join(', ');
   }
 
   function replaceList(list, data) {
