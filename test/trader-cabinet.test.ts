@@ -279,6 +279,7 @@ describe('trader cabinet', () => {
     assert.ok(!theirs.body.includes(cardId!) && !theirs.body.includes(card.card_number.slice(-4) + '</p>'));
     assert.equal((await f.b.get(`/trader/requisites/edit?id=${cardId}`)).status, 404);
     assert.equal((await f.b.get('/trader/requisites/edit?id=not-a-card')).status, 404);
+    assert.equal((await f.b.get('/trader/requisites/edit')).status, 404);
     await f.b.get('/trader/requisites');
     const before2 = await rowOf(cardId!);
     assert.equal((await f.b.post(`/trader/requisites/${cardId}`, { ...fields, bank_name: 'Stolen' })).status, 404);

@@ -225,7 +225,7 @@ export async function traderRequisiteRoutes(app: KasaApp, kit: CabinetKit, { tra
     cursor: optional(string({ max: CURSOR_CHARS_MAX, description: 'The next page of cards' })),
     done: optional(string({ max: 16, description: 'What the last form did (the notice to show)' })),
   });
-  const editQuery = model({ id: string({ min: 1, max: 64, description: 'The card to change' }), lang: LANG_QUERY });
+  const editQuery = model({ id: optional(string({ max: 64, description: 'The card to change' })), lang: LANG_QUERY });
   const requisiteParams = model({ requisite_id: string({ max: 64 }) });
 
   function cardItem(frame: Frame, r: RequisiteRow, turnover: string): Html {
@@ -271,7 +271,7 @@ ${field('holder_name', { autocomplete: 'off' })}
 ${field('min_amount', { inputmode: 'decimal', optional: true })}
 ${field('max_amount', { inputmode: 'decimal', optional: true })}
 ${field('daily_limit', { inputmode: 'decimal', optional: true })}
-${field('max_open_deals', { inputmode: 'numeric', optional: true })}
+${field('max_open_deals', { inputmode: 'numeric' })}
 <label><input type="checkbox" name="active"${v.active ? html` checked` : null}> ${s.activeLabel}</label>
 <button type="submit" class="primary">${target.isNew ? s.create : s.save}</button>
 </form>
@@ -357,7 +357,7 @@ ${listed.next_cursor ? html`<p class="pager"><a href="/trader/requisites?cursor=
       onRequest: onlyTraders,
     },
     async (request, reply) => {
-      const row = await traders.getRequisite(kit.userOf(request).trader_id!, request.query.id);
+      const row = await traders.getRequisite(kit.userOf(request).trader_id!, request.query.id ?? '');
       return sendForm(request, reply, valuesOfRow(row), { action: `/trader/requisites/${row.id}`, isNew: false }, null);
     },
   );
