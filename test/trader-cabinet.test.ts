@@ -287,6 +287,25 @@ describe('trader cabinet', () => {
     assert.equal((await f.b.post(`/trader/requisites/${cardId}/active`, { active: 'off' })).status, 404);
     assert.deepEqual(await rowOf(cardId!), before2, 'nothing changed');
     assert.equal((await f.b.post(`/trader/requisites/${cardId}/active`, { active: 'off' }, { csrf: null })).status, 403);
+
+    // Not a trader at all: a merchant's owner reaches no page, no form and no live list of the cabinet.
+    const merchant = await t.createMerchant();
+    const owner = await t.admin('POST', '/admin/v1/users', {
+      email: 'owner@shop.example',
+      role: 'merchant',
+      merchant_id: merchant.merchant_id,
+      merchant_role: 'owner',
+    });
+    const m = browser();
+    const { secret } = await setPassword(m, owner.json().set_password_url, PASSWORD, t.clock.now());
+    t.clock.advance(30_000);
+    assert.equal((await m.signIn('owner@shop.example', PASSWORD, secret, t.clock.now())).location, '/merchant');
+    for (const url of ['/trader', '/trader/requisites', `/trader/requisites/edit?id=${cardId}`, '/trader/balance'])
+      assert.equal((await m.get(url)).status, 403, url);
+    assert.equal((await m.get('/trader/live')).status, 403);
+    await m.get('/merchant');
+    assert.equal((await m.post(`/trader/requisites/${cardId}/active`, { active: 'off' })).status, 403);
+    assert.deepEqual(await rowOf(cardId!), before2, 'nothing changed');
   });
 
   test('balance: the ledger’s numbers, the history with filters and pages, bad filters a 400 page', async () => {
