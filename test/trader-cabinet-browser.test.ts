@@ -48,6 +48,7 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
   let traderContext: BrowserContext;
   let customerContext: BrowserContext;
   let queue: Page;
+  let totpSecret: string;
   const requested: string[] = [];
   const problems: string[] = [];
 
@@ -110,6 +111,7 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
     const page = watch(await traderContext.newPage());
     await page.goto(created.json().set_password_url);
     const secret = await page.locator('input[name="totp_secret"]').inputValue();
+    totpSecret = secret;
     await page.getByLabel('Новий пароль').fill(PASSWORD);
     await page.getByLabel('Повторіть пароль').fill(PASSWORD);
     await page.locator('#code').fill(totpCode(secret, t.clock.now()));
@@ -205,6 +207,35 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
     await queue.getByRole('button', { name: 'Показати' }).click();
     await queue.waitForURL(/kind=deal_lock/);
     assert.equal(await queue.locator('tbody tr').count(), 2, 'the two deals’ locks');
+  });
+
+  test('without JavaScript the queue still shows the amount and confirms with one form', async () => {
+    const invoice = (await t.createInvoice(apiKey, { amount: '900.00', external_id: 'browser-trader-nojs' })).json();
+    assert.equal((await fetch(invoice.payment_link)).status, 200);
+    await t.kasa.deals.markPaid(invoice.invoice_id);
+    const context = await browser.newContext({ viewport: PHONE, javaScriptEnabled: false, locale: 'uk-UA' });
+    try {
+      const page = watch(await context.newPage());
+      t.clock.advance(30_000);
+      await page.goto(`${kasaOrigin}/login`);
+      await page.getByLabel('Email').fill(EMAIL);
+      await page.getByLabel('Пароль').fill(PASSWORD);
+      await Promise.all([page.waitForURL(`${kasaOrigin}/login/code`), page.getByRole('button', { name: 'Увійти' }).click()]);
+      await page.getByLabel('6-значний код').fill(totpCode(totpSecret, t.clock.now()));
+      await Promise.all([page.waitForURL(`${kasaOrigin}/trader`), page.getByRole('button', { name: 'Увійти' }).click()]);
+      const card = page.locator('li.card.paid').filter({ hasText: '900.00 UAH' });
+      assert.equal(await card.locator('[data-first-tap]').isVisible(), false, 'no first tap without the script');
+      assert.equal(await page.locator('#cue-toggle').isVisible(), false, 'no cue without the script');
+      await shots(page, 'queue-no-script');
+      await Promise.all([
+        page.waitForURL(`${kasaOrigin}/trader?done=confirmed`),
+        card.getByRole('button', { name: 'Підтвердити отримання 900.00 UAH' }).click(),
+      ]);
+      const read = await t.inject({ method: 'GET', url: `/api/v1/invoices/${invoice.invoice_id}`, headers: { 'x-api-key': apiKey } });
+      assert.equal(read.json().status, 'success');
+    } finally {
+      await context.close();
+    }
   });
 
   test('no request left Kasa, and no CSP violation or script error', () => {

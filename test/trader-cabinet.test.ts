@@ -127,6 +127,7 @@ describe('trader cabinet', () => {
     await soleTaker(c.trader);
     const page = await c.b.get('/trader?lang=en');
     assert.match(page.body, /data-live-url="\/trader\/live"/);
+    assert.match(page.body, /<noscript><meta http-equiv="refresh" content="10"><\/noscript>/, 'without JavaScript the page reloads itself');
     assert.match(
       page.body,
       /<nav class="sections"[^>]*><a href="\/trader" aria-current="page">Deals<\/a><a href="\/trader\/requisites">Cards<\/a><a href="\/trader\/balance">Balance<\/a><\/nav>/,
