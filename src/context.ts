@@ -31,6 +31,7 @@ import { merchantCabinetRoutes } from './cabinet/merchant/section.ts';
 import { cabinetRoutes } from './cabinet/plugin.ts';
 import { signInRoutes } from './cabinet/sign-in-routes.ts';
 import { traderCabinetRoutes } from './cabinet/trader-routes.ts';
+import { newRequisiteModel, requisitePatchModel } from './traders/schema.ts';
 import { peopleAdminRoutes } from './people/admin-routes.ts';
 import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
@@ -203,7 +204,12 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
     secretKey: kasa.secretKey,
     sections: [
       signInRoutes({ signIn: kasa.signIn, users: kasa.users, sessions: kasa.sessions }),
-      traderCabinetRoutes({ deals: kasa.deals }),
+      traderCabinetRoutes({
+        deals: kasa.deals,
+        traders: kasa.traders,
+        statements: kasa.statements,
+        requisiteModels: { create: newRequisiteModel, patch: requisitePatchModel },
+      }),
       merchantCabinetRoutes({
         db: kasa.db,
         invoices: kasa.invoices,

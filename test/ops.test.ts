@@ -57,6 +57,9 @@ const CABINET_FORMS = [
   'POST /merchant/users/:user_id/role',
   'POST /merchant/users/:user_id/remove',
   'POST /merchant/two-factor',
+  'POST /trader/requisites',
+  'POST /trader/requisites/:requisite_id',
+  'POST /trader/requisites/:requisite_id/active',
 ];
 const UNDOCUMENTED = (url: string) =>
   url === '/docs' ||
