@@ -27,10 +27,11 @@ import { merchantWithdrawalRoutes, traderWithdrawalRoutes } from './treasury/wit
 import { Withdrawals } from './treasury/withdrawals.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
 import { operatorConsoleRoutes } from './cabinet/admin/console.ts';
-import { landing } from './cabinet/landing.ts';
+import { merchantCabinetRoutes } from './cabinet/merchant/section.ts';
 import { cabinetRoutes } from './cabinet/plugin.ts';
 import { signInRoutes } from './cabinet/sign-in-routes.ts';
 import { traderCabinetRoutes } from './cabinet/trader-routes.ts';
+import { newRequisiteModel, requisitePatchModel } from './traders/schema.ts';
 import { peopleAdminRoutes } from './people/admin-routes.ts';
 import { webhookEvents } from './webhooks/schema.ts';
 import type { Clock } from './clock.ts';
@@ -113,7 +114,7 @@ export function createKasa(options: {
     // everything that queued behind the statements before it.
     ...(options.engine === 'pglite'
       ? { batchesInFlightMax: 1, whenFree: () => db.connection().execute(async () => {}) }
-      : { batchesInFlightMax: createBatchesInFlight(config.databasePoolSize) }),
+      : { batchesInFlightMax: createBatchesInFlight(config.databasePoolSize, config.databasePipelines) }),
   });
   const secretKey = options.secretKey ?? createHash('sha256').update(`kasa secret key of ${options.adminToken}`).digest('base64url');
   const box = new SecretBox(secretKey);
@@ -203,8 +204,22 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
     secretKey: kasa.secretKey,
     sections: [
       signInRoutes({ signIn: kasa.signIn, users: kasa.users, sessions: kasa.sessions }),
-      traderCabinetRoutes({ deals: kasa.deals }),
-      landing('/merchant', 'merchant', 'getMerchantCabinet'),
+      traderCabinetRoutes({
+        deals: kasa.deals,
+        traders: kasa.traders,
+        statements: kasa.statements,
+        requisiteModels: { create: newRequisiteModel, patch: requisitePatchModel },
+      }),
+      merchantCabinetRoutes({
+        db: kasa.db,
+        invoices: kasa.invoices,
+        deals: kasa.deals,
+        statements: kasa.statements,
+        webhooks: kasa.webhooks,
+        merchants: kasa.merchants,
+        users: kasa.users,
+        webhookAllowPrivate: kasa.config.webhookAllowPrivate,
+      }),
       ...operatorConsoleRoutes({
         db: kasa.db,
         clock: kasa.clock,

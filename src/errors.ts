@@ -104,6 +104,7 @@ export const errors = {
   // Merchants, traders, currencies
   merchantNotFound: () => new KasaError(404, 'MERCHANT_NOT_FOUND', 'Merchant not found'),
   apiKeyNotFound: () => new KasaError(404, 'API_KEY_NOT_FOUND', 'API key not found'),
+  apiKeyRevoked: () => new KasaError(409, 'API_KEY_REVOKED', 'This API key is revoked already'),
   currencyRangeInvalid: () => new KasaError(400, 'CURRENCY_RANGE_INVALID', 'min_amount must not be greater than max_amount'),
   rateSetBySource: () =>
     new KasaError(
@@ -170,6 +171,8 @@ export const errors = {
   userEmailTaken: () => new KasaError(409, 'USER_EMAIL_TAKEN', 'A user with this email already exists'),
   userOwnerInvalid: (why: string) => new KasaError(400, 'USER_OWNER_INVALID', why),
   userNotFound: () => new KasaError(404, 'USER_NOT_FOUND', 'User not found'),
+  userDisabled: () => new KasaError(409, 'USER_DISABLED', 'This user is removed already'),
+  lastOwner: () => new KasaError(409, 'LAST_OWNER', 'A merchant keeps at least one owner: make another user an owner first'),
   sessionRequired: () => new KasaError(401, 'SESSION_REQUIRED', 'Sign in first: the session is missing or has ended'),
   forbidden: () => new KasaError(403, 'FORBIDDEN', 'This account may not open or change this'),
 
@@ -177,6 +180,8 @@ export const errors = {
   rateLimited: (retryAfterSeconds: number) =>
     new KasaError(429, 'RATE_LIMITED', 'Too many requests from this address', { retry_after_seconds: retryAfterSeconds }, retryAfter(retryAfterSeconds)),
   invalidCursor: () => new KasaError(400, 'INVALID_CURSOR', 'The cursor is malformed or expired'),
+  /** A cabinet form or filter a browser would not send (a forged or hand-edited one). */
+  formInvalid: (why: string) => new KasaError(400, 'FORM_INVALID', why),
   exportTooLarge: (rowsMax: number) =>
     new KasaError(400, 'EXPORT_TOO_LARGE', `More than ${rowsMax} invoices match; narrow the dates (created_from, created_to)`, { rows_max: rowsMax }),
   payloadTooLarge: (limitBytes: number) =>

@@ -15,6 +15,8 @@ export const DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed', 
 export type DealStatus = (typeof DEAL_STATUSES)[number];
 
 export const OPEN_DEAL_STATUSES = ['awaiting_payment', 'customer_paid'] as const satisfies readonly DealStatus[];
+/** The deals that count against a requisite's daily_limit (src/deals/service.ts assign): open or completed. */
+export const DAILY_LIMIT_DEAL_STATUSES = ['awaiting_payment', 'customer_paid', 'completed'] as const satisfies readonly DealStatus[];
 export type OpenDealStatus = (typeof OPEN_DEAL_STATUSES)[number];
 
 export function isOpenDeal(status: DealStatus): status is OpenDealStatus {

@@ -19,6 +19,9 @@ const SCREENSHOTS_DIR = path.resolve('test-results');
 const REDIRECT_TIMEOUT_MS = 15_000;
 const CARD = '5375414112345672';
 const CARD_GROUPED = '5375 4141 1234 5672';
+/** A real 1×1 PNG: the receipt form checks the file's bytes, not its name. */
+const RECEIPT_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+const STRINGS_UNDER_REVIEW = 'Ваш платіж на перевірці';
 
 // Outside CI a machine without chromium skips this file; in CI a missing browser is a failure.
 const chromiumMissing = !existsSync(CHROMIUM_PATH);
@@ -203,6 +206,41 @@ describe('payment page in a browser', { skip: chromiumMissing ? MISSING : false 
     await shot(page, 'expired');
     await page.close();
   });
+
+  for (const javaScript of [true, false]) {
+    test(`"I have paid", then a receipt uploaded ${javaScript ? 'with' : 'without'} JavaScript: the page says the payment is under review`, async () => {
+      const invoice = await newInvoice({ amount: '1500.00', success_url: null });
+      // The customer's own browser; the no-JS one is a browser with scripts off, not a request by hand.
+      const own = javaScript ? context : await browser.newContext({ viewport: { width: 390, height: 844 }, javaScriptEnabled: false, locale: 'uk-UA' });
+      const page = javaScript ? await newPage() : await own.newPage();
+      try {
+        await page.goto(invoice.payment_link);
+        await page.locator('#card-number').waitFor({ state: 'visible' });
+        await Promise.all([page.waitForURL(/after=paid/), page.locator('#paid').click()]);
+        const form = page.locator('form.receipt-form');
+        await form.waitFor({ state: 'visible' });
+        await page.getByLabel('Файл квитанції').setInputFiles({ name: 'receipt.png', mimeType: 'image/png', buffer: RECEIPT_PNG });
+        await page.getByLabel('Останні 4 цифри вашої картки').fill('4242');
+        await page.getByLabel('Надіслана сума').fill('1500.00');
+        await shot(page, `receipt-form-${javaScript ? 'js' : 'no-js'}`);
+        await Promise.all([page.waitForURL(/after=receipt/), page.getByRole('button', { name: 'Надіслати квитанцію' }).click()]);
+        await page.getByText(STRINGS_UNDER_REVIEW).first().waitFor();
+        await shot(page, `receipt-under-review-${javaScript ? 'js' : 'no-js'}`);
+
+        // The receipt is the dispute's file, kept by Kasa for the merchant, the trader and operators.
+        const [dispute] = await t.database.db.selectFrom('disputes').select(['id', 'status']).where('invoice_id', '=', invoice.invoice_id).execute();
+        assert.equal(dispute?.status, 'awaiting_trader');
+        const files = await t.database.db.selectFrom('dispute_files').select(['content_type', 'size_bytes']).where('dispute_id', '=', dispute.id).execute();
+        assert.deepEqual(files, [{ content_type: 'image/png', size_bytes: RECEIPT_PNG.length }]);
+        // A reload keeps saying so: the verdict is the server's, not the script's.
+        await page.reload();
+        await page.getByText(STRINGS_UNDER_REVIEW).first().waitFor();
+      } finally {
+        await page.close();
+        if (!javaScript) await own.close();
+      }
+    });
+  }
 
   test('no request left Kasa but the redirect to the shop, and no CSP violation or script error', () => {
     const foreign = requested.filter((url) => !url.startsWith(`${kasaOrigin}/`) && !url.startsWith(`${shop.origin}/`) && !url.startsWith('data:'));

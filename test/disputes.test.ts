@@ -8,6 +8,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { kasaCommand } from './helpers/cli.ts';
 import { ADMIN_TOKEN, startKasa, type TestKasa } from './helpers/kasa.ts';
 import { addTrader, ledgerClean, trader, type TestTrader } from './helpers/traders.ts';
+import { multipart, pageForm as pageFormOf, pressPaid as pressPaidOn } from './helpers/payment-page.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -19,26 +20,6 @@ const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer 
 const PDF_WITH_JS = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >> endobj\n%%EOF\n', 'latin1');
 const PDF_WITH_HIDDEN_JS = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog /Names << /J#61vaScript 2 0 R >> >> endobj\n%%EOF\n', 'latin1');
 const HTML = Buffer.from('<!doctype html><script>alert(document.cookie)</script>');
-
-interface Part {
-  name: string;
-  value: string | Buffer;
-  filename?: string;
-  type?: string;
-}
-
-/** A multipart/form-data body, as a browser's form sends it. */
-function multipart(parts: Part[]): { payload: Buffer; headers: Record<string, string> } {
-  const boundary = `----kasa${randomUUID().replaceAll('-', '')}`;
-  const chunks: Buffer[] = [];
-  for (const p of parts) {
-    const disposition = `form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}`;
-    const head = `--${boundary}\r\nContent-Disposition: ${disposition}\r\n${p.filename ? `Content-Type: ${p.type ?? 'application/octet-stream'}\r\n` : ''}\r\n`;
-    chunks.push(Buffer.from(head), Buffer.isBuffer(p.value) ? p.value : Buffer.from(p.value), Buffer.from('\r\n'));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
 
 describe('receipts and disputes', () => {
   let t: TestKasa;
@@ -71,25 +52,8 @@ describe('receipts and disputes', () => {
     return t.database.db.selectFrom('deals').selectAll().where('id', '=', state.deal.id).executeTakeFirstOrThrow();
   }
 
-  /** The page's CSRF cookie and token, as a browser holds them. */
-  async function pageForm(invoiceId: string) {
-    const page = await t.inject({ method: 'GET', url: `/pay/${invoiceId}` });
-    const cookie = ([page.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('kasa_csrf=')) ?? '').split(';')[0] as string;
-    const token = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
-    return { page, cookie, token };
-  }
-
-  async function pressPaid(invoiceId: string) {
-    const { cookie, token } = await pageForm(invoiceId);
-    assert.ok(token);
-    const res = await t.inject({
-      method: 'POST',
-      url: `/pay/${invoiceId}/paid`,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-      payload: `_csrf=${encodeURIComponent(token)}`,
-    });
-    assert.equal(res.statusCode, 303, res.body);
-  }
+  const pageForm = (invoiceId: string) => pageFormOf(t, invoiceId);
+  const pressPaid = (invoiceId: string) => pressPaidOn(t, invoiceId);
 
   /** The page's receipt form, sent as a browser without JavaScript sends it. */
   async function uploadReceipt(
@@ -458,8 +422,11 @@ describe('receipts and disputes', () => {
     const big = await uploadReceipt(inv.invoice_id, Buffer.concat([PNG, Buffer.alloc(6 * 1024 * 1024)]), 'big.png', {}, form);
     assert.equal(big.statusCode, 413, big.body);
     assert.ok(big.headers['content-type']?.toString().startsWith('text/html'));
+    // The customer reads why in their words, not the API's.
+    assert.match(big.body, /(larger than|більший за) 5 (MB|МБ)/);
     const html = await uploadReceipt(inv.invoice_id, HTML, 'receipt.png', {}, form);
     assert.equal(html.statusCode, 415, html.body);
+    assert.match(html.body, /JPEG/);
     for (const pdf of [PDF_WITH_JS, PDF_WITH_HIDDEN_JS]) {
       const refused = await uploadReceipt(inv.invoice_id, pdf, 'receipt.pdf', {}, form);
       assert.equal(refused.statusCode, 415, refused.body);

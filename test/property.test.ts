@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { ADMIN_TOKEN, SEED_BODY, startKasa, type TestKasa, INVOICE_FIELDS } from './helpers/kasa.ts';
 import { UUID_V4 } from './helpers/http.ts';
+import { CabinetBrowser, injectTransport } from './helpers/cabinet.ts';
 
 const BODY_LIMIT = 64 * 1024;
 
@@ -334,6 +335,8 @@ interface Operation {
 
 type JsonSchema = { [key: string]: unknown };
 
+const CABINET_PASSWORD = 'quiet-harbour-48-compass';
+
 /** The merchant's own identifiers: any text, not Kasa's ids. */
 const MERCHANT_IDENTIFIERS = ['external_id', 'customer_id'];
 
@@ -435,6 +438,12 @@ describe('no route answers a malformed id in its path or query with a 5xx', () =
     keys.merchantKey = { 'x-api-key': merchant.api_key };
     keys.traderKey = { 'x-api-key': trader.api_key };
     keys.adminToken = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    // The merchant cabinet's pages take their ids behind a session: a signed-in owner asks.
+    const email = 'owner@property.example';
+    await t.kasa.users.createForDemo({ email, password: CABINET_PASSWORD, role: 'merchant', merchant_id: merchant.merchant_id, merchant_role: 'owner' });
+    const cabinet = new CabinetBrowser(injectTransport(t.app));
+    assert.equal((await cabinet.signIn(email, CABINET_PASSWORD)).location, '/merchant');
+    keys.merchantSession = { cookie: `kasa_session=${cabinet.session}` };
     operations = operationsOf((await t.inject({ method: 'GET', url: '/openapi.json' })).json());
   });
   after(async () => {
@@ -449,7 +458,7 @@ describe('no route answers a malformed id in its path or query with a 5xx', () =
     return t.inject({
       method: operation.method as 'GET',
       url: query ? `${path}?${query}` : path,
-      headers: operation.security ? keys[operation.security] : {},
+      headers: operation.security ? keys[operation.security] : operation.path.startsWith('/merchant') ? keys.merchantSession : {},
       ...(operation.body ? { payload: sampleOf(operation.body) as object } : {}),
     });
   };

@@ -10,6 +10,7 @@ import { ADMIN_TOKEN, ManualClock, startKasa, type TestKasa } from './helpers/ka
 import { kasaCommand } from './helpers/cli.ts';
 import { addTrader, ledgerClean, trader, type TestTrader } from './helpers/traders.ts';
 import { balanceOf, openDeal as openDealOf, transfersOf as transferRows } from './helpers/ledger.ts';
+import { pressPaid as pressPaidOn } from './helpers/payment-page.ts';
 
 const MINUTE = 60_000;
 
@@ -55,20 +56,8 @@ describe('when a payment goes wrong', () => {
 
   const openDeal = (invoiceId: string) => openDealOf(t, invoiceId);
 
-  /** "I have paid", as the payment page's form does it: the CSRF cookie and token of the page. */
-  async function pressPaid(invoiceId: string) {
-    const page = await t.inject({ method: 'GET', url: `/pay/${invoiceId}` });
-    const cookie = ([page.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('kasa_csrf=')) ?? '').split(';')[0] as string;
-    const token = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
-    assert.ok(token, 'the page has the "I have paid" form');
-    const res = await t.inject({
-      method: 'POST',
-      url: `/pay/${invoiceId}/paid`,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-      payload: `_csrf=${encodeURIComponent(token)}`,
-    });
-    assert.equal(res.statusCode, 303, res.body);
-  }
+  /** "I have paid", as the payment page's form does it. */
+  const pressPaid = (invoiceId: string) => pressPaidOn(t, invoiceId);
 
   function confirm(tr: TestTrader, dealId: string, received?: string) {
     return trader(t, tr.api_key, 'POST', `/api/v1/trader/deals/${dealId}/confirm`, received === undefined ? undefined : { received_amount: received });

@@ -54,6 +54,14 @@ const en = {
   reviewTitle: 'Your payment is under review',
   reviewText: 'We have your receipt. The payment is being checked; this page shows the result once it is decided.',
   receiptRefusedTitle: 'The receipt was not accepted',
+  receiptTooLarge: 'The file is larger than 5 MB. Send a smaller photo or PDF of the receipt.',
+  receiptWrongType: 'Only a JPEG or PNG photo or a plain PDF of the receipt is taken.',
+  receiptMissing: 'Choose the receipt file first.',
+  receiptTooMany: 'Too many receipts for this payment. Wait a minute and try again.',
+  receiptFilesMax: 'This payment already has as many files as it can hold; it is being checked.',
+  receiptAmountTooLarge: 'The amount you typed is far above the amount of this payment. Check it and send again.',
+  receiptFieldsInvalid: 'Check the fields: the card digits are 4 numbers and the amount is like 1500.00.',
+  receiptNotNow: 'A receipt cannot be added to this payment now.',
 } as const;
 
 type Strings = { readonly [K in keyof typeof en]: string };
@@ -105,6 +113,14 @@ const uk: Strings = {
   reviewTitle: 'Ваш платіж на перевірці',
   reviewText: 'Ми отримали вашу квитанцію. Платіж перевіряють; ця сторінка покаже результат, щойно буде рішення.',
   receiptRefusedTitle: 'Квитанцію не прийнято',
+  receiptTooLarge: 'Файл більший за 5 МБ. Надішліть менше фото або PDF квитанції.',
+  receiptWrongType: 'Приймаємо лише фото JPEG або PNG чи звичайний PDF квитанції.',
+  receiptMissing: 'Спершу виберіть файл квитанції.',
+  receiptTooMany: 'Забагато квитанцій для цього платежу. Зачекайте хвилину й спробуйте знову.',
+  receiptFilesMax: 'До цього платежу вже додано найбільше файлів; його перевіряють.',
+  receiptAmountTooLarge: 'Введена сума значно більша за суму платежу. Перевірте її й надішліть знову.',
+  receiptFieldsInvalid: 'Перевірте поля: цифри картки — це 4 числа, а сума — як 1500.00.',
+  receiptNotNow: 'Зараз до цього платежу не можна додати квитанцію.',
 };
 
 export const STRINGS: Record<Lang, Strings> = { uk, en };

@@ -128,13 +128,24 @@ export function expiredReceiptPage(c: Chrome, receipt: ReceiptOffer, merchantUrl
   });
 }
 
-/** A receipt the page's form sent and Kasa refused: why, and the way back. */
-export function receiptRefusedPage(c: Chrome, why: string): string {
+/** Why a receipt was refused, in the customer's words, by the refusal's error code. */
+const RECEIPT_REFUSALS: Record<string, StringKey> = {
+  FILE_TOO_LARGE: 'receiptTooLarge',
+  FILE_TYPE_REFUSED: 'receiptWrongType',
+  FILE_MISSING: 'receiptMissing',
+  RATE_LIMITED: 'receiptTooMany',
+  DISPUTE_FILES_MAX: 'receiptFilesMax',
+  OVERPAYMENT_TOO_LARGE: 'receiptAmountTooLarge',
+  VALIDATION: 'receiptFieldsInvalid',
+};
+
+/** A receipt the page's form sent and Kasa refused (by its error code): why, and the way back. */
+export function receiptRefusedPage(c: Chrome, code: string): string {
   const t = STRINGS[c.lang];
   return layout(c, {
     title: t.receiptRefusedTitle,
     content: html`
-      ${notice('alert', t.receiptRefusedTitle, why)}
+      ${notice('alert', t.receiptRefusedTitle, t[RECEIPT_REFUSALS[code] ?? 'receiptNotNow'])}
       ${c.pagePath ? html`<p><a class="button" href="${withLang(c.pagePath, c.lang)}">${t.backToPayment}</a></p>` : null}`,
   });
 }

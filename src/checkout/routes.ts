@@ -271,7 +271,7 @@ export async function checkoutRoutes(
       return reply
         .code(refused.statusCode)
         .type('text/html; charset=utf-8')
-        .send(receiptRefusedPage(formChrome(request), refused.message));
+        .send(receiptRefusedPage(formChrome(request), refused.code));
     });
     receipts.post(
       '/pay/:invoice_id/receipt',

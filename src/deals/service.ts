@@ -123,6 +123,7 @@ export interface DealFilter {
   /** The deals of this merchant's invoices (the operator console's filter). */
   merchantId?: string | undefined;
   dealId?: string | undefined;
+  invoiceId?: string | undefined;
   limit: number;
   cursor?: string | undefined;
 }
@@ -711,6 +712,7 @@ export class Deals {
     if (filter.traderId) query = query.where('d.trader_id', '=', filter.traderId);
     if (filter.merchantId) query = query.where('i.merchant_id', '=', filter.merchantId);
     if (filter.dealId) query = query.where('d.id', '=', filter.dealId);
+    if (filter.invoiceId) query = query.where('d.invoice_id', '=', filter.invoiceId);
     if (filter.cursor !== undefined) query = query.where(afterCursor(DEAL_KEYS, filter.cursor));
     const rows = await query
       .orderBy('d.opened_at', 'desc')

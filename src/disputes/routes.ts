@@ -1,5 +1,8 @@
 // Disputes in the merchant API (open, read, files, messages, cancel) and in the trader API (read,
-// accept, reject, files). Each party sees only its own disputes: another's answers 404.
+// accept, reject, files). Each party sees only its own disputes: another's answers 404. The reads
+// every party has (the list, one dispute, a file) and the file upload are defined once, below,
+// for the merchant, trader and admin APIs alike: each names its path, its party (which scopes
+// every read) and the object it sees.
 import multipart from '@fastify/multipart';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { mapPage } from '../db/cursor.ts';
@@ -7,17 +10,20 @@ import { MERCHANT_AUTH_ERRORS, merchantAuth, merchantOf, scopeErrors, TRADER_AUT
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import { pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
-import type { KasaApp } from '../http/validation.ts';
+import type { JsonSchema, KasaApp } from '../http/validation.ts';
 import { attachmentName } from './files.ts';
 import {
   acceptBody,
   detailOf,
   disputeListQuery,
-  disputeObject,
-  disputeParams,
   fileObject,
   fileParams,
   fileResponse,
+  UPLOAD_DESCRIPTION,
+  UPLOAD_ERRORS,
+  uploadOf,
+  disputeObject,
+  disputeParams,
   invoiceParams,
   messageBody,
   messageObject,
@@ -26,14 +32,10 @@ import {
   newDispute,
   rejectBody,
   traderDisputeObject,
-  UPLOAD_DESCRIPTION,
-  UPLOAD_ERRORS,
-  uploadOf,
 } from './schema.ts';
-import { DISPUTE_LIST_LIMIT_DEFAULT, type Disputes } from './service.ts';
-import { disputeDetailView, disputeView, fileView, messageView, traderDisputeView } from './views.ts';
+import { DISPUTE_LIST_LIMIT_DEFAULT, type DisputeParty, type Disputes } from './service.ts';
+import { disputeDetailView, disputeView, fileView, messageView, traderDisputeView, type DisputeRow } from './views.ts';
 
-const NOT_FOUND = 'DISPUTE_NOT_FOUND: no such dispute of yours';
 const NOT_ALLOWED = (from: string) => `DISPUTE_NOT_ALLOWED: only ${from} (details.status: its status)`;
 
 export interface DisputeRoutesOptions {
@@ -48,27 +50,6 @@ async function takeUploads(app: KasaApp) {
   app.setErrorHandler((error: FastifyError) => {
     throw multipartError(error);
   });
-}
-
-/**
- * An upload answered once per Idempotency-Key: the key's fingerprint is taken over the file's
- * hash, not its megabytes.
- */
-function fileUpload(request: FastifyRequest) {
-  const upload = uploadOf(request);
-  request.body = { file_sha256: upload.file.sha256 };
-  return upload.file;
-}
-
-/** Serves a stored file so that no browser renders it: an attachment, its type not sniffed. */
-function sendFile(reply: FastifyReply, file: Awaited<ReturnType<Disputes['file']>>) {
-  return reply
-    .header('content-disposition', `attachment; filename="${attachmentName(file.id, file.contentType)}"`)
-    .header('x-content-type-options', 'nosniff')
-    .header('content-security-policy', "default-src 'none'; sandbox")
-    .header('cache-control', 'private, no-store')
-    .type(file.contentType)
-    .send(file.data);
 }
 
 export async function merchantDisputeRoutes(app: KasaApp, { keyOwners, disputes, idempotent }: DisputeRoutesOptions) {
@@ -110,71 +91,15 @@ export async function merchantDisputeRoutes(app: KasaApp, { keyOwners, disputes,
       }),
   );
 
-  app.get(
-    '/api/v1/disputes',
-    {
-      schema: {
-        ...schema,
-        summary: 'My disputes, newest first',
-        operationId: 'listDisputes',
-        querystring: disputeListQuery.schema,
-        response: { 200: pageOf(disputeObject) },
-      },
-      config: { errorDocs: { ...AUTH, 400: 'INVALID_CURSOR' } },
-    },
-    async (request) =>
-      mapPage(await disputes.list(party(request), { status: request.query.status, ...pageRequest(request.query, DISPUTE_LIST_LIMIT_DEFAULT) }), disputeView),
-  );
-
-  app.get(
-    '/api/v1/disputes/:dispute_id',
-    {
-      schema: {
-        ...schema,
-        summary: 'One of my disputes, with its timeline, files and messages',
-        operationId: 'getDispute',
-        params: disputeParams.schema,
-        response: { 200: detailOf(disputeObject) },
-      },
-      config: { errorDocs: { ...AUTH, 404: NOT_FOUND } },
-    },
-    async (request) => disputeDetailView(await disputes.get(party(request), request.params.dispute_id), disputeView),
-  );
-
-  app.get(
-    '/api/v1/disputes/:dispute_id/files/:file_id',
-    {
-      schema: {
-        ...schema,
-        summary: "A dispute's file, as an attachment",
-        operationId: 'getDisputeFile',
-        params: fileParams.schema,
-        response: { 200: fileResponse },
-      },
-      config: { errorDocs: { ...AUTH, 404: 'DISPUTE_FILE_NOT_FOUND' } },
-    },
-    async (request, reply) => sendFile(reply, await disputes.file(party(request), request.params.dispute_id, request.params.file_id)),
-  );
-
-  app.post(
-    '/api/v1/disputes/:dispute_id/files',
-    {
-      schema: {
-        ...schema,
-        summary: 'Add a file (a receipt) to my open dispute',
-        description: UPLOAD_DESCRIPTION,
-        operationId: 'addDisputeFile',
-        headers: idempotencyHeaders.schema,
-        params: disputeParams.schema,
-        response: { 201: fileObject },
-      },
-      config: { errorDocs: withIdempotencyErrors({ ...AUTH, ...UPLOAD_ERRORS, 404: NOT_FOUND }) },
-    },
-    async (request, reply) => {
-      const file = fileUpload(request);
-      return idempotent(request, reply, 201, async (trx) => fileView(await disputes.addFile(party(request), request.params.dispute_id, file, trx)));
-    },
-  );
+  const reader = { path: '/api/v1/disputes', party, schema, errors: AUTH } as const;
+  disputeReadRoutes(app, disputes, {
+    ...reader,
+    object: disputeObject,
+    view: disputeView,
+    operationIds: { list: 'listDisputes', get: 'getDispute', file: 'getDisputeFile' },
+    summaries: { list: 'My disputes, newest first', get: 'One of my disputes, with its timeline, files and messages' },
+  });
+  disputeFileRoute(app, disputes, idempotent, { ...reader, summary: 'Add a file (a receipt) to my open dispute', operationId: 'addDisputeFile' });
 
   app.post(
     '/api/v1/disputes/:dispute_id/messages',
@@ -188,7 +113,7 @@ export async function merchantDisputeRoutes(app: KasaApp, { keyOwners, disputes,
         body: messageBody.schema,
         response: { 201: messageObject },
       },
-      config: { errorDocs: withIdempotencyErrors({ ...AUTH, 404: NOT_FOUND, 409: NOT_ALLOWED('an open dispute') }) },
+      config: { errorDocs: withIdempotencyErrors({ ...AUTH, 404: DISPUTE_NOT_FOUND, 409: NOT_ALLOWED('an open dispute') }) },
     },
     async (request, reply) =>
       idempotent(request, reply, 201, async (trx) => messageView(await disputes.addMessage(party(request), request.params.dispute_id, request.body.body, trx))),
@@ -205,7 +130,9 @@ export async function merchantDisputeRoutes(app: KasaApp, { keyOwners, disputes,
         params: disputeParams.schema,
         response: { 200: disputeObject },
       },
-      config: { errorDocs: withIdempotencyErrors({ ...AUTH, 404: NOT_FOUND, 409: NOT_ALLOWED('an open dispute (awaiting_trader, awaiting_operator)') }) },
+      config: {
+        errorDocs: withIdempotencyErrors({ ...AUTH, 404: DISPUTE_NOT_FOUND, 409: NOT_ALLOWED('an open dispute (awaiting_trader, awaiting_operator)') }),
+      },
     },
     async (request, reply) =>
       idempotent(request, reply, 200, async (trx) => disputeView(await disputes.cancel(merchantOf(request).id, request.params.dispute_id, trx))),
@@ -219,54 +146,19 @@ export async function traderDisputeRoutes(app: KasaApp, { keyOwners, disputes, i
   const AUTH = { 401: TRADER_AUTH_ERRORS, 422: 'Validation error' };
   const party = (request: FastifyRequest) => ({ kind: 'trader', id: traderOf(request).id }) as const;
 
-  app.get(
-    '/api/v1/trader/disputes',
-    {
-      schema: {
-        ...schema,
-        summary: 'Disputes about my deals, newest first',
-        operationId: 'listTraderDisputes',
-        querystring: disputeListQuery.schema,
-        response: { 200: pageOf(traderDisputeObject) },
-      },
-      config: { errorDocs: { ...AUTH, 400: 'INVALID_CURSOR' } },
-    },
-    async (request) =>
-      mapPage(
-        await disputes.list(party(request), { status: request.query.status, ...pageRequest(request.query, DISPUTE_LIST_LIMIT_DEFAULT) }),
-        traderDisputeView,
-      ),
-  );
-
-  app.get(
-    '/api/v1/trader/disputes/:dispute_id',
-    {
-      schema: {
-        ...schema,
-        summary: 'A dispute about my deal, with its timeline, files and messages',
-        operationId: 'getTraderDispute',
-        params: disputeParams.schema,
-        response: { 200: detailOf(traderDisputeObject) },
-      },
-      config: { errorDocs: { ...AUTH, 404: NOT_FOUND } },
-    },
-    async (request) => disputeDetailView(await disputes.get(party(request), request.params.dispute_id), traderDisputeView),
-  );
-
-  app.get(
-    '/api/v1/trader/disputes/:dispute_id/files/:file_id',
-    {
-      schema: {
-        ...schema,
-        summary: "A dispute's file, as an attachment",
-        operationId: 'getTraderDisputeFile',
-        params: fileParams.schema,
-        response: { 200: fileResponse },
-      },
-      config: { errorDocs: { ...AUTH, 404: 'DISPUTE_FILE_NOT_FOUND' } },
-    },
-    async (request, reply) => sendFile(reply, await disputes.file(party(request), request.params.dispute_id, request.params.file_id)),
-  );
+  const reader = { path: '/api/v1/trader/disputes', party, schema, errors: AUTH } as const;
+  disputeReadRoutes(app, disputes, {
+    ...reader,
+    object: traderDisputeObject,
+    view: traderDisputeView,
+    operationIds: { list: 'listTraderDisputes', get: 'getTraderDispute', file: 'getTraderDisputeFile' },
+    summaries: { list: 'Disputes about my deals, newest first', get: 'A dispute about my deal, with its timeline, files and messages' },
+  });
+  disputeFileRoute(app, disputes, idempotent, {
+    ...reader,
+    summary: 'Add a file (a bank statement) to a dispute about my deal',
+    operationId: 'addTraderDisputeFile',
+  });
 
   app.post(
     '/api/v1/trader/disputes/:dispute_id/accept',
@@ -284,7 +176,7 @@ export async function traderDisputeRoutes(app: KasaApp, { keyOwners, disputes, i
         errorDocs: withIdempotencyErrors({
           ...AUTH,
           400: 'OVERPAYMENT_TOO_LARGE',
-          404: NOT_FOUND,
+          404: DISPUTE_NOT_FOUND,
           409: `${NOT_ALLOWED('an open dispute')}; INSUFFICIENT_TRADER_BALANCE: the amount costs more than the hold and the available balance`,
         }),
       },
@@ -307,31 +199,128 @@ export async function traderDisputeRoutes(app: KasaApp, { keyOwners, disputes, i
         body: rejectBody.schema,
         response: { 200: traderDisputeObject },
       },
-      config: { errorDocs: withIdempotencyErrors({ ...AUTH, 404: NOT_FOUND, 409: NOT_ALLOWED('a dispute awaiting_trader') }) },
+      config: { errorDocs: withIdempotencyErrors({ ...AUTH, 404: DISPUTE_NOT_FOUND, 409: NOT_ALLOWED('a dispute awaiting_trader') }) },
     },
     async (request, reply) =>
       idempotent(request, reply, 200, async (trx) =>
         traderDisputeView(await disputes.reject(traderOf(request).id, request.params.dispute_id, request.body.statement, trx)),
       ),
   );
+}
 
-  app.post(
-    '/api/v1/trader/disputes/:dispute_id/files',
+export const DISPUTE_NOT_FOUND = 'DISPUTE_NOT_FOUND: no such dispute of yours';
+
+export interface DisputeReader<P extends DisputeParty, V> {
+  /** The list's path; one dispute is `${path}/:dispute_id`. */
+  path: string;
+  party: (request: FastifyRequest) => P;
+  /** The dispute as this party sees it, and its schema. */
+  object: JsonSchema;
+  view: (x: DisputeRow) => V;
+  /** tags and security of every route. */
+  schema: { tags: string[]; security: Record<string, string[]>[] };
+  /** The errors every route of this party may answer (authentication, validation). */
+  errors: Record<number, string>;
+  operationIds: { list: string; get: string; file: string };
+  /** What a 404 says (default: no such dispute of yours). */
+  notFound?: string;
+  summaries: { list: string; get: string };
+}
+
+/** Serves a stored file so that no browser renders it: an attachment, its type not sniffed. */
+function sendFile(reply: FastifyReply, file: Awaited<ReturnType<Disputes['file']>>) {
+  return reply
+    .header('content-disposition', `attachment; filename="${attachmentName(file.id, file.contentType)}"`)
+    .header('x-content-type-options', 'nosniff')
+    .header('content-security-policy', "default-src 'none'; sandbox")
+    .header('cache-control', 'private, no-store')
+    .type(file.contentType)
+    .send(file.data);
+}
+
+export function disputeReadRoutes<P extends DisputeParty, V>(app: KasaApp, disputes: Disputes, reader: DisputeReader<P, V>): void {
+  const { schema, errors, party } = reader;
+
+  app.get(
+    reader.path,
     {
       schema: {
         ...schema,
-        summary: 'Add a file (a bank statement) to a dispute about my deal',
+        summary: reader.summaries.list,
+        operationId: reader.operationIds.list,
+        querystring: disputeListQuery.schema,
+        response: { 200: pageOf(reader.object) },
+      },
+      config: { errorDocs: { ...errors, 400: 'INVALID_CURSOR' } },
+    },
+    async (request) =>
+      mapPage(await disputes.list(party(request), { status: request.query.status, ...pageRequest(request.query, DISPUTE_LIST_LIMIT_DEFAULT) }), reader.view),
+  );
+
+  app.get(
+    `${reader.path}/:dispute_id`,
+    {
+      schema: {
+        ...schema,
+        summary: reader.summaries.get,
+        operationId: reader.operationIds.get,
+        params: disputeParams.schema,
+        response: { 200: detailOf(reader.object) },
+      },
+      config: { errorDocs: { ...errors, 404: reader.notFound ?? DISPUTE_NOT_FOUND } },
+    },
+    async (request) => disputeDetailView(await disputes.get(party(request), request.params.dispute_id), reader.view),
+  );
+
+  app.get(
+    `${reader.path}/:dispute_id/files/:file_id`,
+    {
+      schema: {
+        ...schema,
+        summary: "A dispute's file, as an attachment",
+        operationId: reader.operationIds.file,
+        params: fileParams.schema,
+        response: { 200: fileResponse },
+      },
+      config: { errorDocs: { ...errors, 404: 'DISPUTE_FILE_NOT_FOUND' } },
+    },
+    async (request, reply) => sendFile(reply, await disputes.file(party(request), request.params.dispute_id, request.params.file_id)),
+  );
+}
+
+/**
+ * `POST ${path}/:dispute_id/files`: a file added by a party of the dispute, answered once per
+ * Idempotency-Key — the key's fingerprint taken over the file's hash, not its megabytes.
+ */
+export function disputeFileRoute(
+  app: KasaApp,
+  disputes: Disputes,
+  idempotent: Idempotent,
+  route: Pick<DisputeReader<Exclude<DisputeParty, { kind: 'operator' }>, unknown>, 'path' | 'party' | 'schema' | 'errors'> & {
+    summary: string;
+    operationId: string;
+  },
+): void {
+  app.post(
+    `${route.path}/:dispute_id/files`,
+    {
+      schema: {
+        ...route.schema,
+        summary: route.summary,
         description: UPLOAD_DESCRIPTION,
-        operationId: 'addTraderDisputeFile',
+        operationId: route.operationId,
         headers: idempotencyHeaders.schema,
         params: disputeParams.schema,
         response: { 201: fileObject },
       },
-      config: { errorDocs: withIdempotencyErrors({ ...AUTH, ...UPLOAD_ERRORS, 404: NOT_FOUND }) },
+      config: { errorDocs: withIdempotencyErrors({ ...route.errors, ...UPLOAD_ERRORS, 404: DISPUTE_NOT_FOUND }) },
     },
     async (request, reply) => {
-      const file = fileUpload(request);
-      return idempotent(request, reply, 201, async (trx) => fileView(await disputes.addFile(party(request), request.params.dispute_id, file, trx)));
+      const upload = uploadOf(request);
+      request.body = { file_sha256: upload.file.sha256 };
+      return idempotent(request, reply, 201, async (trx) =>
+        fileView(await disputes.addFile(route.party(request), request.params.dispute_id, upload.file, trx)),
+      );
     },
   );
 }

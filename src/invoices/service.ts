@@ -102,12 +102,16 @@ const CREATE_INVOICES_SQL = `SELECT ordinal, outcome, invoice_id, retry_after_se
   $19::text[], $20::numeric[], $21::numeric[], $22::timestamptz[])`;
 
 /**
- * Batches in flight on a PostgreSQL server: as many as the pool has connections, so a batch is
- * sent as soon as a connection could take it, and the server's backends never wait for work
- * while requests queue.
+ * Batches in flight on a PostgreSQL server: one per pipeline lane (see src/db/pipeline.ts), or,
+ * without lanes, one per pooled connection — so each backend that runs create-invoice has one
+ * batch at work and the next one gathering. More would not run sooner: a second batch sent down
+ * a busy lane waits in its pipeline behind the first, holding requests that could have joined
+ * the next batch. Measured on a 2-core machine (2 lanes, a pool of 5) at 32 connections: with 2
+ * batches in flight a create-invoice cost about a fifth less CPU in Kasa and in PostgreSQL than
+ * with 5.
  */
-export function createBatchesInFlight(poolSize: number): number {
-  return Math.max(1, poolSize);
+export function createBatchesInFlight(poolSize: number, pipelines: number): number {
+  return Math.max(1, pipelines > 0 ? pipelines : poolSize);
 }
 
 type BatchOutcome = CreateOutcome & { ordinal: number };

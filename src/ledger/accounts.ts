@@ -14,6 +14,9 @@ export const traderInsurance = (traderId: string) => `trader:${traderId}:insuran
 /** What backs a dispute's claim while it is open, when the deal no longer holds its lock. */
 export const traderDisputeHold = (traderId: string) => `trader:${traderId}:dispute_hold`;
 
+/** The trader's accounts a statement can be read of (suffixes of trader:<id>:…). */
+export const TRADER_STATEMENT_ACCOUNTS = ['available', 'locked', 'insurance', 'withdrawal_hold'] as const;
+
 export type TransferKind =
   | 'deposit'
   | 'deal_lock'

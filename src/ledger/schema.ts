@@ -1,5 +1,8 @@
 // How balances and the ledger's check are documented.
 import { pageOf, record, timestamp, usdt } from '../http/schemas.ts';
+import { TRADER_STATEMENT_ACCOUNTS } from './accounts.ts';
+
+export { TRADER_STATEMENT_ACCOUNTS };
 
 export const merchantBalance = record({
   currency: { type: 'string', enum: ['USDT'] },
@@ -41,8 +44,6 @@ export const merchantStatement = pageOf(
   }),
   'Movements of the merchant\'s available balance, newest first; a full statement sums to "available"',
 );
-
-export const TRADER_STATEMENT_ACCOUNTS = ['available', 'locked', 'insurance', 'withdrawal_hold'] as const;
 
 export const traderStatement = pageOf(
   record({

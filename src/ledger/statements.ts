@@ -6,6 +6,7 @@ import { beforeSeq, seqPage, type Page, type PageRequest } from '../db/cursor.ts
 import type { DB } from '../db/schema.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
+import type { TransferKind } from './accounts.ts';
 
 /** The transfers one invoice's deals can cause are a handful (3 a deal); this only bounds a bug. */
 const INVOICE_TRANSFERS_MAX = 1_000;
@@ -15,6 +16,8 @@ export interface StatementFilter extends PageRequest {
   from?: Date | undefined;
   /** Exclusive. */
   to?: Date | undefined;
+  /** Only transfers of this kind (deal_lock, deposit…). */
+  kind?: TransferKind | undefined;
 }
 
 export interface StatementEntry {
@@ -70,6 +73,7 @@ export class Statements {
       if (filter.cursor !== undefined) parts.push(sql`${beforeSeq('t.id', filter.cursor)}`);
       if (filter.from !== undefined) parts.push(sql`t.created_at >= ${filter.from}::timestamptz`);
       if (filter.to !== undefined) parts.push(sql`t.created_at < ${filter.to}::timestamptz`);
+      if (filter.kind !== undefined) parts.push(sql`t.kind = ${filter.kind}`);
       return sql.join(parts, sql` AND `);
     };
     const { rows } = await sql<{

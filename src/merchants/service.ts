@@ -156,6 +156,7 @@ export class Merchants {
     return toMerchant(row);
   }
 
+  /** `trx`: the caller's transaction (a cabinet records the change in it). */
   async update(id: string, patch: MerchantPatch, trx?: Transaction<DB>): Promise<Merchant> {
     if (!isUuid(id)) throw errors.merchantNotFound();
     const values = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
@@ -170,6 +171,7 @@ export class Merchants {
     return toMerchant(row);
   }
 
+  /** `trx`: the caller's transaction (a cabinet records the new key in it). */
   async createApiKey(
     merchantId: string,
     scopes: readonly ApiKeyScope[] = DEFAULT_API_KEY_SCOPES,
@@ -225,27 +227,42 @@ export class Merchants {
   }
 
   /**
-   * Revokes one of this merchant's keys in the caller's transaction, the key's row locked: a key
-   * of another merchant is API_KEY_NOT_FOUND, an already revoked one a no-op (revoked: false).
+   * Revokes one of this merchant's keys, as its own people do it: another merchant's key is not
+   * found (exactly like a missing one), an already revoked key is refused so the person learns
+   * nothing changed. The key row is locked, so two revokes of one key settle to one.
    */
-  async revokeMerchantKey(trx: Transaction<DB>, merchantId: string, keyId: string): Promise<{ prefix: string; revoked: boolean }> {
+  async revokeMerchantApiKey(merchantId: string, keyId: string, outer?: Transaction<DB>): Promise<ApiKeyInfo> {
     if (!isUuid(keyId) || !isUuid(merchantId)) throw errors.apiKeyNotFound();
-    const key = await trx
-      .selectFrom('api_keys')
-      .select(['prefix', 'revoked_at'])
-      .where('id', '=', keyId)
-      .where('merchant_id', '=', merchantId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!key) throw errors.apiKeyNotFound();
-    if (key.revoked_at !== null) return { prefix: key.prefix, revoked: false };
-    await trx
-      .updateTable('api_keys')
-      .set({ revoked_at: sql<Date>`now()` })
-      .where('id', '=', keyId)
-      .execute();
+    const revoked = await inTransaction(
+      this.db,
+      async (trx) => {
+        const key = await trx
+          .selectFrom('api_keys')
+          .select(['id', 'revoked_at'])
+          .where('id', '=', keyId)
+          .where('merchant_id', '=', merchantId)
+          .forUpdate()
+          .executeTakeFirst();
+        if (!key) throw errors.apiKeyNotFound();
+        if (key.revoked_at !== null) throw errors.apiKeyRevoked();
+        return trx
+          .updateTable('api_keys')
+          .set({ revoked_at: sql<Date>`now()` })
+          .where('id', '=', keyId)
+          .returning(['id', 'merchant_id', 'prefix', 'scopes', 'created_at', 'revoked_at'])
+          .executeTakeFirstOrThrow();
+      },
+      outer,
+    );
     this.forgetAuthentications();
-    return { prefix: key.prefix, revoked: true };
+    return {
+      keyId: revoked.id,
+      merchantId: revoked.merchant_id,
+      prefix: revoked.prefix,
+      scopes: revoked.scopes as ApiKeyScope[],
+      createdAt: revoked.created_at,
+      revokedAt: revoked.revoked_at,
+    };
   }
 }
 

@@ -354,6 +354,134 @@ export class Users {
     });
     return { linkToken, linkExpiresAt };
   }
+
+  /**
+   * A merchant owner changes the role of one of their merchant's users. Another merchant's user
+   * is not found; a removed one cannot be changed; the last active owner cannot be demoted, so a
+   * merchant always keeps someone who manages its people. The merchant's owners are locked
+   * first, so two owners demoting each other at once leave one of them an owner.
+   */
+  async changeMerchantRole(
+    merchantId: string,
+    userId: string,
+    role: MerchantRole,
+    by: { actor: AuditActor; ip: string | null },
+  ): Promise<{ user: User; changed: boolean }> {
+    if (!isUuid(userId) || !isUuid(merchantId)) throw errors.userNotFound();
+    return inTransaction(this.db, async (trx) => {
+      const { target, activeOwners } = await this.lockMerchantUser(trx, merchantId, userId);
+      if (target.status !== 'active') throw errors.userDisabled();
+      if (target.merchant_role === role) return { user: userOf(target), changed: false };
+      if (target.merchant_role === 'owner' && activeOwners <= 1) throw errors.lastOwner();
+      const row = await trx
+        .updateTable('users')
+        .set({ merchant_role: role, updated_at: this.clock.now() })
+        .where('id', '=', userId)
+        .returning(USER_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await this.audit.record(trx, {
+        ...by,
+        action: 'user.role',
+        target: `user:${userId}`,
+        merchantId,
+        before: { merchant_role: target.merchant_role },
+        after: { merchant_role: role },
+      });
+      return { user: userOf(row), changed: true };
+    });
+  }
+
+  /**
+   * A merchant owner removes one of their merchant's users: the account is disabled (its audit
+   * rows keep naming it) and every session of it ends at once. Refused for the last active
+   * owner, for another merchant's user (not found) and for a user removed already.
+   */
+  async removeMerchantUser(merchantId: string, userId: string, by: { actor: AuditActor; ip: string | null }): Promise<User> {
+    if (!isUuid(userId) || !isUuid(merchantId)) throw errors.userNotFound();
+    return inTransaction(this.db, async (trx) => {
+      const { target, activeOwners } = await this.lockMerchantUser(trx, merchantId, userId);
+      if (target.status !== 'active') throw errors.userDisabled();
+      if (target.merchant_role === 'owner' && activeOwners <= 1) throw errors.lastOwner();
+      const row = await trx
+        .updateTable('users')
+        .set({ status: 'disabled', updated_at: this.clock.now() })
+        .where('id', '=', userId)
+        .returning(USER_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
+      await trx.updateTable('password_links').set({ used_at: this.clock.now() }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
+      await this.audit.record(trx, {
+        ...by,
+        action: 'user.remove',
+        target: `user:${userId}`,
+        merchantId,
+        before: { status: target.status, merchant_role: target.merchant_role },
+        after: { status: 'disabled' },
+      });
+      return userOf(row);
+    });
+  }
+
+  /**
+   * A signed-in user without TOTP turns it on (merchants' staff, for whom it is optional): the
+   * secret the page showed, proven by a current code, is stored sealed with fresh recovery codes.
+   * The user's row is locked, so two submits enroll once; a user who has TOTP already is refused.
+   */
+  async enableTotp(
+    userId: string,
+    input: { totpSecret: string; totpCode: string },
+    by: { actor: AuditActor; ip: string | null },
+  ): Promise<{ ok: true; recoveryCodes: string[] } | { ok: false; problem: 'totp_invalid' | 'totp_enabled' }> {
+    if (!isUuid(userId)) throw errors.userNotFound();
+    const now = this.clock.now();
+    const step = /^[A-Z2-7]{16,64}$/.test(input.totpSecret) ? totpStep(input.totpSecret, input.totpCode.trim(), now) : null;
+    if (step === null) return { ok: false, problem: 'totp_invalid' };
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    return inTransaction(this.db, async (trx) => {
+      const user = await trx.selectFrom('users').select(USER_COLUMNS).where('id', '=', userId).forUpdate().executeTakeFirst();
+      if (!user || user.status !== 'active') throw errors.userNotFound();
+      if (user.totp_secret !== null) return { ok: false, problem: 'totp_enabled' } as const;
+      await trx
+        .updateTable('users')
+        .set({ totp_secret: this.box.seal(input.totpSecret), totp_last_step: BigInt(step), updated_at: now })
+        .where('id', '=', userId)
+        .execute();
+      await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute();
+      await trx
+        .insertInto('user_recovery_codes')
+        .values(codes.map((c) => ({ user_id: userId, code_hash: recoveryCodeHash(c) })))
+        .execute();
+      await this.audit.record(trx, {
+        ...by,
+        action: 'user.two_factor',
+        target: `user:${userId}`,
+        merchantId: user.merchant_id,
+        before: { two_factor: 'off' },
+        after: { two_factor: 'on' },
+      });
+      return { ok: true, recoveryCodes: codes } as const;
+    });
+  }
+
+  /**
+   * Locks the merchant's active owners and the target user, in id order so that two changes take
+   * them in one order and never deadlock, and counts the owners. A change that waited re-reads
+   * the rows it waited for: an owner demoted meanwhile is no longer counted.
+   */
+  private async lockMerchantUser(trx: Transaction<DB>, merchantId: string, userId: string): Promise<{ target: UserRecord; activeOwners: number }> {
+    const rows = await trx
+      .selectFrom('users')
+      .select(USER_COLUMNS)
+      .where('merchant_id', '=', merchantId)
+      .where('role', '=', 'merchant')
+      .where((eb) => eb.or([eb('id', '=', userId), eb.and([eb('merchant_role', '=', 'owner'), eb('status', '=', 'active')])]))
+      .orderBy('id')
+      .forUpdate()
+      .execute();
+    const target = rows.find((r) => r.id === userId);
+    if (!target) throw errors.userNotFound();
+    return { target, activeOwners: rows.filter((r) => r.merchant_role === 'owner' && r.status === 'active').length };
+  }
 }
 
 function ownerOf(input: NewUser): { merchant_id: string | null; merchant_role: MerchantRole | null; trader_id: string | null } {

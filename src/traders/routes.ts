@@ -6,9 +6,9 @@ import { errors } from '../errors.ts';
 import { idempotencyHeaders, withIdempotencyErrors, type Idempotent } from '../http/idempotency.ts';
 import { pageFields, pageRequest } from '../http/paging.ts';
 import { pageOf } from '../http/schemas.ts';
-import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, optionalBody, string, type KasaApp } from '../http/validation.ts';
+import { enumeration, fiatAmount, model, optional, optionalBody, string, type KasaApp } from '../http/validation.ts';
 import type { TraderRow, Traders } from './service.ts';
-import { balanceObject, cardNumber, dealObject, requisiteObject } from './schema.ts';
+import { balanceObject, dealObject, newRequisiteModel, requisiteObject, requisitePatchModel } from './schema.ts';
 import { balanceView, dealView, requisiteView } from './views.ts';
 import { mapPage } from '../db/cursor.ts';
 import { DEAL_STATUSES, REJECT_REASONS } from '../lifecycle.ts';
@@ -29,31 +29,6 @@ export async function traderRoutes(
 
   const security = [{ traderKey: [] }];
   const tags = ['trader'];
-  const limits = {
-    min_amount: optional(fiatAmount({ description: 'Smallest payment this card takes' })),
-    max_amount: optional(fiatAmount({ description: 'Largest payment this card takes' })),
-    daily_limit: optional(fiatAmount({ description: 'Most this card takes per UTC day' })),
-  };
-  const newRequisite = model({
-    currency: string({ pattern: '^[A-Z]{3}$' }),
-    method: optional(enumeration(['card'] as const)),
-    bank_name: string({ min: 1, max: 100 }),
-    card_number: cardNumber(),
-    holder_name: string({ min: 1, max: 100 }),
-    ...limits,
-    max_open_deals: optional(integer({ min: 1, max: 1000 })),
-    active: optional(boolean()),
-  });
-  const requisitePatch = model({
-    bank_name: optional(string({ min: 1, max: 100 })),
-    card_number: optional(cardNumber()),
-    holder_name: optional(string({ min: 1, max: 100 })),
-    min_amount: nullable(fiatAmount()),
-    max_amount: nullable(fiatAmount()),
-    daily_limit: nullable(fiatAmount()),
-    max_open_deals: optional(integer({ min: 1, max: 1000 })),
-    active: optional(boolean()),
-  });
   const requisiteParams = model({ requisite_id: string({ min: 1, max: 64 }) });
   const dealParams = model({ deal_id: string({ min: 1, max: 64 }) });
   const dealQuery = model({
@@ -81,7 +56,7 @@ export async function traderRoutes(
         tags,
         security,
         headers: idempotencyHeaders.schema,
-        body: newRequisite.schema,
+        body: newRequisiteModel.schema,
         response: { 201: requisiteObject },
       },
       config: { errorDocs: withIdempotencyErrors({ ...AUTH_ERRORS, 400: 'CURRENCY_INVALID; REQUISITE_RANGE_INVALID' }) },
@@ -117,7 +92,7 @@ export async function traderRoutes(
         tags,
         security,
         params: requisiteParams.schema,
-        body: requisitePatch.schema,
+        body: requisitePatchModel.schema,
         response: { 200: requisiteObject },
       },
       config: { errorDocs: { ...AUTH_ERRORS, 404: 'REQUISITE_NOT_FOUND', 400: 'REQUISITE_RANGE_INVALID' } },

@@ -3,7 +3,7 @@
 // number appears in full only in the trader's own answers; admin answers carry it masked
 // (views.ts), in the same field.
 import { nullableTimestamp, record, timestamp, usdt } from '../http/schemas.ts';
-import type { Field, JsonSchema } from '../http/validation.ts';
+import { boolean, enumeration, fiatAmount, integer, model, nullable, optional, string, type Field, type JsonSchema } from '../http/validation.ts';
 import { luhnValid } from './card.ts';
 import { DEAL_STATUSES, REJECT_REASONS } from '../lifecycle.ts';
 
@@ -139,3 +139,36 @@ export function nonZero(field: Field<string>): Field<string> {
     },
   };
 }
+
+/** The most open deals one card may be set to hold at a time (max_open_deals). */
+const REQUISITE_OPEN_DEALS_MAX = 1000;
+const REQUISITE_TEXT_CHARS_MAX = 100;
+
+/**
+ * A new card, as the trader API and the trader cabinet take it: one set of rules, so a card the
+ * cabinet accepts is one the API would have accepted, and the other way round.
+ */
+export const newRequisiteModel = model({
+  currency: string({ pattern: '^[A-Z]{3}$' }),
+  method: optional(enumeration(['card'] as const)),
+  bank_name: string({ min: 1, max: REQUISITE_TEXT_CHARS_MAX }),
+  card_number: cardNumber(),
+  holder_name: string({ min: 1, max: REQUISITE_TEXT_CHARS_MAX }),
+  min_amount: optional(fiatAmount({ description: 'Smallest payment this card takes' })),
+  max_amount: optional(fiatAmount({ description: 'Largest payment this card takes' })),
+  daily_limit: optional(fiatAmount({ description: 'Most this card takes per UTC day' })),
+  max_open_deals: optional(integer({ min: 1, max: REQUISITE_OPEN_DEALS_MAX })),
+  active: optional(boolean()),
+});
+
+/** A change to a card: absent fields stay, a null limit is cleared. */
+export const requisitePatchModel = model({
+  bank_name: optional(string({ min: 1, max: REQUISITE_TEXT_CHARS_MAX })),
+  card_number: optional(cardNumber()),
+  holder_name: optional(string({ min: 1, max: REQUISITE_TEXT_CHARS_MAX })),
+  min_amount: nullable(fiatAmount()),
+  max_amount: nullable(fiatAmount()),
+  daily_limit: nullable(fiatAmount()),
+  max_open_deals: optional(integer({ min: 1, max: REQUISITE_OPEN_DEALS_MAX })),
+  active: optional(boolean()),
+});

@@ -8,7 +8,7 @@ import { inTransaction } from '../db/retry.ts';
 import { errors } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { balanceOf, ensureAccounts, postTransfers, traderAvailable, traderInsurance, traderLocked, WORLD } from '../ledger/ledger.ts';
-import { OPEN_DEAL_STATUSES } from '../lifecycle.ts';
+import { DAILY_LIMIT_DEAL_STATUSES, OPEN_DEAL_STATUSES } from '../lifecycle.ts';
 import type { Catalog } from '../rates/catalog.ts';
 import { generateApiKey, hashKey, sameHash } from '../merchants/keys.ts';
 import { formatUsdt } from '../money.ts';
@@ -301,6 +301,34 @@ export class Traders {
       .limit(request.limit + 1)
       .execute();
     return page(rows, request.limit, (r) => ({ at: r.created_at, id: r.id }));
+  }
+
+  /** One of the trader's cards; another trader's card is not found, as if it did not exist. */
+  async getRequisite(traderId: string, requisiteId: string): Promise<RequisiteRow> {
+    if (!isUuid(requisiteId)) throw errors.requisiteNotFound();
+    const row = await this.db.selectFrom('requisites').selectAll().where('id', '=', requisiteId).where('trader_id', '=', traderId).executeTakeFirst();
+    if (!row) throw errors.requisiteNotFound();
+    return row;
+  }
+
+  /**
+   * What each of these cards of the trader took today (the UTC day of `now`), counted as the deals
+   * engine counts it against daily_limit: deals opened today that are open or completed. Cards
+   * with nothing today are absent.
+   */
+  async turnoverToday(traderId: string, requisiteIds: readonly string[], now: Date): Promise<Map<string, string>> {
+    if (!requisiteIds.length) return new Map();
+    const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+    const rows = await this.db
+      .selectFrom('deals')
+      .select(['requisite_id', sql<string>`sum(amount)`.as('turnover')])
+      .where('trader_id', '=', traderId)
+      .where('requisite_id', 'in', requisiteIds)
+      .where('opened_at', '>=', dayStart)
+      .where('status', 'in', DAILY_LIMIT_DEAL_STATUSES)
+      .groupBy('requisite_id')
+      .execute();
+    return new Map(rows.map((r) => [r.requisite_id, String(r.turnover)]));
   }
 
   async updateRequisite(traderId: string, requisiteId: string, patch: RequisitePatch): Promise<RequisiteRow> {

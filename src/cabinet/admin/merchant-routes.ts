@@ -246,16 +246,15 @@ ${pager(base, s, {}, keys.next_cursor, !keyCursor)}
       async (request, reply) => {
         const { merchant_id, key_id } = request.params;
         await change(request, async (trx, record) => {
-          const revoked = await merchants.revokeMerchantKey(trx, merchant_id, key_id);
-          if (revoked.revoked) {
-            await record(trx, {
-              action: 'api_key.revoke',
-              target: `api_key:${key_id}`,
-              merchantId: merchant_id,
-              before: { prefix: revoked.prefix, revoked: false },
-              after: { revoked: true },
-            });
-          }
+          // A key of another merchant is not found here; one revoked already is a 409 page.
+          const revoked = await merchants.revokeMerchantApiKey(merchant_id, key_id, trx);
+          await record(trx, {
+            action: 'api_key.revoke',
+            target: `api_key:${key_id}`,
+            merchantId: merchant_id,
+            before: { prefix: revoked.prefix, revoked: false },
+            after: { revoked: true },
+          });
         });
         return reply.redirect(`/admin/merchants/${merchant_id}?done=revoked`, 303);
       },
