@@ -26,7 +26,7 @@ import { withdrawalAdminRoutes } from './treasury/withdrawal-admin-routes.ts';
 import { merchantWithdrawalRoutes, traderWithdrawalRoutes } from './treasury/withdrawal-routes.ts';
 import { Withdrawals } from './treasury/withdrawals.ts';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks/routes.ts';
-import { landing } from './cabinet/landing.ts';
+import { operatorConsoleRoutes } from './cabinet/admin/console.ts';
 import { merchantCabinetRoutes } from './cabinet/merchant/section.ts';
 import { cabinetRoutes } from './cabinet/plugin.ts';
 import { signInRoutes } from './cabinet/sign-in-routes.ts';
@@ -220,7 +220,18 @@ export async function buildApp(kasa: Kasa, logger: Logger): Promise<KasaApp> {
         users: kasa.users,
         webhookAllowPrivate: kasa.config.webhookAllowPrivate,
       }),
-      landing('/admin', 'operator', 'getOperatorConsole'),
+      ...operatorConsoleRoutes({
+        db: kasa.db,
+        clock: kasa.clock,
+        merchants: kasa.merchants,
+        traders: kasa.traders,
+        deals: kasa.deals,
+        catalog: kasa.catalog,
+        webhooks: kasa.webhooks,
+        users: kasa.users,
+        audit: kasa.audit,
+        webhookAllowPrivate: kasa.config.webhookAllowPrivate,
+      }),
     ],
   });
   await app.register(disputeAdminRoutes, { ...admin, disputes: kasa.disputes });

@@ -481,8 +481,11 @@ describe('no route answers a malformed id in its path or query with a 5xx', () =
       await fc.assert(
         fc.asyncProperty(malformedIds, async (id) => {
           const res = await send(operation, id, {});
+          // A console page asks a visitor without a session to sign in before it reads any id.
+          const toSignIn =
+            res.statusCode === 303 && res.headers.location === '/login' && operation.path.startsWith('/admin/') && !operation.path.startsWith('/admin/v1/');
           assert.ok(
-            res.statusCode >= 400 && res.statusCode < 500,
+            toSignIn || (res.statusCode >= 400 && res.statusCode < 500),
             `${operation.method} ${operation.path} with ${id.slice(0, 80)}: ${res.statusCode} ${res.body.slice(0, 300)}`,
           );
         }),

@@ -120,6 +120,8 @@ export interface SettleOptions {
 export interface DealFilter {
   status?: DealStatus | undefined;
   traderId?: string | undefined;
+  /** The deals of this merchant's invoices (the operator console's filter). */
+  merchantId?: string | undefined;
   dealId?: string | undefined;
   invoiceId?: string | undefined;
   limit: number;
@@ -708,6 +710,7 @@ export class Deals {
     let query = (trx ?? this.db).selectFrom('deals as d').innerJoin('invoices as i', 'i.id', 'd.invoice_id').selectAll('d').select('i.expires_at');
     if (filter.status) query = query.where('d.status', '=', filter.status);
     if (filter.traderId) query = query.where('d.trader_id', '=', filter.traderId);
+    if (filter.merchantId) query = query.where('i.merchant_id', '=', filter.merchantId);
     if (filter.dealId) query = query.where('d.id', '=', filter.dealId);
     if (filter.invoiceId) query = query.where('d.invoice_id', '=', filter.invoiceId);
     if (filter.cursor !== undefined) query = query.where(afterCursor(DEAL_KEYS, filter.cursor));

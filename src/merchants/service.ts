@@ -105,25 +105,30 @@ export class Merchants {
     this.authCache.clear();
   }
 
-  async create(input: NewMerchant): Promise<{ merchant: Merchant; apiKey: string; prefix: string; keyId: string }> {
+  /** In `outer` when given: the operator console records its audit row in the same transaction. */
+  async create(input: NewMerchant, outer?: Transaction<DB>): Promise<{ merchant: Merchant; apiKey: string; prefix: string; keyId: string }> {
     const key = generateApiKey();
     const merchantId = randomUUID();
     const keyId = randomUUID();
-    const row = await inTransaction(this.db, async (trx) => {
-      const merchant = await trx
-        .insertInto('merchants')
-        .values({
-          id: merchantId,
-          name: input.name,
-          fee_percent: input.fee_percent ?? '2.00',
-          webhook_url: input.webhook_url ?? null,
-          webhook_secret: generateWebhookSecret(),
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await trx.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash }).execute();
-      return merchant;
-    });
+    const row = await inTransaction(
+      this.db,
+      async (trx) => {
+        const merchant = await trx
+          .insertInto('merchants')
+          .values({
+            id: merchantId,
+            name: input.name,
+            fee_percent: input.fee_percent ?? '2.00',
+            webhook_url: input.webhook_url ?? null,
+            webhook_secret: generateWebhookSecret(),
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await trx.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash }).execute();
+        return merchant;
+      },
+      outer,
+    );
     return { merchant: toMerchant(row), apiKey: key.apiKey, prefix: key.prefix, keyId };
   }
 
@@ -141,9 +146,12 @@ export class Merchants {
     return mapPage(listed, toMerchant);
   }
 
-  async get(id: string): Promise<Merchant> {
+  /** In `trx`, the merchant's row is locked for the change that follows (an embedded database has one session, which `trx` holds). */
+  async get(id: string, trx?: Transaction<DB>): Promise<Merchant> {
     if (!isUuid(id)) throw errors.merchantNotFound();
-    const row = await this.db.selectFrom('merchants').selectAll().where('id', '=', id).executeTakeFirst();
+    let query = (trx ?? this.db).selectFrom('merchants').selectAll().where('id', '=', id);
+    if (trx) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
     if (!row) throw errors.merchantNotFound();
     return toMerchant(row);
   }
@@ -169,13 +177,14 @@ export class Merchants {
     scopes: readonly ApiKeyScope[] = DEFAULT_API_KEY_SCOPES,
     trx?: Transaction<DB>,
   ): Promise<{ keyId: string; apiKey: string; prefix: string; scopes: readonly ApiKeyScope[] }> {
-    const db = trx ?? this.db;
-    if (!isUuid(merchantId) || !(await db.selectFrom('merchants').select('id').where('id', '=', merchantId).executeTakeFirst()))
-      throw errors.merchantNotFound();
+    await this.get(merchantId, trx);
     const key = generateApiKey();
     const keyId = randomUUID();
     const granted = [...new Set(scopes)];
-    await db.insertInto('api_keys').values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash, scopes: granted }).execute();
+    await (trx ?? this.db)
+      .insertInto('api_keys')
+      .values({ id: keyId, merchant_id: merchantId, prefix: key.prefix, key_hash: key.hash, scopes: granted })
+      .execute();
     return { keyId, apiKey: key.apiKey, prefix: key.prefix, scopes: granted };
   }
 

@@ -2,7 +2,7 @@
 // Written in the transaction of the change it records, so a rolled-back change leaves no row and
 // a committed one always has its row. Secrets never enter it: fields whose names say they hold
 // one are replaced by a marker before the row is written.
-import { type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { beforeSeq, seqPage, type Page, type PageRequest } from '../db/cursor.ts';
 import type { DB } from '../db/schema.ts';
@@ -88,8 +88,14 @@ export class Audit {
       .execute();
   }
 
-  /** Newest first; `merchantId` limits the list to one merchant's rows (a merchant owner's view). */
-  async list(scope: { merchantId?: string | undefined; action?: string | undefined }, request: PageRequest): Promise<Page<AuditRow>> {
+  /**
+   * Newest first; `merchantId` limits the list to one merchant's rows (a merchant owner's view),
+   * `actorEmail` to one person's changes (the operator console's filter).
+   */
+  async list(
+    scope: { merchantId?: string | undefined; action?: string | undefined; actorEmail?: string | undefined },
+    request: PageRequest,
+  ): Promise<Page<AuditRow>> {
     let query = this.db
       .selectFrom('audit_log')
       .selectAll()
@@ -97,6 +103,7 @@ export class Audit {
       .limit(request.limit + 1);
     if (scope.merchantId !== undefined) query = query.where('merchant_id', '=', scope.merchantId);
     if (scope.action !== undefined) query = query.where('action', '=', scope.action);
+    if (scope.actorEmail !== undefined) query = query.where(sql`lower(actor_email)`, '=', scope.actorEmail.toLowerCase());
     if (request.cursor) query = query.where(beforeSeq('id', request.cursor));
     const rows = (await query.execute()) as AuditRow[];
     return seqPage(

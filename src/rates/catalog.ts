@@ -262,7 +262,7 @@ export class Catalog {
    * loses its lease, so its answer is dropped. Other changes to a source keep its last quote,
    * with the new markup applied at once.
    */
-  async putCurrency(code: string, input: CurrencyInput): Promise<Currency> {
+  async putCurrency(code: string, input: CurrencyInput, outer?: Transaction<DB>): Promise<Currency> {
     const source = input.rate_source;
     if (source?.kind === 'http_json' && source.max_age_seconds < source.refresh_seconds) {
       throw new RequestValidationError([
@@ -275,25 +275,29 @@ export class Catalog {
         },
       ]);
     }
-    const row = await inTransaction(this.db, async (trx) => {
-      const current = await trx.selectFrom('currencies').selectAll().where('code', '=', code).forUpdate().executeTakeFirst();
-      const kind: RateSourceKind = source?.kind ?? current?.rate_source ?? 'manual';
-      // A rate typed by hand on a currency whose source sets it would be overwritten by the next quote.
-      if (kind === 'http_json' && input.rate !== undefined) throw errors.rateSetBySource();
-      const values = { enabled: input.enabled, ...rangeValues(input, current), ...this.sourceValues(source, current, input.rate) };
-      if (current === undefined)
+    const row = await inTransaction(
+      this.db,
+      async (trx) => {
+        const current = await trx.selectFrom('currencies').selectAll().where('code', '=', code).forUpdate().executeTakeFirst();
+        const kind: RateSourceKind = source?.kind ?? current?.rate_source ?? 'manual';
+        // A rate typed by hand on a currency whose source sets it would be overwritten by the next quote.
+        if (kind === 'http_json' && input.rate !== undefined) throw errors.rateSetBySource();
+        const values = { enabled: input.enabled, ...rangeValues(input, current), ...this.sourceValues(source, current, input.rate) };
+        if (current === undefined)
+          return trx
+            .insertInto('currencies')
+            .values({ code, ...values })
+            .returningAll()
+            .executeTakeFirstOrThrow();
         return trx
-          .insertInto('currencies')
-          .values({ code, ...values })
+          .updateTable('currencies')
+          .set({ ...values, updated_at: sql<Date>`now()` })
+          .where('code', '=', code)
           .returningAll()
           .executeTakeFirstOrThrow();
-      return trx
-        .updateTable('currencies')
-        .set({ ...values, updated_at: sql<Date>`now()` })
-        .where('code', '=', code)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-    })
+      },
+      outer,
+    )
       // The table's CHECK keeps min ≤ max even when only one side is sent.
       .catch(mapConstraints({ currencies_check: errors.currencyRangeInvalid }));
     this.invalidate();
@@ -342,9 +346,10 @@ export class Catalog {
     return this.toSettings(await (trx ?? this.db).selectFrom('settings').selectAll().executeTakeFirstOrThrow());
   }
 
-  async patchSettings(patch: SettingsPatch): Promise<Settings> {
+  /** In `trx` when given: the operator console records its audit row in the same transaction. */
+  async patchSettings(patch: SettingsPatch, trx?: Transaction<DB>): Promise<Settings> {
     const values = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    const row = await this.db
+    const row = await (trx ?? this.db)
       .updateTable('settings')
       .set({ ...values, updated_at: sql<Date>`now()` })
       .returningAll()

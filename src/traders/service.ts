@@ -91,20 +91,25 @@ export class Traders {
     private readonly catalog: Catalog,
   ) {}
 
-  async create(input: { name: string; reward_percent?: string | undefined }) {
+  /** In `outer` when given: the operator console records its audit row in the same transaction. */
+  async create(input: { name: string; reward_percent?: string | undefined }, outer?: Transaction<DB>) {
     const key = generateApiKey('trader');
     const traderId = randomUUID();
     const keyId = randomUUID();
-    const trader = await inTransaction(this.db, async (trx) => {
-      const row = await trx
-        .insertInto('traders')
-        .values({ id: traderId, name: input.name, reward_percent: input.reward_percent ?? '1.00' })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await trx.insertInto('trader_api_keys').values({ id: keyId, trader_id: traderId, prefix: key.prefix, key_hash: key.hash }).execute();
-      await ensureAccounts(trx, [traderAvailable(traderId), traderLocked(traderId)]);
-      return row;
-    });
+    const trader = await inTransaction(
+      this.db,
+      async (trx) => {
+        const row = await trx
+          .insertInto('traders')
+          .values({ id: traderId, name: input.name, reward_percent: input.reward_percent ?? '1.00' })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await trx.insertInto('trader_api_keys').values({ id: keyId, trader_id: traderId, prefix: key.prefix, key_hash: key.hash }).execute();
+        await ensureAccounts(trx, [traderAvailable(traderId), traderLocked(traderId)]);
+        return row;
+      },
+      outer,
+    );
     return { trader, apiKey: key.apiKey, prefix: key.prefix, keyId };
   }
 
@@ -141,16 +146,23 @@ export class Traders {
       ]);
   }
 
-  async get(id: string): Promise<TraderRow> {
+  /** In `trx`, the trader's row is locked for the change that follows (an embedded database has one session, which `trx` holds). */
+  async get(id: string, trx?: Transaction<DB>): Promise<TraderRow> {
     if (!isUuid(id)) throw errors.traderNotFound();
-    const row = await this.db.selectFrom('traders').selectAll().where('id', '=', id).executeTakeFirst();
+    let query = (trx ?? this.db).selectFrom('traders').selectAll().where('id', '=', id);
+    if (trx) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
     if (!row) throw errors.traderNotFound();
     return row;
   }
 
-  async update(id: string, patch: { name?: string | undefined; status?: 'active' | 'disabled' | undefined; reward_percent?: string | undefined }) {
+  async update(
+    id: string,
+    patch: { name?: string | undefined; status?: 'active' | 'disabled' | undefined; reward_percent?: string | undefined },
+    trx?: Transaction<DB>,
+  ) {
     if (!isUuid(id)) throw errors.traderNotFound();
-    const row = await this.db
+    const row = await (trx ?? this.db)
       .updateTable('traders')
       .set({ ...defined(patch), updated_at: sql<Date>`now()` })
       .where('id', '=', id)
@@ -189,28 +201,32 @@ export class Traders {
   }
 
   /** world → trader:available. The reference makes a retried deposit a 409, never a second credit. */
-  async deposit(traderId: string, amountUsdt: bigint, reference: string) {
-    await this.get(traderId);
+  async deposit(traderId: string, amountUsdt: bigint, reference: string, outer?: Transaction<DB>) {
+    await this.get(traderId, outer);
     const depositId = randomUUID();
-    return inTransaction(this.db, async (trx) => {
-      const inserted = await trx
-        .insertInto('deposits')
-        .values({ id: depositId, trader_id: traderId, amount_usdt: amountUsdt, reference })
-        .onConflict((oc) => oc.constraint('deposits_reference_unique').doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (!inserted) {
-        const existing = await trx
-          .selectFrom('deposits')
-          .select('id')
-          .where('trader_id', '=', traderId)
-          .where('reference', '=', reference)
-          .executeTakeFirstOrThrow();
-        throw errors.depositReferenceUsed(existing.id);
-      }
-      await postTransfers(trx, [{ from: WORLD, to: traderAvailable(traderId), amount: amountUsdt, kind: 'deposit', ref: depositId }]);
-      return { depositId, available: await balanceOf(trx, traderAvailable(traderId)) };
-    });
+    return inTransaction(
+      this.db,
+      async (trx) => {
+        const inserted = await trx
+          .insertInto('deposits')
+          .values({ id: depositId, trader_id: traderId, amount_usdt: amountUsdt, reference })
+          .onConflict((oc) => oc.constraint('deposits_reference_unique').doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        if (!inserted) {
+          const existing = await trx
+            .selectFrom('deposits')
+            .select('id')
+            .where('trader_id', '=', traderId)
+            .where('reference', '=', reference)
+            .executeTakeFirstOrThrow();
+          throw errors.depositReferenceUsed(existing.id);
+        }
+        await postTransfers(trx, [{ from: WORLD, to: traderAvailable(traderId), amount: amountUsdt, kind: 'deposit', ref: depositId }]);
+        return { depositId, available: await balanceOf(trx, traderAvailable(traderId)) };
+      },
+      outer,
+    );
   }
 
   /** The trader's accounts, and whether the deals engine gives it new deals (and why not). */
