@@ -100,9 +100,30 @@ describe('trader cabinet', () => {
     // Reject the other, still awaiting payment.
     await a.b.get('/trader');
     const other = (await t.kasa.deals.list({ traderId: a.trader.trader_id, status: 'awaiting_payment', limit: 1 })).items[0]!;
-    const rejected = await a.b.post(`/trader/deals/${other.id}/reject`, { reason: 'no_payment' });
+    const page = await a.b.get('/trader?lang=en');
+    assert.match(page.body, new RegExp(`<select id="reason-${other.id}" name="reason"><option value="no_payment">No money arrived</option>`));
+    const forged = await a.b.post(`/trader/deals/${other.id}/reject`, { reason: 'changed_my_mind' });
+    assert.equal(forged.status, 400, 'a reason the form does not offer');
+    assert.equal((await t.kasa.deals.list({ dealId: other.id, limit: 1 })).items[0]!.status, 'awaiting_payment', 'nothing changed');
+    await a.b.get('/trader');
+    const rejected = await a.b.post(`/trader/deals/${other.id}/reject`, { reason: 'card_blocked', comment: '  The bank froze it  ' });
     assert.equal(rejected.location, '/trader?done=rejected');
-    assert.equal((await t.kasa.deals.list({ dealId: other.id, limit: 1 })).items[0]!.status, 'rejected');
+    const stored = await t.database.db
+      .selectFrom('deals')
+      .select(['status', 'reject_reason', 'reject_comment'])
+      .where('id', '=', other.id)
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(stored, { status: 'rejected', reject_reason: 'card_blocked', reject_comment: 'The bank froze it' });
+
+    // A deal whose customer says they paid is rejected the same way; the claim becomes a dispute.
+    await t.database.db.updateTable('traders').set({ status: 'disabled' }).where('id', '!=', a.trader.trader_id).execute();
+    const paidInvoice = await openDeal('cab-paid-reject', '1200.00');
+    await t.kasa.deals.markPaid(paidInvoice);
+    const paidDeal = (await t.kasa.deals.list({ traderId: a.trader.trader_id, status: 'customer_paid', limit: 1 })).items[0]!;
+    assert.match((await a.b.get('/trader?lang=en')).body, /rejecting opens a dispute, and an operator decides it/);
+    assert.equal((await a.b.post(`/trader/deals/${paidDeal.id}/reject`, { reason: 'no_payment' })).location, '/trader?done=rejected');
+    const dispute = await t.database.db.selectFrom('disputes').select(['deal_id', 'opened_by']).where('invoice_id', '=', paidInvoice).executeTakeFirst();
+    assert.deepEqual(dispute, { deal_id: paidDeal.id, opened_by: 'trader' });
 
     // Not a trader: the operator console's people get no queue.
     assert.equal((await browser().get('/trader')).location, '/login');

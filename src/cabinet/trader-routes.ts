@@ -12,7 +12,7 @@ import type { Deals } from '../deals/service.ts';
 import type { Statements } from '../ledger/statements.ts';
 import type { Traders } from '../traders/service.ts';
 import { record, textResponse } from '../http/schemas.ts';
-import { KasaError } from '../errors.ts';
+import { errors, KasaError } from '../errors.ts';
 import { fiatAmount, model, string, type KasaApp } from '../http/validation.ts';
 import { REJECT_REASONS, type RejectReason } from '../lifecycle.ts';
 import { formatFiat } from '../money.ts';
@@ -54,6 +54,13 @@ const STRINGS = {
     receivedInvalid: 'The amount received must be an amount above zero with at most 2 decimals, e.g. 1500.00. Nothing was confirmed.',
     reject: 'Reject',
     rejectReason: 'Why',
+    rejectComment: 'Comment (optional)',
+    rejectSend: 'Reject the deal',
+    rejectPaidHint: 'The customer says they paid: rejecting opens a dispute, and an operator decides it.',
+    reason_no_payment: 'No money arrived',
+    reason_wrong_amount: 'A different amount arrived',
+    reason_card_blocked: 'The card is blocked',
+    reason_other: 'Another reason',
     confirmed: 'Deal confirmed.',
     rejected: 'Deal rejected.',
     cue: 'Sound and vibration for a new “I have paid”',
@@ -73,6 +80,13 @@ const STRINGS = {
     receivedInvalid: 'Отримана сума має бути більшою за нуль, не більше 2 знаків після крапки, напр. 1500.00. Нічого не підтверджено.',
     reject: 'Відхилити',
     rejectReason: 'Причина',
+    rejectComment: 'Коментар (необовʼязково)',
+    rejectSend: 'Відхилити угоду',
+    rejectPaidHint: 'Клієнт каже, що оплатив: відхилення відкриває спір, і його вирішує оператор.',
+    reason_no_payment: 'Гроші не надійшли',
+    reason_wrong_amount: 'Надійшла інша сума',
+    reason_card_blocked: 'Картку заблоковано',
+    reason_other: 'Інша причина',
     confirmed: 'Угоду підтверджено.',
     rejected: 'Угоду відхилено.',
     cue: 'Звук і вібрація для нового «Я оплатив»',
@@ -135,7 +149,18 @@ ${csrfField(frame)}
 <button type="submit" class="primary">${s.confirmAmount.replace('{amount}', amount)}</button>
 </div>
 </form>
-${paid ? null : html`<form method="post" action="/trader/deals/${d.id}/reject">${csrfField(frame)}<input type="hidden" name="reason" value="${REJECT_REASONS[0]}"><button type="submit" class="danger">${s.reject}</button></form>`}
+<details class="reject">
+<summary>${s.reject}</summary>
+<form method="post" action="/trader/deals/${d.id}/reject">
+${csrfField(frame)}
+${paid ? html`<p class="hint">${s.rejectPaidHint}</p>` : null}
+<label for="reason-${d.id}">${s.rejectReason}</label>
+<select id="reason-${d.id}" name="reason">${REJECT_REASONS.map((r) => html`<option value="${r}">${s[`reason_${r}`]}</option>`)}</select>
+<label for="comment-${d.id}">${s.rejectComment}</label>
+<textarea id="comment-${d.id}" name="comment" maxlength="${COMMENT_CHARS_MAX}" rows="2"></textarea>
+<button type="submit" class="danger">${s.rejectSend}</button>
+</form>
+</details>
 </div>
 </li>`;
       })}</ul>`;
@@ -240,12 +265,11 @@ ${paid ? null : html`<form method="post" action="/trader/deals/${d.id}/reject">$
 
     app.post('/trader/deals/:deal_id/reject', action('postTraderReject', 'Reject a deal (form: _csrf, reason, comment)'), async (request, reply) => {
       const user = kit.userOf(request);
-      const reason = formText(request.body, 'reason', 64);
-      const comment = formText(request.body, 'comment', COMMENT_CHARS_MAX) || undefined;
-      await deals.reject(request.params.deal_id, user.trader_id!, {
-        reason: ((REJECT_REASONS as readonly string[]).includes(reason) ? reason : REJECT_REASONS[0]) as RejectReason,
-        comment,
-      });
+      const reason = formText(request.body, 'reason', 64) || REJECT_REASONS[0];
+      const comment = formText(request.body, 'comment', COMMENT_CHARS_MAX).trim() || undefined;
+      // The form offers the four reasons only; anything else was not sent by it.
+      if (!(REJECT_REASONS as readonly string[]).includes(reason)) throw errors.formInvalid(`reason must be one of ${REJECT_REASONS.join(', ')}`);
+      await deals.reject(request.params.deal_id, user.trader_id!, { reason: reason as RejectReason, comment });
       return reply.redirect('/trader?done=rejected', 303);
     });
   };
