@@ -3,18 +3,16 @@
 // paid"; the trader confirms; the page's own polling takes the customer to the shop's
 // success_url. Screenshots of each state go to test-results/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumMissing, chromiumRequiredInCi, freePort, launchChromium, MISSING, SCREENSHOTS_DIR } from './helpers/browser.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { addTrader, trader, type TestTrader } from './helpers/traders.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-gpu'];
-const SCREENSHOTS_DIR = path.resolve('test-results');
 /** The page polls every 3 s; a few polls of slack. */
 const REDIRECT_TIMEOUT_MS = 15_000;
 const CARD = '5375414112345672';
@@ -23,19 +21,7 @@ const CARD_GROUPED = '5375 4141 1234 5672';
 const RECEIPT_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 const STRINGS_UNDER_REVIEW = 'Ваш платіж на перевірці';
 
-// Outside CI a machine without chromium skips this file; in CI a missing browser is a failure.
-const chromiumMissing = !existsSync(CHROMIUM_PATH);
-const MISSING = `no chromium at ${CHROMIUM_PATH}: \`apt-get install chromium\` installs it`;
-if (chromiumMissing && process.env.CI) test('chromium is installed (CI)', () => assert.fail(MISSING));
-
-/** A port nobody listens on right now, so PUBLIC_URL can name it before Kasa listens on it. */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+chromiumRequiredInCi();
 
 /** The merchant's shop: a page for success_url and fail_url to land on. */
 async function startShop(): Promise<{ server: Server; origin: string }> {
@@ -94,8 +80,7 @@ describe('payment page in a browser', { skip: chromiumMissing ? MISSING : false 
       deposit: '10000.00',
       requisites: [{ card_number: CARD, bank_name: 'Monobank', holder_name: 'Olena Kovalenko', max_open_deals: 100, max_amount: '50000.00' }],
     });
-    // launch() gives the browser a fresh temporary profile of its own and removes it on close.
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'uk-UA' });
   });
 

@@ -5,39 +5,25 @@
 // post is refused. Every page of the cabinet is shot on a phone and on a desktop into
 // test-results/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { DeliveryWorker } from '../src/webhooks/delivery.ts';
 import { CabinetBrowser, csrfOf, fetchTransport, setPassword } from './helpers/cabinet.ts';
+import { chromiumMissing, chromiumRequiredInCi, freePort, launchChromium, MISSING, SCREENSHOTS_DIR } from './helpers/browser.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { Receiver } from './helpers/receiver.ts';
 import { addTrader, trader, type TestTrader } from './helpers/traders.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-gpu'];
-const SCREENSHOTS_DIR = path.resolve('test-results');
 const PASSWORD = 'quiet-harbour-48-compass';
 const VIEWPORTS = {
   phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true },
   desktop: { viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 },
 } as const;
 
-const chromiumMissing = !existsSync(CHROMIUM_PATH);
-const MISSING = `no chromium at ${CHROMIUM_PATH}: \`apt-get install chromium\` installs it`;
-if (chromiumMissing && process.env.CI) test('chromium is installed (CI)', () => assert.fail(MISSING));
-
-/** A port nobody listens on right now, so PUBLIC_URL can name it before Kasa listens on it. */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+chromiumRequiredInCi();
 
 describe('merchant cabinet in a browser', { skip: chromiumMissing ? MISSING : false }, () => {
   let t: TestKasa;
@@ -114,7 +100,7 @@ describe('merchant cabinet in a browser', { skip: chromiumMissing ? MISSING : fa
     await user(OWNER, 'owner');
     await user(VIEWER, 'viewer');
     await t.createInvoice(shop.api_key, { external_id: 'order-1001', amount: '820.00', callback_url: undefined });
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+    browser = await launchChromium();
   });
 
   after(async () => {

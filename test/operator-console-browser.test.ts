@@ -4,35 +4,22 @@
 // new deals through the confirmation. Phone and desktop screenshots of every page go to
 // test-results/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { traderAvailable } from '../src/ledger/accounts.ts';
 import { totpCode } from '../src/people/secrets.ts';
+import { chromiumMissing, chromiumRequiredInCi, freePort, launchChromium, MISSING, SCREENSHOTS_DIR } from './helpers/browser.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { balanceOf, openDeal } from './helpers/ledger.ts';
 import { addTrader, ledgerClean } from './helpers/traders.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-gpu'];
-const SCREENSHOTS_DIR = path.resolve('test-results');
 const PASSWORD = 'quiet-harbour-58-compass';
 const EMAIL = 'olha@kasa.test';
 const STEP_TIMEOUT_MS = 10_000;
 
-const chromiumMissing = !existsSync(CHROMIUM_PATH);
-const MISSING = `no chromium at ${CHROMIUM_PATH}: \`apt-get install chromium\` installs it`;
-if (chromiumMissing && process.env.CI) test('chromium is installed (CI)', () => assert.fail(MISSING));
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+chromiumRequiredInCi();
 
 describe('operator console in a browser', { skip: chromiumMissing ? MISSING : false }, () => {
   let t: TestKasa;
@@ -58,7 +45,7 @@ describe('operator console in a browser', { skip: chromiumMissing ? MISSING : fa
     origin = `http://127.0.0.1:${port}`;
     t = await startKasa({ publicUrl: origin });
     await t.app.listen({ port, host: '127.0.0.1' });
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+    browser = await launchChromium();
     phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true, locale: 'uk-UA' });
     desktop = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
   });

@@ -5,18 +5,15 @@
 // reload; the trader confirms in two taps and the customer's page goes to success. Screenshots of
 // every trader page, phone and desktop, go to test-results/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { totpCode } from '../src/people/secrets.ts';
+import { chromiumMissing, chromiumRequiredInCi, freePort, launchChromium, MISSING, SCREENSHOTS_DIR } from './helpers/browser.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { addTrader, type TestTrader } from './helpers/traders.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-gpu'];
-const SCREENSHOTS_DIR = path.resolve('test-results');
 /** The queue polls every 2 s: a few polls of slack. */
 const LIVE_TIMEOUT_MS = 10_000;
 /** The payment page polls every 3 s. */
@@ -26,18 +23,7 @@ const PASSWORD = 'amber-lantern-93-orchard';
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 
-const chromiumMissing = !existsSync(CHROMIUM_PATH);
-const MISSING = `no chromium at ${CHROMIUM_PATH}: \`apt-get install chromium\` installs it`;
-if (chromiumMissing && process.env.CI) test('chromium is installed (CI)', () => assert.fail(MISSING));
-
-/** A port nobody listens on right now, so PUBLIC_URL can name it before Kasa listens on it. */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+chromiumRequiredInCi();
 
 describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : false }, () => {
   let t: TestKasa;
@@ -85,7 +71,7 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
       deposit: '5000.00',
       requisites: [{ card_number: '5375414112345672', bank_name: 'Monobank', holder_name: 'Olena Kovalenko', max_open_deals: 10, daily_limit: '100000.00' }],
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+    browser = await launchChromium();
     const phone = { viewport: PHONE, deviceScaleFactor: 1, hasTouch: true };
     traderContext = await browser.newContext({ ...phone, locale: 'uk-UA' });
     // The phone's vibration motor is outside Kasa: each call is counted instead.
