@@ -98,18 +98,22 @@ describe('trader cabinet in a browser', { skip: chromiumMissing ? MISSING : fals
     await page.goto(created.json().set_password_url);
     const secret = await page.locator('input[name="totp_secret"]').inputValue();
     totpSecret = secret;
+    await shots(page, 'set-password-and-totp');
     await page.getByLabel('Новий пароль').fill(PASSWORD);
     await page.getByLabel('Повторіть пароль').fill(PASSWORD);
     await page.locator('#code').fill(totpCode(secret, t.clock.now()));
     await page.getByRole('button', { name: 'Зберегти пароль' }).click();
     await page.getByText('Коди відновлення').first().waitFor();
+    await shots(page, 'recovery-codes');
 
     // The next 30-second step: a code is good once.
     t.clock.advance(30_000);
     await page.goto(`${kasaOrigin}/login`);
+    await shots(page, 'sign-in');
     await page.getByLabel('Email').fill(EMAIL);
     await page.getByLabel('Пароль').fill(PASSWORD);
     await Promise.all([page.waitForURL(`${kasaOrigin}/login/code`), page.getByRole('button', { name: 'Увійти' }).click()]);
+    await shots(page, 'sign-in-code');
     await page.getByLabel('6-значний код').fill(totpCode(secret, t.clock.now()));
     await Promise.all([page.waitForURL(`${kasaOrigin}/trader`), page.getByRole('button', { name: 'Увійти' }).click()]);
     await page.getByRole('heading', { name: 'Відкриті угоди' }).waitFor();
