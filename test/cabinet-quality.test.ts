@@ -5,7 +5,7 @@
 // label every control, name every button, and weigh under 100 KB with its CSS and JS.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CabinetBrowser, injectTransport, setPassword } from './helpers/cabinet.ts';
+import { CabinetBrowser, injectTransport, signedInUser } from './helpers/cabinet.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { openDeal } from './helpers/ledger.ts';
 import { addTrader } from './helpers/traders.ts';
@@ -87,16 +87,7 @@ describe('the cabinets meet the quality bar on every page', () => {
   let ip = 0;
   const browser = () => new CabinetBrowser(injectTransport(t.app, `10.9.0.${++ip}`));
 
-  async function signedIn(body: Record<string, unknown>): Promise<CabinetBrowser> {
-    const res = await t.admin('POST', '/admin/v1/users', body);
-    assert.equal(res.statusCode, 201, res.body);
-    const b = browser();
-    const { secret } = await setPassword(b, res.json().set_password_url, PASSWORD, t.clock.now());
-    t.clock.advance(30_000);
-    const page = await b.signIn(body.email as string, PASSWORD, secret, t.clock.now());
-    assert.equal(page.status, 303, page.body);
-    return b;
-  }
+  const signedIn = (body: Record<string, unknown>) => signedInUser(t, browser(), body, PASSWORD);
 
   /** Follows every link of the cabinet under `home`, in `lang`; the problems of every page. */
   async function crawl(b: CabinetBrowser, home: string, lang: 'uk' | 'en') {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { traderAvailable } from '../src/ledger/accounts.ts';
-import { CabinetBrowser, injectTransport, setPassword } from './helpers/cabinet.ts';
+import { CabinetBrowser, injectTransport, signedInUser } from './helpers/cabinet.ts';
 import { startKasa, type TestKasa } from './helpers/kasa.ts';
 import { balanceOf, openDeal } from './helpers/ledger.ts';
 import { addTrader, ledgerClean } from './helpers/traders.ts';
@@ -32,16 +32,7 @@ describe('operator console pages', () => {
   const browser = () => new CabinetBrowser(injectTransport(t.app, `10.1.0.${++ip}`));
 
   /** A signed-in person of the role; TOTP enrolled where the role requires it. */
-  async function signedIn(body: Record<string, unknown>): Promise<CabinetBrowser> {
-    const res = await t.admin('POST', '/admin/v1/users', body);
-    assert.equal(res.statusCode, 201, res.body);
-    const b = browser();
-    const { secret } = await setPassword(b, res.json().set_password_url, PASSWORD, t.clock.now());
-    t.clock.advance(30_000);
-    const page = await b.signIn(body.email as string, PASSWORD, secret, t.clock.now());
-    assert.equal(page.status, 303, page.body);
-    return b;
-  }
+  const signedIn = (body: Record<string, unknown>) => signedInUser(t, browser(), body, PASSWORD);
 
   async function auditActions(): Promise<string[]> {
     const rows = await t.database.db.selectFrom('audit_log').select(['action', 'actor_email']).orderBy('id').execute();

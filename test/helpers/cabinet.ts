@@ -1,7 +1,9 @@
 // A browser for the cabinets' HTML, over app.inject or real HTTP: keeps cookies, reads each
 // page's CSRF token, posts forms as a browser does (urlencoded, no redirects followed).
+import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { totpCode } from '../../src/people/secrets.ts';
+import type { TestKasa } from './kasa.ts';
 
 export interface PageAnswer {
   status: number;
@@ -97,4 +99,19 @@ export async function setPassword(
   const required = /id="code"[^>]* required/.test(form.body);
   const page = await browser.post(path, { password, confirmation: password, totp_secret: secret, ...(required ? { code: totpCode(secret, at) } : {}) });
   return { secret, page };
+}
+
+/**
+ * A person made through the admin API (`body` as POST /admin/v1/users takes it) who set a password
+ * through their link, with TOTP where the page asks for it, and signed in with `browser`.
+ */
+export async function signedInUser(t: TestKasa, browser: CabinetBrowser, body: Record<string, unknown>, password: string): Promise<CabinetBrowser> {
+  const res = await t.admin('POST', '/admin/v1/users', body);
+  assert.equal(res.statusCode, 201, res.body);
+  const { secret } = await setPassword(browser, res.json().set_password_url, password, t.clock.now());
+  // The next 30-second step: the code used at enrollment is good once.
+  t.clock.advance(30_000);
+  const page = await browser.signIn(body.email as string, password, secret, t.clock.now());
+  assert.equal(page.status, 303, page.body);
+  return browser;
 }
