@@ -2,14 +2,10 @@
 // cursor pager, reading form fields into checked values (bad input is a clear 400 page), and
 // the transaction a change and its audit row share.
 import type { FastifyRequest } from 'fastify';
-import type { Kysely, Transaction } from 'kysely';
-import type { DB } from '../../db/schema.ts';
-import { inTransaction } from '../../db/retry.ts';
 import { KasaError } from '../../errors.ts';
 import { textResponse } from '../../http/schemas.ts';
 import { isUuid } from '../../ids.ts';
 import { parseDecimal, placesOf, wholeDigitsOf } from '../../money.ts';
-import type { AuditEntry } from '../../people/audit.ts';
 import { formText } from '../forms.ts';
 import { html, type Html, type NavLink } from '../layout.ts';
 import type { CabinetKit } from '../plugin.ts';
@@ -139,15 +135,4 @@ export function integerField(body: unknown, name: string, min: number, max: numb
   return n >= min && n <= max ? n : null;
 }
 
-export type Recorder = (trx: Transaction<DB>, entry: Omit<AuditEntry, 'actor' | 'ip'>) => Promise<void>;
-
-/**
- * Runs a change and its audit row in one transaction: a change that rolls back leaves no row,
- * a committed one always has its row, written as the signed-in operator from their address.
- */
-export function changeWithAudit(db: Kysely<DB>, kit: CabinetKit) {
-  return function change<T>(request: FastifyRequest, body: (trx: Transaction<DB>, record: Recorder) => Promise<T>): Promise<T> {
-    const who = kit.actor(request);
-    return inTransaction(db, (trx) => body(trx, (t, entry) => kit.audit.record(t, { ...who, ...entry })));
-  };
-}
+export { changeWithAudit, type Recorder } from '../audited.ts';

@@ -1,10 +1,9 @@
 // What every page of the merchant cabinet shares: the services it reads, who may do what, the
 // navigation, reading query strings and forms, dates, paging links, and the route schemas.
 import type { FastifyRequest } from 'fastify';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import { isoSeconds } from '../../clock.ts';
 import type { DB, MerchantRole } from '../../db/schema.ts';
-import { inTransaction } from '../../db/retry.ts';
 import type { Deals } from '../../deals/service.ts';
 import { errors } from '../../errors.ts';
 import { textResponse } from '../../http/schemas.ts';
@@ -110,11 +109,6 @@ export function pager(s: MerchantStrings, path: string, params: Record<string, s
   };
   if (!nextCursor && !paged) return null;
   return html`<p class="pager">${paged ? html`<a href="${link(null)}">${s.first}</a> ` : null}${nextCursor ? html`<a href="${link(nextCursor)}" rel="next">${s.next}</a>` : null}</p>`;
-}
-
-/** A change and its audit row, in one transaction: both are kept, or neither. */
-export function recorded<T>(db: Kysely<DB>, change: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-  return inTransaction(db, change);
 }
 
 /** The schema of a page (GET) of the cabinet. */

@@ -11,6 +11,7 @@ import { checkWebhookTarget } from '../../webhooks/ssrf.ts';
 import { formFlag, formText } from '../forms.ts';
 import { fill } from '../i18n.ts';
 import { csrfField, html, notice, postButton, type Frame, type Html } from '../layout.ts';
+import { changeWithAudit } from '../audited.ts';
 import type { CabinetKit } from '../plugin.ts';
 import {
   can,
@@ -23,7 +24,6 @@ import {
   pager,
   pageSchema,
   queryText,
-  recorded,
   stringsOf,
   TABLE_PAGE_ROWS,
   when,
@@ -38,6 +38,7 @@ const PING_ANSWER_CHARS_MAX = 500;
 
 export function developerPages({ db, merchants, webhooks, webhookAllowPrivate }: MerchantCabinetOptions) {
   return async function developerSection(app: KasaApp, kit: CabinetKit) {
+    const change = changeWithAudit(db, kit);
     const seeing = kit.requireUser(['merchant'], { merchantRoles: EVERYONE });
     const managing = kit.requireUser(['merchant'], { merchantRoles: DEVELOPERS });
     const keyParams = model({ key_id: string({ max: 64 }) });
@@ -94,10 +95,9 @@ ${manage ? newKeyForm(frame, s) : null}`,
         const s = stringsOf(kit, request);
         const scopes = API_KEY_SCOPES.filter((scope) => formFlag(request.body, `scope_${scope}`));
         if (!scopes.length) throw errors.formInvalid(fill(s.badInput, { field: s.scopes }));
-        const key = await recorded(db, async (trx) => {
+        const key = await change(request, async (trx, record) => {
           const created = await merchants.createApiKey(merchantId, scopes as ApiKeyScope[], trx);
-          await kit.audit.record(trx, {
-            ...kit.actor(request),
+          await record(trx, {
             action: 'api_key.create',
             target: `api_key:${created.keyId}`,
             merchantId,
@@ -120,10 +120,9 @@ ${manage ? newKeyForm(frame, s) : null}`,
       form('postMerchantKeyRevoke', 'Revoke one of the merchant’s API keys (form: _csrf)', { params: keyParams.schema }),
       async (request, reply) => {
         const merchantId = merchantIdOf(kit.userOf(request));
-        await recorded(db, async (trx) => {
+        await change(request, async (trx, record) => {
           const revoked = await merchants.revokeMerchantApiKey(merchantId, request.params.key_id, trx);
-          await kit.audit.record(trx, {
-            ...kit.actor(request),
+          await record(trx, {
             action: 'api_key.revoke',
             target: `api_key:${revoked.keyId}`,
             merchantId,
@@ -203,11 +202,10 @@ ${manage ? postButton(frame, '/merchant/webhooks/ping', s.ping, 'primary') : nul
           if (!parsed.ok) throw errors.formInvalid(`${fill(s.badInput, { field: s.webhookUrl })} ${parsed.issue.msg}`);
           next = parsed.value;
         }
-        await recorded(db, async (trx) => {
+        await change(request, async (trx, record) => {
           const before = await webhooks.settings(merchantId, trx);
           await merchants.update(merchantId, { webhook_url: next }, trx);
-          await kit.audit.record(trx, {
-            ...kit.actor(request),
+          await record(trx, {
             action: 'merchant.webhook_url',
             target: `merchant:${merchantId}`,
             merchantId,
@@ -225,10 +223,9 @@ ${manage ? postButton(frame, '/merchant/webhooks/ping', s.ping, 'primary') : nul
       async (request, reply) => {
         const merchantId = merchantIdOf(kit.userOf(request));
         const s = stringsOf(kit, request);
-        const rotated = await recorded(db, async (trx) => {
+        const rotated = await change(request, async (trx, record) => {
           const answer = await webhooks.rotateSecret(merchantId, trx);
-          await kit.audit.record(trx, {
-            ...kit.actor(request),
+          await record(trx, {
             action: 'webhook.secret_rotate',
             target: `merchant:${merchantId}`,
             merchantId,
@@ -251,11 +248,10 @@ ${manage ? postButton(frame, '/merchant/webhooks/ping', s.ping, 'primary') : nul
       form('postMerchantWebhookSigningKey', 'Create or replace the Ed25519 key pair (form: _csrf)'),
       async (request, reply) => {
         const merchantId = merchantIdOf(kit.userOf(request));
-        await recorded(db, async (trx) => {
+        await change(request, async (trx, record) => {
           const before = await webhooks.settings(merchantId, trx);
           const created = await webhooks.createSigningKey(merchantId, trx);
-          await kit.audit.record(trx, {
-            ...kit.actor(request),
+          await record(trx, {
             action: 'webhook.signing_key',
             target: `merchant:${merchantId}`,
             merchantId,
@@ -276,9 +272,8 @@ ${manage ? postButton(frame, '/merchant/webhooks/ping', s.ping, 'primary') : nul
         // The ping is a request to the merchant's server, not a change: it is sent outside any
         // transaction, and its row in the log names it and its outcome.
         const result = await webhooks.ping(merchantId);
-        await recorded(db, (trx) =>
-          kit.audit.record(trx, {
-            ...kit.actor(request),
+        await change(request, (trx, record) =>
+          record(trx, {
             action: 'webhook.ping',
             target: `event:${result.event_id}`,
             merchantId,

@@ -12,6 +12,7 @@ import { INVOICE_STATUSES, type InvoiceStatus } from '../../lifecycle.ts';
 import { formatFiat, formatUsdt } from '../../money.ts';
 import { fill } from '../i18n.ts';
 import { html, notice, postButton, type Frame, type Html } from '../layout.ts';
+import { changeWithAudit } from '../audited.ts';
 import type { CabinetKit } from '../plugin.ts';
 import {
   can,
@@ -25,7 +26,6 @@ import {
   merchantNav,
   pager,
   pageSchema,
-  recorded,
   stringsOf,
   TABLE_PAGE_ROWS,
   when,
@@ -99,6 +99,7 @@ function invoiceTable(s: MerchantStrings, items: InvoiceView[]): Html {
 
 export function invoicePages({ invoices, deals, statements, webhooks, db }: MerchantCabinetOptions) {
   return async function invoiceSection(app: KasaApp, kit: CabinetKit) {
+    const change = changeWithAudit(db, kit);
     const seeing = kit.requireUser(['merchant'], { merchantRoles: EVERYONE });
     const managing = kit.requireUser(['merchant'], { merchantRoles: DEVELOPERS });
     const invoiceParams = model({ invoice_id: string({ max: 64 }) });
@@ -242,12 +243,11 @@ ${attempts.length ? attempts.map((d) => deliveryBlock(frame, s, invoice.invoice_
       async (request, reply) => {
         const merchantId = merchantIdOf(kit.userOf(request));
         const { invoice_id, event_id } = request.params;
-        await recorded(db, async (trx) => {
+        await change(request, async (trx, record) => {
           const delivery = await webhooks.get(merchantId, event_id, trx);
           if (delivery.invoice_id !== invoice_id) throw errors.deliveryNotFound();
           await webhooks.resend(merchantId, event_id, trx);
-          await kit.audit.record(trx, {
-            ...kit.actor(request),
+          await record(trx, {
             action: 'delivery.resend',
             target: `event:${event_id}`,
             merchantId,
