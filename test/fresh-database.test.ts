@@ -88,6 +88,20 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
       SELECT * FROM kasa_create_invoice(gen_random_uuid(), ${merchantId}::uuid, ${externalId}, ${customerId}, 1500.00, 'UAH',
         41.5, 2.00, 36144578, 35420000, NULL, NULL, NULL, NULL, ${now}::timestamptz, ${expiresAt}::timestamptz, 10, 5)`.execute(conn);
 
+    // kasa_create_invoices (a batch): one element per [external_id, customer_id].
+    const createBatch = (conn: Kysely<DB>, elements: [string, string][]) => {
+      const n = elements.length;
+      const fill = (value: string, type: string) => sql.raw(`array_fill(${value}::${type}, ARRAY[${n}])`);
+      return sql`
+      SELECT * FROM kasa_create_invoices(ARRAY(SELECT gen_random_uuid() FROM generate_series(1, ${sql.lit(n)})), ${fill(`'${merchantId}'`, 'uuid')},
+        ${elements.map(([externalId]) => externalId)}::text[], ${elements.map(([, customerId]) => customerId)}::text[],
+        ${fill('1500.00', 'numeric')}, ${fill("'UAH'", 'text')}, ${fill('41.5', 'numeric')}, ${fill('2.00', 'numeric')},
+        ${fill('36144578', 'bigint')}, ${fill('35420000', 'bigint')}, ${fill('NULL', 'text')}, ${fill('NULL', 'text')}, ${fill('NULL', 'text')},
+        ${fill('NULL', 'text')}, array_fill(${now}::timestamptz, ARRAY[${sql.lit(n)}]), array_fill(${expiresAt}::timestamptz, ARRAY[${sql.lit(n)}]),
+        ${fill('10', 'integer')}, ${fill('5', 'integer')}, ${fill("'manual'", 'text')}, ${fill('41.5', 'numeric')}, ${fill('0', 'numeric')},
+        ${fill('NULL', 'timestamptz')})`.execute(conn);
+    };
+
     await t.database.db.connection().execute(async (conn) => {
       // Generic plans at once, as a connection has them from its sixth run of a statement.
       await sql`SET plan_cache_mode = force_generic_plan`.execute(conn);
@@ -97,6 +111,17 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
         // The plans are made now, with three invoices and one deal stored.
         await create(conn, 'plan-1', 'plan-customer');
         await create(conn, 'plan-1', 'plan-customer');
+        for (const round of [1, 2]) {
+          await createBatch(conn, [
+            [`plan-batch-${round}`, 'plan-customer-a'],
+            ['plan-1', 'plan-customer-b'],
+            [`plan-batch-${round}-c`, 'plan-customer-c'],
+          ]);
+          await createBatch(conn, [
+            [`plan-batch-${round}-d1`, 'plan-customer-d'],
+            [`plan-batch-${round}-d2`, 'plan-customer-d'],
+          ]);
+        }
         await sql`EXECUTE kasa_probe_invoice_by_id(${sql.lit(invoiceId)})`.execute(conn);
         await sql`EXECUTE kasa_probe_page_state(${sql.lit(invoiceId)})`.execute(conn);
 
@@ -117,6 +142,27 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
         assertBounded(await readsOf(conn, 'invoices', () => create(conn, 'after-1', 'new-customer')), 'create-invoice');
         assertBounded(await readsOf(conn, 'invoices', () => create(conn, 'stored-2', 'new-customer')), 'create-invoice, duplicate external_id');
         assertBounded(await readsOf(conn, 'invoices', () => create(conn, 'after-2', 'stored-customer-7')), "create-invoice, a customer's 5 stored invoices");
+        // A batch reads a handful per element: its customers' scans, a duplicate's lookup.
+        const batchBounded = async (elements: [string, string][], what: string) => {
+          const reads = await readsOf(conn, 'invoices', () => createBatch(conn, elements));
+          assert.equal(reads.table_scans, 0n, `${what}: no sequential scan`);
+          assert.ok(reads.index_entries <= BigInt(INDEX_ENTRIES_MAX * elements.length), `${what}: read ${reads.index_entries} index entries`);
+        };
+        await batchBounded(
+          [
+            ['batch-1', 'batch-customer-1'],
+            ['batch-2', 'stored-customer-8'],
+            ['stored-3', 'batch-customer-3'],
+          ],
+          'create-invoice batch: a new customer, a stored one, a duplicate external_id',
+        );
+        await batchBounded(
+          [
+            ['batch-4', 'stored-customer-9'],
+            ['batch-5', 'stored-customer-9'],
+          ],
+          'create-invoice batch: one stored customer twice',
+        );
         const byId = () => sql`EXECUTE kasa_probe_invoice_by_id(${sql.lit(invoiceId)})`.execute(conn);
         assertBounded(await readsOf(conn, 'invoices', byId), 'invoice by id');
         const page = () => sql`EXECUTE kasa_probe_page_state(${sql.lit(invoiceId)})`.execute(conn);
@@ -180,12 +226,12 @@ describe('a fresh, never-analyzed database: the hot statements keep their indexe
   test('the hot functions plan without statistics and never JIT-compile', async () => {
     // A disabled plan node costs 10^10: without jit = off such a plan is compiled on every call.
     const { rows } = await sql<{ proname: string; proconfig: string[] | null }>`
-      SELECT proname, proconfig FROM pg_proc WHERE proname IN ('kasa_create_invoice', 'kasa_due_invoices', 'kasa_claim_deliveries') ORDER BY proname`.execute(
+      SELECT proname, proconfig FROM pg_proc WHERE proname IN ('kasa_create_invoice', 'kasa_create_invoices', 'kasa_due_invoices', 'kasa_claim_deliveries') ORDER BY proname`.execute(
       t.database.db,
     );
     assert.deepEqual(
       rows.map((r) => r.proname),
-      ['kasa_claim_deliveries', 'kasa_create_invoice', 'kasa_due_invoices'],
+      ['kasa_claim_deliveries', 'kasa_create_invoice', 'kasa_create_invoices', 'kasa_due_invoices'],
     );
     for (const row of rows) {
       for (const setting of ['enable_seqscan=off', 'enable_sort=off', 'jit=off']) assert.ok(row.proconfig?.includes(setting), `${row.proname}: ${setting}`);

@@ -93,8 +93,8 @@ const CREATE_INVOICE_SQL = `SELECT outcome, invoice_id, retry_after_seconds FROM
   $19, $20::numeric, $21::numeric, $22::timestamptz)`;
 
 /**
- * The same call for a batch of requests (017_create_invoices_in_batches.sql): one array per
- * parameter, one row per element with its 1-based ordinal, all in one transaction.
+ * The same for a batch of requests (its latest version is in 020_create_invoices_set_based.sql):
+ * one array per parameter, one row per element with its 1-based ordinal, all in one transaction.
  */
 const CREATE_INVOICES_SQL = `SELECT ordinal, outcome, invoice_id, retry_after_seconds FROM kasa_create_invoices(
   $1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::numeric[], $8::numeric[], $9::bigint[], $10::bigint[],
