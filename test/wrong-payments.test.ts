@@ -483,6 +483,19 @@ describe('when a payment goes wrong', () => {
     const retry = Number(burst[0]!.headers['retry-after']);
     assert.equal(retry, Math.ceil((endedAt[0]! + 24 * 60 * MINUTE - t.clock.now().getTime()) / 1000));
     assert.equal(burst[0]!.json().error.details.retry_after_seconds, retry);
+    // Alone among other customers' requests sent at once (checked with them in one query), the same refusal.
+    const mixed = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        t.createInvoice(merchant.api_key, { external_id: `mixed-${customer}-${i}`, customer_id: i === 25 ? customer : `${customer}-other-${i}` }),
+      ),
+    );
+    mixed.forEach((res, i) => {
+      assert.equal(res.statusCode, i === 25 ? 429 : 200, res.body);
+      if (i === 25) {
+        assert.equal(res.json().error.details.reason, 'unpaid');
+        assert.equal(res.headers['retry-after'], String(retry));
+      }
+    });
 
     // The oldest leaves the window: under the limit again, every parallel create succeeds.
     t.clock.advance(retry * 1000);
